@@ -1,0 +1,124 @@
+//! Config errors: where, what, and how to fix it. Validation collects every
+//! problem in one pass so a user fixes them all in one edit.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A place in the config file. Line 0 means "the file as a whole".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub file: PathBuf,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl Position {
+    pub fn file(file: &Path) -> Self {
+        Position {
+            file: file.to_owned(),
+            line: 0,
+            column: 0,
+        }
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}", self.file.display())
+        } else {
+            write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+        }
+    }
+}
+
+/// Which validation rule a problem broke; tests match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    Version,
+    ClusterName,
+    Token,
+    NoNodes,
+    NodeName,
+    DuplicateName,
+    Ip,
+    DuplicateIp,
+    San,
+    Arch,
+    EtcdVersion,
+    UnknownRelease,
+    Sha256,
+    Url,
+    Duration,
+    Size,
+    Heartbeat,
+    ElectionTooShort,
+    ElectionTooLong,
+    Algorithm,
+    Validity,
+    CaFiles,
+    ClientName,
+    DuplicateClient,
+    Path,
+    User,
+    Format,
+    PackageName,
+    Maintainer,
+}
+
+/// One broken rule, with its place and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub rule: Rule,
+    pub at: Position,
+    pub message: String,
+    pub help: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}\n  help: {}", self.at, self.message, self.help)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {}: {source}\n  help: check the path given with --config", file.display())]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {message}\n  help: {help}", file.display())]
+    Syntax {
+        file: PathBuf,
+        message: String,
+        help: String,
+    },
+    #[error("{}", list(.0))]
+    Invalid(Vec<Problem>),
+}
+
+impl ConfigError {
+    /// The rules broken, in file order (empty for read and syntax errors).
+    pub fn rules(&self) -> Vec<Rule> {
+        match self {
+            ConfigError::Invalid(problems) => problems.iter().map(|p| p.rule).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn list(problems: &[Problem]) -> String {
+    let mut out = String::new();
+    if problems.len() > 1 {
+        out.push_str(&format!("the config has {} problems:\n", problems.len()));
+    }
+    for (i, p) in problems.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&p.to_string());
+    }
+    out
+}

@@ -1,0 +1,240 @@
+//! Stage 1, **load**: `cluster.yaml` → validated [`Cluster`].
+//!
+//! Parsing ([`raw`]) and resolution ([`validate`]) are separate: the raw mirror
+//! says what the user wrote, with positions; the `Cluster` says what will be
+//! built, with every default applied and no `Option` where a value is required.
+
+mod error;
+pub mod raw;
+pub mod units;
+mod validate;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use error::{ConfigError, Position, Problem, Rule};
+
+use crate::package::Format;
+
+/// Values given on the command line that take precedence over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub etcd_sha256: Option<String>,
+    pub formats: Option<Vec<Format>>,
+}
+
+/// A validated cluster description: what will be built.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cluster {
+    /// The config file this came from (relative paths in it resolve against its directory).
+    pub source: PathBuf,
+    pub name: String,
+    pub token: String,
+    pub etcd: Etcd,
+    pub nodes: Vec<Node>,
+    pub tuning: Tuning,
+    pub pki: Pki,
+    pub clients: Vec<Client>,
+    pub paths: Paths,
+    pub service: Service,
+    pub packages: Packages,
+    /// Things that are allowed but probably not meant (an even node count).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Amd64,
+    Arm64,
+}
+
+impl Arch {
+    /// The name etcd's release files and Debian use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
+    /// The name RPM uses.
+    pub fn rpm(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "x86_64",
+            Arch::Arm64 => "aarch64",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Etcd {
+    /// Without the leading `v`, e.g. "3.4.16".
+    pub version: String,
+    pub arch: Arch,
+    /// Lower-case hex; from the pinned table, the config or `--etcd-sha256`.
+    pub sha256: String,
+    /// Full download URL when the config names one; otherwise derived from the mirror.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    pub name: String,
+    pub ip: IpAddr,
+    /// Extra subject alternative names: IPs and DNS names.
+    pub sans: Vec<San>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum San {
+    Ip(IpAddr),
+    Dns(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tuning {
+    pub heartbeat_interval: Duration,
+    pub election_timeout: Duration,
+    pub quota_backend_bytes: u64,
+    pub auto_compaction_retention: Duration,
+    pub enable_v2: bool,
+    /// Listen on plaintext http://127.0.0.1:2379 too (off: any local process
+    /// would get unauthenticated full access).
+    pub insecure_localhost_listener: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Algorithm {
+    #[serde(rename = "rsa-2048")]
+    Rsa2048,
+    #[serde(rename = "ecdsa-p256")]
+    EcdsaP256,
+}
+
+impl Algorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Rsa2048 => "rsa-2048",
+            Algorithm::EcdsaP256 => "ecdsa-p256",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Subject {
+    pub country: Option<String>,
+    pub state: Option<String>,
+    pub locality: Option<String>,
+    pub organization: Option<String>,
+    pub organizational_unit: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Pki {
+    pub algorithm: Algorithm,
+    pub validity: Duration,
+    pub subject: Subject,
+    /// An existing CA to sign with instead of creating one.
+    pub import: Option<CaImport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaImport {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Client {
+    pub name: String,
+    pub organization: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Paths {
+    /// e.g. /opt/etcd, holding bin/, cfg/ and ssl/.
+    pub install_dir: String,
+    pub data_dir: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    pub user: String,
+    /// Start the unit when a package is installed.
+    pub start: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Packages {
+    pub formats: Vec<Format>,
+    /// Package name pattern with `{cluster}` and `{node}` placeholders.
+    pub name: String,
+    pub maintainer: String,
+    pub homepage: String,
+}
+
+impl Packages {
+    pub fn name_for(&self, cluster: &str, node: &str) -> String {
+        self.name
+            .replace("{cluster}", cluster)
+            .replace("{node}", node)
+    }
+}
+
+impl Cluster {
+    /// The directory that relative paths in the config resolve against.
+    pub fn base_dir(&self) -> &Path {
+        self.source
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+    }
+
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+/// Read and validate a config file.
+pub fn load(path: &Path, overrides: &Overrides) -> Result<Cluster, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_owned(),
+        source,
+    })?;
+    parse(path, &text, overrides)
+}
+
+/// Validate config text that came from `path`.
+pub fn parse(path: &Path, text: &str, overrides: &Overrides) -> Result<Cluster, ConfigError> {
+    let raw: raw::RawConfig = serde_saphyr::from_str(text).map_err(|e| syntax_error(path, e))?;
+    validate::resolve(path, raw, overrides)
+}
+
+fn syntax_error(path: &Path, e: serde_saphyr::Error) -> ConfigError {
+    let message = e.to_string();
+    let help = if message.contains("unknown field") {
+        "remove or rename the key; `etcdpack init` writes an example with every key"
+    } else if message.contains("missing field") {
+        "add the key; `etcdpack init` writes an example with every key"
+    } else if message.contains("invalid type") {
+        "give the value the type shown; `etcdpack init` writes an example with every key"
+    } else {
+        "fix the YAML at the position shown"
+    };
+    ConfigError::Syntax {
+        file: path.to_owned(),
+        message,
+        help: help.to_owned(),
+    }
+}
+
+/// The commented example that `etcdpack init` writes: the recipe's 3-node cluster.
+pub const EXAMPLE: &str = include_str!("../../templates/cluster.yaml");
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,167 @@
+//! File-system helpers shared by every stage: atomic writes with explicit
+//! modes, private directories, and the output-directory lock.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// Write `data` to `path` through a temporary file in the same directory,
+/// fsync it, set `mode`, then rename it into place. A reader never sees a
+/// partial file under the final name.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    write_atomic_with(path, mode, |f| f.write_all(data).map_err(Into::into))
+}
+
+/// Like [`write_atomic`], with the contents produced by a writer callback
+/// (for artifacts streamed straight into the file).
+pub fn write_atomic_with(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut File) -> Result<()>,
+) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(
+            ".{}.",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("tmp")
+        ))
+        .suffix(".part")
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    fill(tmp.as_file_mut()).with_context(|| format!("cannot write {}", path.display()))?;
+    // The umask may have narrowed the mode given at creation.
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("cannot flush {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot rename into {}", path.display()))?;
+    Ok(())
+}
+
+/// Create `dir` (and parents) and force its mode.
+pub fn ensure_dir(dir: &Path, mode: u32) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set the mode of {}", dir.display()))
+}
+
+/// Replace directory `target` by `staged` as atomically as the file system
+/// allows: the old tree is moved aside first and removed after the rename.
+pub fn replace_dir(staged: &Path, target: &Path) -> Result<()> {
+    let aside = target.with_extension("old");
+    if aside.exists() {
+        fs::remove_dir_all(&aside).with_context(|| format!("cannot remove {}", aside.display()))?;
+    }
+    if target.exists() {
+        fs::rename(target, &aside)
+            .with_context(|| format!("cannot move {} aside", target.display()))?;
+    }
+    fs::rename(staged, target)
+        .with_context(|| format!("cannot rename {} to {}", staged.display(), target.display()))?;
+    if aside.exists() {
+        fs::remove_dir_all(&aside).with_context(|| format!("cannot remove {}", aside.display()))?;
+    }
+    Ok(())
+}
+
+/// An exclusive lock on an output directory, held for the life of the value.
+/// A second `gen` on the same directory refuses instead of interleaving.
+#[derive(Debug)]
+pub struct OutputLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl OutputLock {
+    pub const FILE_NAME: &'static str = ".etcdpack.lock";
+
+    pub fn acquire(out: &Path) -> Result<Self> {
+        fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        let path = out.join(Self::FILE_NAME);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => bail!(
+                "{} is in use by another etcdpack run (lock {} is held)\n  help: wait for the other run to finish, or use another --out directory",
+                out.display(),
+                path.display()
+            ),
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
+        }
+        Ok(OutputLock { _file: file, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Hex SHA-256 of a byte slice.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_sets_mode_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/key.pem");
+        write_atomic(&path, b"secret", 0o600).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"secret");
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let names: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("key.pem")]);
+    }
+
+    #[test]
+    fn failed_write_keeps_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.txt");
+        write_atomic(&path, b"old", 0o644).unwrap();
+        let err = write_atomic_with(&path, 0o644, |f| {
+            f.write_all(b"half")?;
+            bail!("interrupted")
+        });
+        assert!(err.is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"old");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn second_lock_on_same_dir_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = OutputLock::acquire(dir.path()).unwrap();
+        let err = OutputLock::acquire(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("in use by another etcdpack run"), "{err}");
+        drop(first);
+        OutputLock::acquire(dir.path()).unwrap();
+    }
+}
