@@ -1,12 +1,331 @@
-//! Runs a parsed command line.
+//! Runs a parsed command line: each command walks the pipeline stages it needs.
 
-use crate::cli::Cli;
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::{Cli, Command, FetchArgs, GenArgs, InitArgs, PlanArgs, SourceArgs, VerifyArgs};
+use crate::config::{self, Cluster, ConfigError, Overrides};
+use crate::fetch::{self, FetchOptions};
+use crate::fsutil::{self, OutputLock};
+use crate::output::{
+    self, Artifact, CaInfo, ClientInfo, EtcdInfo, HashingWriter, Manifest, NodeInfo,
+};
+use crate::package::{Format, Identity, PackageSpec};
+use crate::plan::{self, out};
+use crate::render::{self, Templates};
 use crate::report::Reporter;
+use crate::{extract, pki, stage, verify};
 
-pub fn run(_cli: Cli, _reporter: &Reporter) -> anyhow::Result<()> {
+/// Exit codes: 0 success, 1 failure, 2 invalid config or usage, 3 `verify`
+/// found a problem or an incomplete run.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<ConfigError>().is_some() {
+        2
+    } else if err.downcast_ref::<verify::VerifyFailed>().is_some() {
+        3
+    } else {
+        1
+    }
+}
+
+pub fn run(cli: Cli, reporter: &Reporter) -> Result<()> {
+    match cli.command {
+        Command::Init(a) => init(&a, reporter),
+        Command::Plan(a) => plan_cmd(&a, reporter),
+        Command::Fetch(a) => fetch_cmd(&a, reporter),
+        Command::Gen(a) => gen_cmd(&a, reporter).map(|_| ()),
+        Command::Verify(a) => verify_cmd(&a),
+    }
+}
+
+fn init(a: &InitArgs, reporter: &Reporter) -> Result<()> {
+    if a.output == Path::new("-") {
+        print!("{}", config::EXAMPLE);
+        return Ok(());
+    }
+    if a.output.exists() {
+        bail!(
+            "{} already exists\n  help: remove it first, or write elsewhere with -o FILE",
+            a.output.display()
+        );
+    }
+    fsutil::write_atomic(&a.output, config::EXAMPLE.as_bytes(), 0o644)?;
+    reporter.status("Created", a.output.display());
+    println!("{}", a.output.display());
     Ok(())
 }
 
-pub fn exit_code(_err: &anyhow::Error) -> u8 {
-    1
+fn load(path: &Path, overrides: &Overrides, reporter: &Reporter) -> Result<Cluster> {
+    let cluster = config::load(path, overrides)?;
+    for w in &cluster.warnings {
+        reporter.warn(w);
+    }
+    Ok(cluster)
+}
+
+fn overrides(source: Option<&SourceArgs>, formats: Option<&Vec<Format>>) -> Overrides {
+    Overrides {
+        etcd_sha256: source.and_then(|s| s.etcd_sha256.clone()),
+        formats: formats.cloned(),
+    }
+}
+
+fn plan_cmd(a: &PlanArgs, reporter: &Reporter) -> Result<()> {
+    let cluster = load(
+        &a.config.config,
+        &overrides(None, a.formats.as_ref()),
+        reporter,
+    )?;
+    let previous = Manifest::read(&a.out).ok().flatten();
+    let p = plan::plan(&cluster, &a.out, None, |node| {
+        previous
+            .as_ref()
+            .and_then(|m| m.nodes.iter().find(|n| n.name == node))
+            .map_or(1, |n| n.release)
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&p)?);
+    } else {
+        reporter.status(
+            "Release",
+            format!("{} sha256 {}", p.release.url, p.release.sha256),
+        );
+        for path in p.paths() {
+            println!("{}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn fetch_cmd(a: &FetchArgs, reporter: &Reporter) -> Result<()> {
+    let cluster = load(
+        &a.config.config,
+        &overrides(Some(&a.source), None),
+        reporter,
+    )?;
+    let opts = FetchOptions::from_args(&a.source)?;
+    let path = fetch::ensure_release(&cluster.etcd, &opts, reporter)?;
+    println!("{}", path.display());
+    Ok(())
+}
+
+/// The main job. Returns the manifest it wrote.
+pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
+    let cluster = load(
+        &a.config.config,
+        &overrides(Some(&a.source), a.formats.as_ref()),
+        reporter,
+    )?;
+    // Everything that can be checked without writing is checked first.
+    let templates = Templates::new(a.templates.as_deref())?;
+    let opts = FetchOptions::from_args(&a.source)?;
+
+    let out_dir = &a.out;
+    let _lock = OutputLock::acquire(out_dir)?;
+    let previous = Manifest::read(out_dir).unwrap_or_else(|e| {
+        reporter.warn(format!("{e:#}; package releases start again at 1"));
+        None
+    });
+    fsutil::write_atomic(
+        &out_dir.join(out::INCOMPLETE),
+        b"an etcdpack gen run is writing this directory, or was interrupted; run it again\n",
+        0o644,
+    )?;
+
+    let tarball = fetch::ensure_release(&cluster.etcd, &opts, reporter)?;
+    let bins = extract::read_release(&tarball, &cluster.etcd)?;
+
+    let pki_dir = out_dir.join(out::PKI);
+    let now = time::OffsetDateTime::now_utc();
+    let pki = pki::ensure(&pki_dir, &cluster, now, reporter)?;
+    let ca_not_before = verify::not_before(&pki.ca_cert_pem)?;
+    let mtime = output::source_date_epoch(ca_not_before)?;
+
+    let dist = out_dir.join(out::DIST);
+    fs::create_dir_all(&dist).with_context(|| format!("cannot create {}", dist.display()))?;
+    let mut nodes = Vec::new();
+    for node in &cluster.nodes {
+        let rendered = render::render_node(&templates, &cluster, node)?;
+        let tree = stage::node_tree(&cluster, node, &bins, &pki, &rendered)?;
+        let digest = tree.digest();
+        let id = Identity {
+            name: cluster.packages.name_for(&cluster.name, &node.name),
+            version: cluster.etcd.version.clone(),
+            release: Manifest::next_release(previous.as_ref(), &node.name, &digest),
+            arch: cluster.etcd.arch,
+        };
+        let tree_dir = out_dir.join(out::NODES).join(&node.name);
+        tree.write_to(&tree_dir)?;
+        reporter.status("Staged", tree_dir.display());
+
+        let mut scripts = BTreeMap::new();
+        scripts.insert(
+            "install.sh",
+            render::render_installer(&templates, &cluster, node, &tree, &id.full_version())?,
+        );
+        let spec = PackageSpec {
+            id: id.clone(),
+            tree: &tree,
+            scripts,
+            summary: format!("etcd member {} of cluster {}", node.name, cluster.name),
+            description: format!(
+                "etcd {} with TLS certificates and configuration for member {} ({}) of the {}-member cluster {}, and its systemd unit.",
+                cluster.etcd.version,
+                node.name,
+                node.ip,
+                cluster.nodes.len(),
+                cluster.name
+            ),
+            maintainer: cluster.packages.maintainer.clone(),
+            homepage: cluster.packages.homepage.clone(),
+            license: "Apache-2.0",
+            mtime,
+        };
+        let mut artifacts = Vec::new();
+        for &format in &cluster.packages.formats {
+            let name = format.file_name(&id);
+            let path = dist.join(&name);
+            let mut sum = None;
+            fsutil::write_atomic_with(&path, 0o644, |f| {
+                let mut w = HashingWriter::new(BufWriter::new(f));
+                format.write(&spec, &mut w)?;
+                let (hash, size, mut inner) = w.finish();
+                inner.flush()?;
+                sum = Some((hash, size));
+                Ok(())
+            })?;
+            let (sha256, size) = sum.expect("set by the writer");
+            reporter.status("Packaged", path.display());
+            artifacts.push(Artifact {
+                format: format.as_str().to_owned(),
+                path: format!("{}/{name}", out::DIST),
+                sha256,
+                size,
+            });
+        }
+        let leaf = pki
+            .leaf(&format!("nodes/{}", node.name))
+            .context("internal: node certificate missing")?;
+        nodes.push(NodeInfo {
+            name: node.name.clone(),
+            ip: node.ip.to_string(),
+            package: id.name.clone(),
+            version: id.full_version(),
+            release: id.release,
+            content_sha256: digest,
+            tree: format!("{}/{}", out::NODES, node.name),
+            cert_not_after: rfc3339(leaf.not_after),
+            artifacts,
+        });
+    }
+    remove_stale(out_dir, &cluster, &nodes, reporter)?;
+
+    let manifest = Manifest {
+        generator: format!("etcdpack {}", env!("CARGO_PKG_VERSION")),
+        cluster: cluster.name.clone(),
+        source_date_epoch: mtime,
+        etcd: EtcdInfo {
+            version: cluster.etcd.version.clone(),
+            arch: cluster.etcd.arch.as_str().to_owned(),
+            sha256: cluster.etcd.sha256.clone(),
+        },
+        ca: CaInfo {
+            cert: format!("{}/{}", out::PKI, pki::CA_CERT),
+            not_after: rfc3339(pki.ca_not_after),
+        },
+        nodes,
+        clients: cluster
+            .clients
+            .iter()
+            .map(|c| {
+                let id = format!("clients/{}", c.name);
+                let not_after = pki
+                    .leaf(&id)
+                    .map(|l| rfc3339(l.not_after))
+                    .unwrap_or_default();
+                ClientInfo {
+                    name: c.name.clone(),
+                    cert: rel(out_dir, &pki::cert_path(&pki_dir, &id)),
+                    key: rel(out_dir, &pki::key_path(&pki_dir, &id)),
+                    not_after,
+                }
+            })
+            .collect(),
+    };
+    manifest.write(out_dir)?;
+    fs::remove_file(out_dir.join(out::INCOMPLETE))
+        .context("cannot remove the .incomplete marker")?;
+    reporter.status(
+        "Finished",
+        format!("{} node(s) in {}", manifest.nodes.len(), out_dir.display()),
+    );
+
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&manifest)?);
+    } else {
+        for art in manifest.artifacts() {
+            println!("{}", out_dir.join(&art.path).display());
+        }
+    }
+    Ok(manifest)
+}
+
+/// Drop artifacts and node trees that this run did not produce (a removed
+/// node, a format no longer requested, a superseded release).
+fn remove_stale(
+    out_dir: &Path,
+    cluster: &Cluster,
+    nodes: &[NodeInfo],
+    reporter: &Reporter,
+) -> Result<()> {
+    let keep: Vec<PathBuf> = nodes
+        .iter()
+        .flat_map(|n| n.artifacts.iter().map(|a| out_dir.join(&a.path)))
+        .collect();
+    for entry in fs::read_dir(out_dir.join(out::DIST))? {
+        let path = entry?.path();
+        if path.is_file() && !keep.contains(&path) {
+            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+            reporter.detail("Removed", path.display());
+        }
+    }
+    let nodes_dir = out_dir.join(out::NODES);
+    for entry in fs::read_dir(&nodes_dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if cluster.node(&name).is_none() && entry.path().is_dir() {
+            fs::remove_dir_all(entry.path())
+                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
+            reporter.detail("Removed", entry.path().display());
+        }
+    }
+    Ok(())
+}
+
+fn rel(base: &Path, path: &Path) -> String {
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+fn verify_cmd(a: &VerifyArgs) -> Result<()> {
+    let report = verify::verify(&a.dir)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for c in &report.checks {
+            println!("{} {}", if c.ok { "ok  " } else { "FAIL" }, c.what);
+        }
+    }
+    report.into_result()
 }

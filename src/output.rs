@@ -1,1 +1,243 @@
-//! TODO
+//! Stage 8, **publish**: `SHA256SUMS` and `manifest.json`, the record of a
+//! finished run. They are written last, and `.incomplete` marks a run that
+//! is still writing (or was killed), so a reader never mistakes a partial
+//! output directory for a finished one.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::fsutil;
+use crate::plan::out;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    pub generator: String,
+    pub cluster: String,
+    pub source_date_epoch: u64,
+    pub etcd: EtcdInfo,
+    pub ca: CaInfo,
+    pub nodes: Vec<NodeInfo>,
+    pub clients: Vec<ClientInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EtcdInfo {
+    pub version: String,
+    pub arch: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CaInfo {
+    pub cert: String,
+    pub not_after: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub name: String,
+    pub ip: String,
+    pub package: String,
+    pub version: String,
+    pub release: u32,
+    /// Digest of everything the node receives; a change raises `release`.
+    pub content_sha256: String,
+    pub tree: String,
+    pub cert_not_after: String,
+    pub artifacts: Vec<Artifact>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Artifact {
+    pub format: String,
+    /// Relative to the output directory.
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub name: String,
+    pub cert: String,
+    pub key: String,
+    pub not_after: String,
+}
+
+impl Manifest {
+    /// The manifest of the previous finished run in `dir`, if any.
+    pub fn read(dir: &Path) -> Result<Option<Manifest>> {
+        let path = dir.join(out::MANIFEST);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .with_context(|| format!("{} is not an etcdpack manifest", path.display())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// The release for `node` whose contents digest to `digest`: unchanged
+    /// contents keep their release, changed ones get the next.
+    pub fn next_release(previous: Option<&Manifest>, node: &str, digest: &str) -> u32 {
+        match previous.and_then(|m| m.nodes.iter().find(|n| n.name == node)) {
+            Some(n) if n.content_sha256 == digest => n.release,
+            Some(n) => n.release + 1,
+            None => 1,
+        }
+    }
+
+    pub fn artifacts(&self) -> impl Iterator<Item = &Artifact> {
+        self.nodes.iter().flat_map(|n| n.artifacts.iter())
+    }
+
+    /// `sha256sum -c` compatible lines for every artifact.
+    pub fn sums(&self) -> String {
+        let mut lines: Vec<String> = self
+            .artifacts()
+            .map(|a| format!("{}  {}\n", a.sha256, a.path))
+            .collect();
+        lines.sort();
+        lines.concat()
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        fsutil::write_atomic(&dir.join(out::SUMS), self.sums().as_bytes(), 0o644)?;
+        let mut json = serde_json::to_vec_pretty(self)?;
+        json.push(b'\n');
+        fsutil::write_atomic(&dir.join(out::MANIFEST), &json, 0o644)
+    }
+}
+
+/// Parse `SHA256SUMS` into (hex, relative path) pairs.
+pub fn parse_sums(text: &str) -> Result<Vec<(String, String)>> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| {
+            let (h, p) = l
+                .split_once("  ")
+                .with_context(|| format!("SHA256SUMS line {} is not `<sha256>  <path>`", i + 1))?;
+            Ok((h.to_owned(), p.to_owned()))
+        })
+        .collect()
+}
+
+/// A writer that hashes and counts what passes through it.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            len: 0,
+        }
+    }
+
+    /// (hex sha256, byte count, inner writer)
+    pub fn finish(self) -> (String, u64, W) {
+        (hex::encode(self.hasher.finalize()), self.len, self.inner)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The timestamp for every archive entry: `SOURCE_DATE_EPOCH` when set,
+/// otherwise `fallback` (the CA certificate's notBefore, fixed for as long
+/// as `OUT/pki` is kept), so reruns give the same bytes either way.
+pub fn source_date_epoch(fallback: u64) -> Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v.trim().parse().with_context(|| {
+            format!("SOURCE_DATE_EPOCH=\"{v}\" is not a number of seconds since 1970")
+        }),
+        Err(_) => Ok(fallback),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(release: u32, digest: &str) -> Manifest {
+        Manifest {
+            generator: "t".into(),
+            cluster: "c".into(),
+            source_date_epoch: 0,
+            etcd: EtcdInfo {
+                version: "3.4.16".into(),
+                arch: "amd64".into(),
+                sha256: "x".into(),
+            },
+            ca: CaInfo {
+                cert: "pki/ca.pem".into(),
+                not_after: "x".into(),
+            },
+            nodes: vec![NodeInfo {
+                name: "n1".into(),
+                ip: "127.0.0.1".into(),
+                package: "p".into(),
+                version: format!("3.4.16-{release}"),
+                release,
+                content_sha256: digest.into(),
+                tree: "nodes/n1".into(),
+                cert_not_after: "x".into(),
+                artifacts: vec![Artifact {
+                    format: "tar".into(),
+                    path: "dist/a".into(),
+                    sha256: "ab".into(),
+                    size: 1,
+                }],
+            }],
+            clients: vec![],
+        }
+    }
+
+    #[test]
+    fn release_rises_only_when_contents_change() {
+        let m = manifest(3, "d1");
+        assert_eq!(Manifest::next_release(Some(&m), "n1", "d1"), 3);
+        assert_eq!(Manifest::next_release(Some(&m), "n1", "d2"), 4);
+        assert_eq!(Manifest::next_release(Some(&m), "n2", "d1"), 1);
+        assert_eq!(Manifest::next_release(None, "n1", "d1"), 1);
+    }
+
+    #[test]
+    fn sums_round_trip() {
+        let m = manifest(1, "d");
+        assert_eq!(m.sums(), "ab  dist/a\n");
+        assert_eq!(
+            parse_sums(&m.sums()).unwrap(),
+            vec![("ab".into(), "dist/a".into())]
+        );
+    }
+
+    #[test]
+    fn hashing_writer_matches_sha256() {
+        let mut w = HashingWriter::new(Vec::new());
+        w.write_all(b"abc").unwrap();
+        let (h, n, inner) = w.finish();
+        assert_eq!(n, 3);
+        assert_eq!(inner, b"abc");
+        assert_eq!(h, fsutil::sha256_hex(b"abc"));
+    }
+}

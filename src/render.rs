@@ -1,1 +1,259 @@
-//! TODO
+//! Stage 5, **render**: the text files a node gets, from tera templates.
+//!
+//! Templates live in `templates/` and are embedded in the binary; a user may
+//! replace any of them from a directory (`gen --templates DIR`). Rendering is
+//! strict: an undefined variable is an error naming the template. Every value
+//! that depends on the node list is computed here, once, in Rust — templates
+//! only lay values out — so no two files can disagree about the cluster.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use serde::Serialize;
+use tera::{Context, Tera};
+
+use crate::config::{Arch, Cluster, Node};
+use crate::envfile;
+use crate::plan::Layout;
+use crate::stage::{NodeTree, Owner};
+
+/// (name, embedded default) of every template.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    ("etcd.conf", include_str!("../templates/etcd.conf")),
+    ("etcd.service", include_str!("../templates/etcd.service")),
+    ("etcdctl.sh", include_str!("../templates/etcdctl.sh")),
+    ("install.sh", include_str!("../templates/install.sh")),
+];
+
+pub const CLIENT_PORT: u16 = 2379;
+pub const PEER_PORT: u16 = 2380;
+
+/// The loaded templates: the embedded ones, with user overrides applied.
+pub struct Templates {
+    tera: Tera,
+}
+
+impl Templates {
+    pub fn new(override_dir: Option<&Path>) -> Result<Self> {
+        let mut tera = Tera::default();
+        for (name, text) in TEMPLATES {
+            tera.add_raw_template(name, text)
+                .with_context(|| format!("built-in template {name} does not parse"))?;
+        }
+        if let Some(dir) = override_dir {
+            let entries = std::fs::read_dir(dir).with_context(|| {
+                format!("cannot read the templates directory {}", dir.display())
+            })?;
+            for entry in entries {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !TEMPLATES.iter().any(|(n, _)| *n == name) {
+                    bail!(
+                        "{}: not a template etcdpack knows\n  help: name overrides after a built-in template: {}",
+                        entry.path().display(),
+                        TEMPLATES
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+                let text = std::fs::read_to_string(entry.path())
+                    .with_context(|| format!("cannot read {}", entry.path().display()))?;
+                tera.add_raw_template(&name, &text).with_context(|| {
+                    format!("{}: template does not parse", entry.path().display())
+                })?;
+            }
+        }
+        Ok(Templates { tera })
+    }
+
+    fn render(&self, name: &str, ctx: &Context) -> Result<String> {
+        self.tera
+            .render(name, ctx)
+            .with_context(|| format!("cannot render template {name}"))
+    }
+}
+
+/// The rendered files of one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub etcd_conf: String,
+    pub etcd_service: String,
+    pub etcdctl_profile: String,
+}
+
+/// `host` as it appears in a URL: IPv6 in brackets.
+pub fn url_host(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+pub fn peer_url(node: &Node) -> String {
+    format!("https://{}:{PEER_PORT}", url_host(node.ip))
+}
+
+pub fn client_url(node: &Node) -> String {
+    format!("https://{}:{CLIENT_PORT}", url_host(node.ip))
+}
+
+/// `name=peer-url,…` for ETCD_INITIAL_CLUSTER, in node order.
+pub fn initial_cluster(cluster: &Cluster) -> String {
+    cluster
+        .nodes
+        .iter()
+        .map(|n| format!("{}={}", n.name, peer_url(n)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// etcd 3.4 reads a bare number as hours; anything else as a Go duration.
+fn retention(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s % 3600 == 0 {
+        (s / 3600).to_string()
+    } else if s % 60 == 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[derive(Serialize)]
+struct Vars<'a> {
+    generator: String,
+    cluster: &'a str,
+    token: &'a str,
+    node: &'a str,
+    package: String,
+    etcd_version: &'a str,
+    data_dir: &'a str,
+    install_dir: &'a str,
+    bin_dir: &'a str,
+    cfg_dir: &'a str,
+    ssl_dir: &'a str,
+    etcd_bin: &'a str,
+    conf_file: &'a str,
+    unit_file: &'a str,
+    profile_file: &'a str,
+    ca_file: &'a str,
+    cert_file: &'a str,
+    key_file: &'a str,
+    listen_peer_urls: String,
+    listen_client_urls: String,
+    advertise_peer_urls: String,
+    advertise_client_urls: String,
+    initial_cluster: String,
+    endpoints: String,
+    heartbeat_ms: u128,
+    election_ms: u128,
+    quota_backend_bytes: u64,
+    auto_compaction_retention: String,
+    enable_v2: bool,
+    unsupported_arch: Option<&'static str>,
+    user: &'a str,
+    start: bool,
+}
+
+fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout) -> Vars<'a> {
+    let mut listen_client = vec![client_url(node)];
+    if cluster.tuning.insecure_localhost_listener {
+        listen_client.push(format!("http://127.0.0.1:{CLIENT_PORT}"));
+    }
+    Vars {
+        generator: format!("etcdpack {}", env!("CARGO_PKG_VERSION")),
+        cluster: &cluster.name,
+        token: &cluster.token,
+        node: &node.name,
+        package: cluster.packages.name_for(&cluster.name, &node.name),
+        etcd_version: &cluster.etcd.version,
+        data_dir: &cluster.paths.data_dir,
+        install_dir: &cluster.paths.install_dir,
+        bin_dir: &l.bin_dir,
+        cfg_dir: &l.cfg_dir,
+        ssl_dir: &l.ssl_dir,
+        etcd_bin: &l.etcd_bin,
+        conf_file: &l.conf_file,
+        unit_file: Layout::UNIT_FILE,
+        profile_file: Layout::PROFILE_FILE,
+        ca_file: &l.ca_file,
+        cert_file: &l.cert_file,
+        key_file: &l.key_file,
+        listen_peer_urls: peer_url(node),
+        listen_client_urls: listen_client.join(","),
+        advertise_peer_urls: peer_url(node),
+        advertise_client_urls: client_url(node),
+        initial_cluster: initial_cluster(cluster),
+        endpoints: cluster
+            .nodes
+            .iter()
+            .map(client_url)
+            .collect::<Vec<_>>()
+            .join(","),
+        heartbeat_ms: cluster.tuning.heartbeat_interval.as_millis(),
+        election_ms: cluster.tuning.election_timeout.as_millis(),
+        quota_backend_bytes: cluster.tuning.quota_backend_bytes,
+        auto_compaction_retention: retention(cluster.tuning.auto_compaction_retention),
+        enable_v2: cluster.tuning.enable_v2,
+        unsupported_arch: (cluster.etcd.arch == Arch::Arm64).then_some("arm64"),
+        user: &cluster.service.user,
+        start: cluster.service.start,
+    }
+}
+
+/// Render every text file `node` receives. The EnvironmentFile is checked by
+/// systemd's rules before it is returned (this also guards user templates).
+pub fn render_node(t: &Templates, cluster: &Cluster, node: &Node) -> Result<Rendered> {
+    let l = Layout::new(cluster);
+    let ctx = Context::from_serialize(&vars(cluster, node, &l))?;
+    let etcd_conf = t.render("etcd.conf", &ctx)?;
+    envfile::lint(&etcd_conf).context(
+        "the rendered etcd.conf is not a clean systemd EnvironmentFile (check a --templates override)",
+    )?;
+    Ok(Rendered {
+        etcd_conf,
+        etcd_service: t.render("etcd.service", &ctx)?,
+        etcdctl_profile: t.render("etcdctl.sh", &ctx)?,
+    })
+}
+
+#[derive(Serialize)]
+struct InstallEntry<'a> {
+    path: &'a str,
+    mode: String,
+    owner: Owner,
+    dir: bool,
+    owned: bool,
+}
+
+/// The bundle's `install.sh`, which places exactly the entries of `tree`.
+pub fn render_installer(
+    t: &Templates,
+    cluster: &Cluster,
+    node: &Node,
+    tree: &NodeTree,
+    version: &str,
+) -> Result<String> {
+    let l = Layout::new(cluster);
+    let mut ctx = Context::from_serialize(&vars(cluster, node, &l))?;
+    let entries: Vec<InstallEntry> = tree
+        .entries
+        .iter()
+        .map(|e| InstallEntry {
+            path: &e.path,
+            mode: format!("{:04o}", e.mode),
+            owner: e.owner,
+            dir: e.is_dir(),
+            owned: e.owned,
+        })
+        .collect();
+    ctx.insert("entries", &entries);
+    ctx.insert("version", version);
+    t.render("install.sh", &ctx)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,329 @@
-//! TODO
+//! Stage 6, **stage**: the one content model every package format serialises.
+//!
+//! A node's contents are normalised here, once: absolute paths, every parent
+//! directory present, which directories the package owns (its install dir and
+//! below; never `/usr`, `/etc`, `/opt`), modes, owners, config-ness, sorted by
+//! path, collisions refused. Formats only translate this into their encoding.
+//! File data is shared (`Arc`), so the ~38 MB of binaries exist once in memory
+//! however many nodes there are.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Cluster, Node};
+use crate::extract::Binaries;
+use crate::fsutil;
+use crate::pki::Pki;
+use crate::plan::Layout;
+use crate::render::Rendered;
+
+/// Who owns an entry on the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Owner {
+    Root,
+    /// The service user (`service.user`), e.g. for private keys.
+    Service,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File(Arc<[u8]>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Absolute path on the node, without a trailing slash.
+    pub path: String,
+    pub kind: Kind,
+    pub mode: u32,
+    pub owner: Owner,
+    /// A configuration file the package manager should track as such.
+    pub config: bool,
+    /// For directories: created and removed by this package (not the distro's).
+    pub owned: bool,
+}
+
+impl Entry {
+    pub fn is_dir(&self) -> bool {
+        matches!(self.kind, Kind::Dir)
+    }
+
+    pub fn data(&self) -> &[u8] {
+        match &self.kind {
+            Kind::File(d) => d,
+            Kind::Dir => &[],
+        }
+    }
+}
+
+/// Everything one node's package holds, normalised.
+#[derive(Debug, Clone)]
+pub struct NodeTree {
+    pub node: String,
+    /// Sorted by path; parents before children.
+    pub entries: Vec<Entry>,
+}
+
+impl NodeTree {
+    /// Build from files; parents are added, ownership of directories decided,
+    /// entries sorted. Two files at one path is an error.
+    pub fn new(node: &str, owned_root: &str, files: Vec<Entry>) -> Result<Self> {
+        let mut map: BTreeMap<String, Entry> = BTreeMap::new();
+        for f in files {
+            if !f.path.starts_with('/') || f.path.ends_with('/') || f.path.contains("//") {
+                bail!("internal: {} is not a normalised absolute path", f.path);
+            }
+            if f.path.split('/').any(|c| c == "..") {
+                bail!("internal: {} has a '..' component", f.path);
+            }
+            let mut parent = Path::new(&f.path).parent();
+            while let Some(p) = parent {
+                let ps = p.to_str().expect("utf-8 path");
+                if ps == "/" {
+                    break;
+                }
+                map.entry(ps.to_owned()).or_insert_with(|| Entry {
+                    path: ps.to_owned(),
+                    kind: Kind::Dir,
+                    mode: 0o755,
+                    owner: Owner::Root,
+                    config: false,
+                    owned: ps == owned_root || ps.starts_with(&format!("{owned_root}/")),
+                });
+                parent = p.parent();
+            }
+            if let Some(prev) = map.get(&f.path)
+                && (!prev.is_dir() || !f.is_dir())
+            {
+                bail!("internal: two entries for {}", f.path);
+            }
+            map.insert(f.path.clone(), f);
+        }
+        Ok(NodeTree {
+            node: node.to_owned(),
+            entries: map.into_values().collect(),
+        })
+    }
+
+    pub fn files(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().filter(|e| !e.is_dir())
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.path == path)
+    }
+
+    /// A digest of everything that reaches the node (paths, kinds, modes,
+    /// owners, contents). The package release rises when it changes.
+    pub fn digest(&self) -> String {
+        let mut h = Sha256::new();
+        for e in &self.entries {
+            h.update(e.path.as_bytes());
+            h.update([
+                0,
+                e.is_dir() as u8,
+                e.config as u8,
+                e.owned as u8,
+                e.owner as u8,
+            ]);
+            h.update(e.mode.to_be_bytes());
+            let d = Sha256::digest(e.data());
+            h.update(d);
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// Write the tree under `dir` (which becomes the node's `/`), atomically:
+    /// it is built beside `dir` and renamed into place.
+    pub fn write_to(&self, dir: &Path) -> Result<()> {
+        let parent = dir.parent().context("node tree directory has no parent")?;
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+        let staging = parent.join(format!(
+            ".{}.staging",
+            dir.file_name().and_then(|n| n.to_str()).unwrap_or("node")
+        ));
+        if staging.exists() {
+            fs::remove_dir_all(&staging)
+                .with_context(|| format!("cannot remove {}", staging.display()))?;
+        }
+        fs::create_dir(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
+        for e in &self.entries {
+            let p = staging.join(e.path.trim_start_matches('/'));
+            match &e.kind {
+                Kind::Dir => {
+                    fs::create_dir_all(&p)
+                        .with_context(|| format!("cannot create {}", p.display()))?;
+                    fs::set_permissions(&p, fs::Permissions::from_mode(e.mode))?;
+                }
+                Kind::File(data) => {
+                    let mut f = fs::File::create(&p)
+                        .with_context(|| format!("cannot create {}", p.display()))?;
+                    f.set_permissions(fs::Permissions::from_mode(e.mode))?;
+                    std::io::Write::write_all(&mut f, data)
+                        .with_context(|| format!("cannot write {}", p.display()))?;
+                }
+            }
+        }
+        fsutil::replace_dir(&staging, dir)
+    }
+}
+
+/// The node's contents: binaries, rendered files, CA certificate, its own
+/// certificate and key. Never the CA key, never another node's key.
+pub fn node_tree(
+    cluster: &Cluster,
+    node: &Node,
+    bins: &Binaries,
+    pki: &Pki,
+    rendered: &Rendered,
+) -> Result<NodeTree> {
+    let l = Layout::new(cluster);
+    let leaf_id = format!("nodes/{}", node.name);
+    let leaf = pki
+        .leaf(&leaf_id)
+        .with_context(|| format!("internal: no certificate issued for {leaf_id}"))?;
+    let file = |path: &str, data: Arc<[u8]>, mode: u32, owner: Owner, config: bool| Entry {
+        path: path.to_owned(),
+        kind: Kind::File(data),
+        mode,
+        owner,
+        config,
+        owned: false,
+    };
+    let text = |s: &str| -> Arc<[u8]> { Arc::from(s.as_bytes()) };
+    let files = vec![
+        file(&l.etcd_bin, bins.etcd.clone(), 0o755, Owner::Root, false),
+        file(
+            &l.etcdctl_bin,
+            bins.etcdctl.clone(),
+            0o755,
+            Owner::Root,
+            false,
+        ),
+        file(
+            &l.conf_file,
+            text(&rendered.etcd_conf),
+            0o644,
+            Owner::Root,
+            true,
+        ),
+        file(
+            &l.ca_file,
+            text(&pki.ca_cert_pem),
+            0o644,
+            Owner::Root,
+            false,
+        ),
+        file(
+            &l.cert_file,
+            text(&leaf.cert_pem),
+            0o644,
+            Owner::Root,
+            false,
+        ),
+        file(
+            &l.key_file,
+            text(&leaf.key_pem),
+            0o600,
+            Owner::Service,
+            false,
+        ),
+        file(
+            Layout::UNIT_FILE,
+            text(&rendered.etcd_service),
+            0o644,
+            Owner::Root,
+            false,
+        ),
+        file(
+            Layout::PROFILE_FILE,
+            text(&rendered.etcdctl_profile),
+            0o644,
+            Owner::Root,
+            false,
+        ),
+    ];
+    NodeTree::new(&node.name, &cluster.paths.install_dir, files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(path: &str) -> Entry {
+        Entry {
+            path: path.into(),
+            kind: Kind::File(Arc::from(&b"x"[..])),
+            mode: 0o644,
+            owner: Owner::Root,
+            config: false,
+            owned: false,
+        }
+    }
+
+    #[test]
+    fn parents_are_added_sorted_and_owned_only_below_the_install_dir() {
+        let t = NodeTree::new(
+            "n",
+            "/opt/etcd",
+            vec![
+                f("/usr/lib/systemd/system/etcd.service"),
+                f("/opt/etcd/bin/etcd"),
+            ],
+        )
+        .unwrap();
+        let paths: Vec<_> = t
+            .entries
+            .iter()
+            .map(|e| (e.path.as_str(), e.owned))
+            .collect();
+        assert_eq!(
+            paths,
+            vec![
+                ("/opt", false),
+                ("/opt/etcd", true),
+                ("/opt/etcd/bin", true),
+                ("/opt/etcd/bin/etcd", false),
+                ("/usr", false),
+                ("/usr/lib", false),
+                ("/usr/lib/systemd", false),
+                ("/usr/lib/systemd/system", false),
+                ("/usr/lib/systemd/system/etcd.service", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn collisions_and_bad_paths_are_refused() {
+        assert!(NodeTree::new("n", "/opt/etcd", vec![f("/a/b"), f("/a/b")]).is_err());
+        assert!(NodeTree::new("n", "/opt/etcd", vec![f("relative")]).is_err());
+        assert!(NodeTree::new("n", "/opt/etcd", vec![f("/a/../b")]).is_err());
+    }
+
+    #[test]
+    fn digest_changes_with_content_and_mode() {
+        let a = NodeTree::new("n", "/o", vec![f("/o/x")]).unwrap();
+        let mut e = f("/o/x");
+        e.mode = 0o600;
+        let b = NodeTree::new("n", "/o", vec![e]).unwrap();
+        let mut e = f("/o/x");
+        e.kind = Kind::File(Arc::from(&b"y"[..]));
+        let c = NodeTree::new("n", "/o", vec![e]).unwrap();
+        assert_ne!(a.digest(), b.digest());
+        assert_ne!(a.digest(), c.digest());
+        assert_eq!(
+            a.digest(),
+            NodeTree::new("n", "/o", vec![f("/o/x")]).unwrap().digest()
+        );
+    }
+}

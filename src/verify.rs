@@ -1,1 +1,304 @@
-//! TODO
+//! `etcdpack verify`: re-check a finished output directory without trusting
+//! the run that wrote it — checksums, certificate chains and expiry, each
+//! node's certificate against its name and IP, private-key modes inside the
+//! artifacts, and that the CA key is in no artifact and no node tree.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::config::San;
+use crate::output::{Manifest, parse_sums};
+use crate::package::{self, Format};
+use crate::pki;
+use crate::plan::out;
+
+/// `verify` found a problem (exit code 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct VerifyFailed(pub String);
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub what: String,
+    pub ok: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub dir: PathBuf,
+    /// False when the last `gen` run did not finish.
+    pub complete: bool,
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    fn check(&mut self, ok: bool, what: impl Into<String>) -> bool {
+        self.checks.push(Check {
+            what: what.into(),
+            ok,
+        });
+        ok
+    }
+
+    pub fn ok(&self) -> bool {
+        self.complete && self.checks.iter().all(|c| c.ok)
+    }
+
+    pub fn into_result(self) -> Result<()> {
+        if !self.complete {
+            return Err(VerifyFailed(format!(
+                "{}: the last gen run did not finish\n  help: run `etcdpack gen` again with the same --out",
+                self.dir.display()
+            ))
+            .into());
+        }
+        let failed: Vec<_> = self
+            .checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.what.as_str())
+            .collect();
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(VerifyFailed(format!(
+                "{}: {} check(s) failed: {}",
+                self.dir.display(),
+                failed.len(),
+                failed.join("; ")
+            ))
+            .into())
+        }
+    }
+}
+
+/// The notBefore of a PEM certificate, in seconds since the epoch.
+pub fn not_before(cert_pem: &str) -> Result<u64> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
+        .map_err(|e| anyhow::anyhow!("not a PEM certificate: {e}"))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|e| anyhow::anyhow!("not an X.509 certificate: {e}"))?;
+    Ok(cert.validity().not_before.timestamp().max(0) as u64)
+}
+
+pub fn verify(dir: &Path) -> Result<Report> {
+    let mut r = Report {
+        dir: dir.to_owned(),
+        complete: true,
+        checks: Vec::new(),
+    };
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "{} is not a directory\n  help: give the --out directory of a gen run",
+            dir.display()
+        );
+    }
+    if dir.join(out::INCOMPLETE).exists() || !dir.join(out::MANIFEST).exists() {
+        r.complete = false;
+        r.check(
+            false,
+            "the last gen run finished (no .incomplete marker, manifest.json present)",
+        );
+        return Ok(r);
+    }
+    let manifest = Manifest::read(dir)?.context("manifest.json vanished")?;
+    let sums_text = fs::read_to_string(dir.join(out::SUMS))
+        .with_context(|| format!("cannot read {}", dir.join(out::SUMS).display()))?;
+    let sums = parse_sums(&sums_text)?;
+    r.check(
+        sums_text == manifest.sums(),
+        "SHA256SUMS lists exactly the artifacts of manifest.json",
+    );
+
+    let mut artifacts = Vec::new();
+    for (hash, rel) in &sums {
+        let path = dir.join(rel);
+        match fs::read(&path) {
+            Ok(bytes) => {
+                let ok = crate::fsutil::sha256_hex(&bytes) == *hash;
+                r.check(ok, format!("{rel}: sha256 matches"));
+                artifacts.push((rel.clone(), bytes));
+            }
+            Err(e) => {
+                r.check(false, format!("{rel}: readable ({e})"));
+            }
+        }
+    }
+
+    let now = time::OffsetDateTime::now_utc();
+    let ca_pem = fs::read_to_string(dir.join(out::PKI).join(pki::CA_CERT)).with_context(|| {
+        format!(
+            "cannot read the CA certificate in {}",
+            dir.join(out::PKI).display()
+        )
+    })?;
+    let ca_ok = not_before(&ca_pem).is_ok();
+    r.check(ca_ok, "pki/ca.pem is a certificate");
+
+    for node in &manifest.nodes {
+        let tree = dir.join(&node.tree);
+        let certs = find_files(&tree, "server.pem");
+        if !r.check(
+            certs.len() == 1,
+            format!("{}: one server certificate in {}", node.name, node.tree),
+        ) {
+            continue;
+        }
+        let leaf = fs::read_to_string(&certs[0])?;
+        match pki::check_leaf(&ca_pem, &leaf, now) {
+            Ok(info) => {
+                r.check(
+                    info.common_name == node.name,
+                    format!("{}: certificate CN is the node name", node.name),
+                );
+                let ip_ok = node
+                    .ip
+                    .parse()
+                    .map(|ip| info.sans.contains(&San::Ip(ip)))
+                    .unwrap_or(false);
+                r.check(
+                    ip_ok,
+                    format!("{}: certificate names IP {}", node.name, node.ip),
+                );
+                r.check(
+                    info.sans.contains(&San::Dns(node.name.clone())),
+                    format!("{}: certificate names host {}", node.name, node.name),
+                );
+                r.check(
+                    info.server && info.client,
+                    format!("{}: certificate allows server and client auth", node.name),
+                );
+                let days = (info.not_after - now).whole_days();
+                r.check(
+                    days > 30,
+                    format!("{}: certificate valid for {days} more days", node.name),
+                );
+            }
+            Err(e) => {
+                r.check(
+                    false,
+                    format!("{}: certificate chains to pki/ca.pem ({e:#})", node.name),
+                );
+            }
+        }
+        let keys = find_files(&tree, "server-key.pem");
+        for k in keys {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&k)?.permissions().mode() & 0o777;
+            r.check(
+                mode == 0o600,
+                format!(
+                    "{}: {} has mode 0600 (is {mode:04o})",
+                    node.name,
+                    rel(dir, &k)
+                ),
+            );
+        }
+    }
+
+    // The CA key may have been moved to safer storage; then only its absence matters.
+    match fs::read_to_string(dir.join(out::PKI).join(pki::CA_KEY)) {
+        Ok(ca_key) => {
+            for (rel, bytes) in &artifacts {
+                let found =
+                    pki::contains_key(bytes, &ca_key) || unpacked_contains(rel, bytes, &ca_key);
+                r.check(!found, format!("{rel}: does not contain the CA key"));
+            }
+            for node in &manifest.nodes {
+                let found = walk(&dir.join(&node.tree)).iter().any(|f| {
+                    fs::read(f)
+                        .map(|b| pki::contains_key(&b, &ca_key))
+                        .unwrap_or(false)
+                });
+                r.check(
+                    !found,
+                    format!("{}: does not contain the CA key", node.tree),
+                );
+            }
+        }
+        Err(_) => {
+            r.check(
+                true,
+                "pki/ca-key.pem is not here (kept elsewhere); key scan skipped",
+            );
+        }
+    }
+
+    for (rel, bytes) in &artifacts {
+        let format = Format::ALL
+            .iter()
+            .copied()
+            .find(|f| f.matches_file_name(rel));
+        let Some(format) = format else { continue };
+        match package::read_entries(format, bytes) {
+            Ok(entries) => {
+                let bad: Vec<_> = entries
+                    .iter()
+                    .filter(|e| e.path.ends_with("-key.pem") && e.mode & 0o077 != 0)
+                    .map(|e| format!("{} {:04o}", e.path, e.mode))
+                    .collect();
+                r.check(
+                    bad.is_empty(),
+                    format!("{rel}: private keys are not readable by others {bad:?}"),
+                );
+            }
+            Err(e) => {
+                r.check(false, format!("{rel}: readable as {format} ({e:#})"));
+            }
+        }
+    }
+    Ok(r)
+}
+
+fn unpacked_contains(rel: &str, bytes: &[u8], key: &str) -> bool {
+    let format = Format::ALL
+        .iter()
+        .copied()
+        .find(|f| f.matches_file_name(rel));
+    let Some(format) = format else { return false };
+    match package::read_entries(format, bytes) {
+        Ok(entries) => entries.iter().any(|e| pki::contains_key(&e.data, key)),
+        // Unreadable artifacts fail their own check; scan the raw gzip too.
+        Err(_) => {
+            let mut buf = Vec::new();
+            flate2::read::GzDecoder::new(bytes)
+                .read_to_end(&mut buf)
+                .is_ok()
+                && pki::contains_key(&buf, key)
+        }
+    }
+}
+
+fn rel(base: &Path, p: &Path) -> String {
+    p.strip_prefix(base).unwrap_or(p).display().to_string()
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn find_files(dir: &Path, name: &str) -> Vec<PathBuf> {
+    walk(dir)
+        .into_iter()
+        .filter(|p| p.file_name().and_then(|n| n.to_str()) == Some(name))
+        .collect()
+}

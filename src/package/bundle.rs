@@ -1,0 +1,68 @@
+//! The `.tar.gz` bundle: `<package>_<version>_<arch>/install.sh` and the
+//! node's tree under `root/`, for machines without dpkg or rpm, and for
+//! air-gapped hand installs. `install.sh` places each file with its owner and
+//! mode (the archive itself records everything as root).
+
+use std::io::{Read, Write};
+
+use anyhow::{Context, Result};
+
+use super::archive::{TarWriter, gzip};
+use super::{PackageSpec, ReadEntry};
+use crate::stage::Kind;
+
+pub fn top_dir(spec: &PackageSpec) -> String {
+    format!(
+        "{}_{}_{}",
+        spec.id.name,
+        spec.id.full_version(),
+        spec.id.arch.as_str()
+    )
+}
+
+pub fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
+    let top = top_dir(spec);
+    let mut t = TarWriter::new(gzip(w), spec.mtime);
+    t.dir(&top, 0o755)?;
+    let installer = spec
+        .scripts
+        .get("install.sh")
+        .context("internal: no install.sh rendered for the bundle")?;
+    t.file(&format!("{top}/install.sh"), 0o755, installer.as_bytes())?;
+    t.dir(&format!("{top}/root"), 0o755)?;
+    for e in &spec.tree.entries {
+        let path = format!("{top}/root{}", e.path);
+        match &e.kind {
+            Kind::Dir => t.dir(&path, e.mode)?,
+            Kind::File(data) => t.file(&path, e.mode, data)?,
+        }
+    }
+    t.finish()?
+        .finish()
+        .context("cannot finish the gzip stream")?;
+    Ok(())
+}
+
+/// The node entries of a bundle (those under `<top>/root/`), as installed.
+pub fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
+    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut out = Vec::new();
+    for e in a.entries().context("not a tar.gz")? {
+        let mut e = e.context("corrupt tar.gz")?;
+        let path = e.path()?.to_string_lossy().into_owned();
+        let Some((_, rest)) = path.split_once("/root/") else {
+            continue;
+        };
+        let mode = e.header().mode()?;
+        let dir = e.header().entry_type().is_dir();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data)?;
+        out.push(ReadEntry {
+            path: format!("/{}", rest.trim_end_matches('/')),
+            mode,
+            dir,
+            data,
+        });
+    }
+    Ok(out)
+}

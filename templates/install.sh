@@ -1,0 +1,99 @@
+#!/bin/sh
+# Installs etcd member {{ node }} of cluster {{ cluster }} from this bundle
+# ({{ package }} {{ version }}), written by {{ generator }}.
+#
+#   sudo ./install.sh [--root DIR] [--no-start] [--force]
+#
+# Creates the service user, places every file with its owner and mode, creates
+# the data directory (0700), reloads systemd and enables the unit. Safe to run
+# again: unchanged files stay, changed ones are replaced and etcd restarted.
+# Refuses to overwrite another member's install unless --force is given.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=""
+start={{ start }}
+force=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --root) root=${2:?--root needs a directory}; shift 2 ;;
+    --no-start) start=false; shift ;;
+    --force) force=1; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+root=${root%/}
+if [ "$(id -u)" != 0 ]; then
+  echo "install.sh: run as root (files go to system directories and are chowned)" >&2
+  exit 1
+fi
+
+conf="$root{{ conf_file }}"
+if [ -f "$conf" ] && [ "$force" = 0 ]; then
+  name=$(sed -n 's/^ETCD_NAME=//p' "$conf")
+  token=$(sed -n 's/^ETCD_INITIAL_CLUSTER_TOKEN=//p' "$conf")
+  if [ "$name" != "{{ node }}" ] || [ "$token" != "{{ token }}" ]; then
+    echo "install.sh: $conf is member '$name' of cluster '$token', not '{{ node }}' of '{{ token }}'." >&2
+    echo "install.sh: refusing to overwrite another member's install; install that member's own bundle, or pass --force to replace it." >&2
+    exit 1
+  fi
+fi
+
+user={{ user }}
+if [ "$user" != root ] && ! grep -q "^$user:" "$root/etc/passwd" 2>/dev/null; then
+  set -- --system --home-dir /var/lib/etcd --no-create-home --shell /usr/sbin/nologin --comment "etcd member"
+  if [ -n "$root" ]; then set -- "$@" --root "$root"; fi
+  if grep -q "^$user:" "$root/etc/group" 2>/dev/null; then
+    useradd "$@" --gid "$user" "$user"
+  else
+    useradd "$@" --user-group "$user"
+  fi
+fi
+uid=$(awk -F: -v u="$user" '$1 == u { print $3 }' "$root/etc/passwd")
+gid=$(awk -F: -v u="$user" '$1 == u { print $4 }' "$root/etc/passwd")
+
+changed=0
+place() { # mode owner path
+  src="$here/root$3"
+  dst="$root$3"
+  if [ "$2" = service ]; then o=$uid; g=$gid; else o=0; g=0; fi
+  if ! cmp -s "$src" "$dst" 2>/dev/null; then
+    changed=1
+    install -m "$1" -o "$o" -g "$g" "$src" "$dst.etcdpack-new"
+    mv -f "$dst.etcdpack-new" "$dst"
+  else
+    chown "$o:$g" "$dst"
+    chmod "$1" "$dst"
+  fi
+}
+{% for e in entries %}
+{%- if e.dir and e.owned %}
+install -d -m {{ e.mode }} -o 0 -g 0 "$root{{ e.path }}"
+{%- elif e.dir %}
+mkdir -p "$root{{ e.path }}"
+{%- else %}
+place {{ e.mode }} {{ e.owner }} {{ e.path }}
+{%- endif %}
+{%- endfor %}
+
+mkdir -p "$root$(dirname {{ data_dir }})"
+install -d -m 0700 -o "$uid" -g "$gid" "$root{{ data_dir }}"
+chown "$uid:$gid" "$root{{ data_dir }}"
+chmod 0700 "$root{{ data_dir }}"
+
+if [ -n "$root" ]; then
+  if command -v systemctl >/dev/null 2>&1; then
+    systemctl --root "$root" enable etcd.service
+  fi
+  echo "installed {{ package }} {{ version }} under $root; etcd starts when that system boots"
+elif [ -d /run/systemd/system ]; then
+  systemctl daemon-reload
+  systemctl enable etcd.service
+  if [ "$start" = true ]; then
+    if [ "$changed" = 1 ]; then systemctl restart etcd.service; else systemctl start etcd.service; fi
+  fi
+  echo "installed {{ package }} {{ version }}"
+else
+  echo "installed {{ package }} {{ version }}; systemd is not running, enable etcd.service when it is"
+fi
