@@ -89,7 +89,7 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: {message}\n  help: {help}", file.display())]
+    #[error("{message}\n  help: {help}")]
     Syntax {
         file: PathBuf,
         message: String,

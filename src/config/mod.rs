@@ -216,7 +216,22 @@ pub fn parse(path: &Path, text: &str, overrides: &Overrides) -> Result<Cluster, 
 }
 
 fn syntax_error(path: &Path, e: serde_saphyr::Error) -> ConfigError {
-    let message = e.to_string();
+    let name = path.display().to_string();
+    let rendered = e.render_with_options(serde_saphyr::render_options! {
+        source_name: Some(name.as_str()),
+    });
+    // The crate's text starts "error: line L column C: "; say it the way
+    // compilers do instead: "file:L:C: message", then the snippet.
+    let mut message = rendered
+        .strip_prefix("error: ")
+        .unwrap_or(&rendered)
+        .to_owned();
+    if let Some(loc) = e.location() {
+        let prefix = format!("line {} column {}: ", loc.line(), loc.column());
+        if let Some(rest) = message.strip_prefix(&prefix) {
+            message = format!("{}:{}:{}: {rest}", name, loc.line(), loc.column());
+        }
+    }
     let help = if message.contains("unknown field") {
         "remove or rename the key; `etcdpack init` writes an example with every key"
     } else if message.contains("missing field") {

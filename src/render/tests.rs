@@ -1,1 +1,182 @@
+use std::path::Path;
 
+use super::*;
+use crate::config::{self, Overrides};
+
+fn cluster(extra: &str) -> Cluster {
+    let text = format!(
+        "version: 1\ncluster: {{ name: k8s, token: etcd_cluster }}\nnodes:\n  - {{ name: etcd-1, ip: 192.168.0.1 }}\n  - {{ name: etcd-2, ip: 192.168.0.2 }}\n  - {{ name: etcd-3, ip: 192.168.0.3 }}\n{extra}"
+    );
+    config::parse(Path::new("cluster.yaml"), &text, &Overrides::default()).unwrap()
+}
+
+fn render(c: &Cluster, node: usize) -> Rendered {
+    render_node(&Templates::new(None).unwrap(), c, &c.nodes[node]).unwrap()
+}
+
+/// Pin the generator version so snapshots survive a version bump.
+fn stable(text: &str) -> String {
+    text.replace(env!("CARGO_PKG_VERSION"), "VERSION")
+}
+
+#[test]
+fn etcd_conf_snapshot() {
+    insta::assert_snapshot!(stable(&render(&cluster(""), 0).etcd_conf));
+}
+
+#[test]
+fn etcd_service_snapshot() {
+    insta::assert_snapshot!(stable(&render(&cluster(""), 0).etcd_service));
+}
+
+#[test]
+fn etcdctl_profile_snapshot() {
+    insta::assert_snapshot!(stable(&render(&cluster(""), 1).etcdctl_profile));
+}
+
+#[test]
+fn every_node_agrees_on_the_cluster_and_differs_only_in_itself() {
+    let c = cluster("");
+    let confs: Vec<Vec<(String, String)>> = (0..3)
+        .map(|i| envfile::lint(&render(&c, i).etcd_conf).unwrap())
+        .collect();
+    let get = |vars: &Vec<(String, String)>, k: &str| {
+        vars.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let ic = "etcd-1=https://192.168.0.1:2380,etcd-2=https://192.168.0.2:2380,etcd-3=https://192.168.0.3:2380";
+    for (i, vars) in confs.iter().enumerate() {
+        assert_eq!(get(vars, "ETCD_INITIAL_CLUSTER"), ic);
+        assert_eq!(get(vars, "ETCD_NAME"), format!("etcd-{}", i + 1));
+        assert_eq!(
+            get(vars, "ETCD_LISTEN_CLIENT_URLS"),
+            format!("https://192.168.0.{}:2379", i + 1)
+        );
+        assert_eq!(get(vars, "ETCD_CLIENT_CERT_AUTH"), "true");
+        assert_eq!(get(vars, "ETCD_PEER_CLIENT_CERT_AUTH"), "true");
+        assert!(vars.iter().all(|(k, _)| k != "ETCD_UNSUPPORTED_ARCH"));
+    }
+}
+
+#[test]
+fn unit_start_line_has_no_flags() {
+    let unit = render(&cluster(""), 0).etcd_service;
+    let exec: Vec<_> = unit
+        .lines()
+        .filter(|l| l.starts_with("ExecStart="))
+        .collect();
+    assert_eq!(exec, ["ExecStart=/opt/etcd/bin/etcd"]);
+    assert!(
+        unit.contains("Type=notify")
+            && unit.contains("User=etcd")
+            && unit.contains("LimitNOFILE=65536")
+    );
+}
+
+#[test]
+fn ipv6_addresses_are_bracketed_in_urls() {
+    let text = "version: 1\ncluster: { name: v6 }\nnodes:\n  - { name: a, ip: \"fd00::1\" }\n";
+    let c = config::parse(Path::new("c.yaml"), text, &Overrides::default()).unwrap();
+    let conf = render(&c, 0).etcd_conf;
+    assert!(
+        conf.contains("ETCD_LISTEN_PEER_URLS=https://[fd00::1]:2380\n"),
+        "{conf}"
+    );
+    assert!(
+        conf.contains("ETCD_INITIAL_CLUSTER=a=https://[fd00::1]:2380\n"),
+        "{conf}"
+    );
+}
+
+#[test]
+fn arm64_sets_unsupported_arch() {
+    let conf = render(&cluster("etcd: { arch: arm64 }\n"), 0).etcd_conf;
+    assert!(conf.contains("\nETCD_UNSUPPORTED_ARCH=arm64\n"), "{conf}");
+}
+
+#[test]
+fn plaintext_listener_only_when_asked() {
+    let off = render(&cluster(""), 0).etcd_conf;
+    assert!(!off.contains("http://"), "{off}");
+    let on = render(
+        &cluster("tuning: { insecure_localhost_listener: true }\n"),
+        0,
+    )
+    .etcd_conf;
+    assert!(
+        on.contains("ETCD_LISTEN_CLIENT_URLS=https://192.168.0.1:2379,http://127.0.0.1:2379\n"),
+        "{on}"
+    );
+}
+
+#[test]
+fn retention_is_hours_when_whole() {
+    let conf = render(&cluster("tuning: { auto_compaction_retention: 30m }\n"), 0).etcd_conf;
+    assert!(
+        conf.contains("ETCD_AUTO_COMPACTION_RETENTION=30m\n"),
+        "{conf}"
+    );
+    let conf = render(&cluster("tuning: { auto_compaction_retention: 2h }\n"), 0).etcd_conf;
+    assert!(
+        conf.contains("ETCD_AUTO_COMPACTION_RETENTION=2\n"),
+        "{conf}"
+    );
+}
+
+#[test]
+fn user_templates_replace_built_ins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("etcd.service"),
+        "[Service]\nExecStart={{ etcd_bin }}\n",
+    )
+    .unwrap();
+    let t = Templates::new(Some(dir.path())).unwrap();
+    let c = cluster("");
+    let r = render_node(&t, &c, &c.nodes[0]).unwrap();
+    assert_eq!(r.etcd_service, "[Service]\nExecStart=/opt/etcd/bin/etcd\n");
+}
+
+#[test]
+fn undefined_variable_in_a_template_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("etcd.service"),
+        "ExecStart={{ etcd_binary }}\n",
+    )
+    .unwrap();
+    let t = Templates::new(Some(dir.path())).unwrap();
+    let c = cluster("");
+    let err = format!("{:#}", render_node(&t, &c, &c.nodes[0]).unwrap_err());
+    assert!(
+        err.contains("etcd.service") && err.contains("etcd_binary"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_user_template_with_inline_comments_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("etcd.conf"),
+        "ETCD_NAME={{ node }}   # the member name\n",
+    )
+    .unwrap();
+    let t = Templates::new(Some(dir.path())).unwrap();
+    let c = cluster("");
+    let err = format!("{:#}", render_node(&t, &c, &c.nodes[0]).unwrap_err());
+    assert!(err.contains("EnvironmentFile"), "{err}");
+}
+
+#[test]
+fn unknown_override_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("etcd.cfg"), "x").unwrap();
+    let err = Templates::new(Some(dir.path())).err().unwrap().to_string();
+    assert!(
+        err.contains("etcd.cfg") && err.contains("etcd.conf"),
+        "{err}"
+    );
+}
