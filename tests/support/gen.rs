@@ -1,0 +1,136 @@
+//! Running `etcdpack gen` on a generated config against the stand-in
+//! release, served once per test process on 127.0.0.1.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use super::{HttpServer, etcdpack, standin};
+
+/// The stand-in release at its official path, for `--mirror`.
+pub fn mirror() -> &'static str {
+    static SERVER: OnceLock<HttpServer> = OnceLock::new();
+    let s = standin();
+    &SERVER
+        .get_or_init(|| {
+            HttpServer::serve_file(
+                &format!("/v{0}/etcd-v{0}-linux-{1}.tar.gz", s.version, s.arch),
+                &s.path,
+            )
+        })
+        .base_url
+}
+
+/// A config for cluster `test` with nodes etcd-1.. on `ips`, in a temp dir.
+pub struct Gen {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub out: PathBuf,
+    pub cache: PathBuf,
+}
+
+impl Gen {
+    /// `extra` is appended as top-level YAML. Packages default to `[tar]`
+    /// unless `extra` has a `packages:` section.
+    pub fn new(ips: &[&str], extra: &str) -> Gen {
+        let dir = tempfile::tempdir().unwrap();
+        let mut yaml = String::from("version: 1\ncluster: { name: test, token: test-token }\nnodes:\n");
+        for (i, ip) in ips.iter().enumerate() {
+            yaml.push_str(&format!("  - {{ name: etcd-{}, ip: \"{ip}\" }}\n", i + 1));
+        }
+        // Fast keys keep the suite quick; RSA is covered by the PKI tests.
+        if !extra.contains("pki:") {
+            yaml.push_str("pki: { algorithm: ecdsa-p256 }\n");
+        }
+        if !extra.contains("packages:") {
+            yaml.push_str("packages: { formats: [tar] }\n");
+        }
+        yaml.push_str(extra);
+        let config = dir.path().join("cluster.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        Gen {
+            out: dir.path().join("out"),
+            cache: dir.path().join("cache"),
+            config,
+            dir,
+        }
+    }
+
+    fn command(&self, out: &Path, args: &[&str]) -> Command {
+        let mut c = etcdpack();
+        c.arg("gen").arg("-c").arg(&self.config).arg("-o").arg(out);
+        c.arg("--cache-dir").arg(&self.cache);
+        c.args(args);
+        c
+    }
+
+    /// `gen` with the stand-in: `--mirror` and `--etcd-sha256` are added
+    /// unless `args` gives `--etcd-tarball`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env_into(&self.out, args, &[])
+    }
+
+    /// `gen` with exactly `args` besides config, out and cache.
+    pub fn run_raw(&self, args: &[&str]) -> Output {
+        self.command(&self.out, args).output().unwrap()
+    }
+
+    fn run_env_into(&self, out: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let s = standin();
+        let mut c = self.command(out, args);
+        if !args.contains(&"--etcd-tarball") {
+            c.arg("--mirror").arg(mirror());
+        }
+        if !args.contains(&"--etcd-sha256") {
+            c.arg("--etcd-sha256").arg(&s.sha256);
+        }
+        c.envs(env.iter().copied());
+        c.output().unwrap()
+    }
+
+    fn ok(out: Output) -> String {
+        assert!(
+            out.status.success(),
+            "etcdpack gen failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Run and return stdout; panics with stderr on failure.
+    pub fn run_ok(&self, args: &[&str]) -> String {
+        Self::ok(self.run(args))
+    }
+
+    pub fn run_ok_into(&self, out: &Path, args: &[&str]) -> String {
+        Self::ok(self.run_env_into(out, args, &[]))
+    }
+
+    pub fn run_ok_env(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        Self::ok(self.run_env_into(&self.out, args, env))
+    }
+}
+
+/// Run a command, panic with its output unless it succeeds, return stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Permission bits of a path.
+pub fn mode_of(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
