@@ -123,6 +123,9 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
     // Everything that can be checked without writing is checked first.
     let templates = Templates::new(a.templates.as_deref())?;
     let opts = FetchOptions::from_args(&a.source)?;
+    // The release is verified before the output directory is touched.
+    let tarball = fetch::ensure_release(&cluster.etcd, &opts, reporter)?;
+    let bins = extract::read_release(&tarball, &cluster.etcd)?;
 
     let out_dir = &a.out;
     let _lock = OutputLock::acquire(out_dir)?;
@@ -135,9 +138,6 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
         b"an etcdpack gen run is writing this directory, or was interrupted; run it again\n",
         0o644,
     )?;
-
-    let tarball = fetch::ensure_release(&cluster.etcd, &opts, reporter)?;
-    let bins = extract::read_release(&tarball, &cluster.etcd)?;
 
     let pki_dir = out_dir.join(out::PKI);
     let now = time::OffsetDateTime::now_utc();
