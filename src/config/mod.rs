@@ -211,6 +211,13 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Cluster, ConfigError> 
 
 /// Validate config text that came from `path`.
 pub fn parse(path: &Path, text: &str, overrides: &Overrides) -> Result<Cluster, ConfigError> {
+    if text.trim().is_empty() {
+        return Err(ConfigError::Syntax {
+            file: path.to_owned(),
+            message: format!("{}: the config is empty", path.display()),
+            help: "start from the example that `etcdpack init` writes".into(),
+        });
+    }
     let raw: raw::RawConfig = serde_saphyr::from_str(text).map_err(|e| syntax_error(path, e))?;
     validate::resolve(path, raw, overrides)
 }
@@ -232,15 +239,36 @@ fn syntax_error(path: &Path, e: serde_saphyr::Error) -> ConfigError {
             message = format!("{}:{}:{}: {rest}", name, loc.line(), loc.column());
         }
     }
-    let help = if message.contains("unknown field") {
-        "remove or rename the key; `etcdpack init` writes an example with every key"
-    } else if message.contains("missing field") {
-        "add the key; `etcdpack init` writes an example with every key"
-    } else if message.contains("invalid type") {
-        "give the value the type shown; `etcdpack init` writes an example with every key"
-    } else {
-        "fix the YAML at the position shown"
-    };
+    // The parser speaks to programmers; say what to do instead.
+    let message = message.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
+    let help = [
+        (
+            "unknown field",
+            "remove or rename the key; `etcdpack init` writes an example with every key",
+        ),
+        (
+            "missing field",
+            "add the key; `etcdpack init` writes an example with every key",
+        ),
+        ("duplicate mapping key", "keep one of the two values"),
+        (
+            "expected sequence",
+            "write a list, e.g. `[a, b]` or one `- item` per line",
+        ),
+        (
+            "expected mapping",
+            "write `key: value` pairs; `etcdpack init` writes an example",
+        ),
+        ("invalid boolean", "write true or false"),
+        ("invalid u32", "write a whole number"),
+        (
+            "invalid type",
+            "give the value the type shown; `etcdpack init` writes an example",
+        ),
+    ]
+    .iter()
+    .find(|(needle, _)| message.contains(needle))
+    .map_or("fix the YAML at the position shown", |(_, help)| help);
     ConfigError::Syntax {
         file: path.to_owned(),
         message,

@@ -523,10 +523,7 @@ pub(super) fn resolve(
     let import = match (&raw.pki.ca_cert, &raw.pki.ca_key) {
         (None, None) => None,
         (Some(cert), Some(key)) => {
-            let base = file
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
+            let base = file.parent().unwrap_or(Path::new(""));
             let mut resolve = |s: &S<String>, what: &str| -> PathBuf {
                 let p = base.join(&s.value);
                 if let Err(e) = std::fs::File::open(&p) {
