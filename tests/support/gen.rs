@@ -89,6 +89,15 @@ impl Gen {
         c.output().unwrap()
     }
 
+    /// Start `gen` in the background (stand-in release, like [`run`](Self::run)).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let s = standin();
+        let mut c = self.command(&self.out, args);
+        c.arg("--mirror").arg(mirror()).arg("--etcd-sha256").arg(&s.sha256);
+        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        c.spawn().unwrap()
+    }
+
     fn ok(out: Output) -> String {
         assert!(
             out.status.success(),
