@@ -1,0 +1,285 @@
+//! Stage 4, **pki**: one CA per output directory, one certificate per node and
+//! per client, all kept under `OUT/pki` and reused on reruns.
+//!
+//! Why it is shaped this way:
+//!
+//! - **The CA is state, not output.** Every node trusts the CA that signed its
+//!   peers; a new CA on a rerun would split a running cluster. So an existing
+//!   `ca.pem` + `ca-key.pem` is always reused, half a CA is an error rather than
+//!   a reason to start over, and an imported CA that differs from the one on
+//!   disk is refused instead of silently rotating trust.
+//! - **Leaves are cheap and re-issued one at a time.** A leaf is kept only while
+//!   it still says exactly what the config asks for (names, addresses, usages,
+//!   key algorithm), verifies against the current CA, and is not close to
+//!   expiry. Adding a SAN to one node therefore changes one node's package.
+//! - **Per-node certificates** instead of the recipe's one shared `server.pem`:
+//!   a leaked node key must not impersonate every other node.
+//! - **Byte-exact issuer names.** Go's TLS stack (and so etcd) chains a leaf to
+//!   its CA by comparing raw issuer and subject bytes; every issued leaf is
+//!   checked for it before it is written.
+//! - **Imported keys are copied, never re-encoded**: re-serialising a PKCS#1
+//!   key through rcgen would label it wrongly, and the user's file is the
+//!   authority anyway.
+//!
+//! The CA key never leaves `OUT/pki`; [`contains_key`] lets later stages prove it.
+
+mod ca;
+mod cert;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use time::{OffsetDateTime, UtcOffset};
+
+use crate::config::{Cluster, San};
+use crate::fsutil;
+use crate::report::Reporter;
+
+pub use cert::check_leaf;
+
+/// File name of the CA certificate inside the PKI directory.
+pub const CA_CERT: &str = "ca.pem";
+/// File name of the CA private key inside the PKI directory. Never packaged.
+pub const CA_KEY: &str = "ca-key.pem";
+
+const DIR_MODE: u32 = 0o700;
+const CERT_MODE: u32 = 0o644;
+const KEY_MODE: u32 = 0o600;
+
+/// What one leaf certificate must say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafSpec {
+    /// Path under the PKI directory without extension: `nodes/etcd-1`, `clients/etcdctl`.
+    pub id: String,
+    pub common_name: String,
+    pub organization: Option<String>,
+    pub sans: Vec<San>,
+    /// Extended key usage serverAuth.
+    pub server: bool,
+    /// Extended key usage clientAuth.
+    pub client: bool,
+}
+
+/// Every leaf the cluster needs, nodes first, in config order.
+///
+/// Node leaves serve both the client and the peer port, and act as clients
+/// towards their peers, hence server + client. `localhost`, 127.0.0.1 and ::1
+/// let etcdctl on the node itself talk TLS to the local member.
+pub fn leaf_specs(cluster: &Cluster) -> Vec<LeafSpec> {
+    let mut specs = Vec::with_capacity(cluster.nodes.len() + cluster.clients.len());
+    for node in &cluster.nodes {
+        let mut sans = vec![
+            San::Ip(node.ip),
+            San::Dns(node.name.clone()),
+            San::Dns("localhost".to_owned()),
+            San::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            San::Ip(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+        ];
+        for san in &node.sans {
+            if !sans.contains(san) {
+                sans.push(san.clone());
+            }
+        }
+        specs.push(LeafSpec {
+            id: format!("nodes/{}", node.name),
+            common_name: node.name.clone(),
+            organization: None,
+            sans,
+            server: true,
+            client: true,
+        });
+    }
+    for client in &cluster.clients {
+        specs.push(LeafSpec {
+            id: format!("clients/{}", client.name),
+            common_name: client.name.clone(),
+            organization: client.organization.clone(),
+            sans: Vec::new(),
+            server: false,
+            client: true,
+        });
+    }
+    specs
+}
+
+/// Where the CA in use came from on this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaOrigin {
+    /// Generated on this run.
+    Created,
+    /// Found in the PKI directory from an earlier run.
+    Reused,
+    /// Copied from `pki.ca_cert` / `pki.ca_key`.
+    Imported,
+}
+
+/// One leaf certificate and its key, as written under the PKI directory.
+#[derive(Clone)]
+pub struct Issued {
+    pub id: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub not_after: OffsetDateTime,
+    /// Kept from an earlier run rather than issued now.
+    pub reused: bool,
+}
+
+impl fmt::Debug for Issued {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Issued")
+            .field("id", &self.id)
+            .field("not_after", &self.not_after)
+            .field("reused", &self.reused)
+            .field("key_pem", &"[elided]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// The CA certificate and every leaf of the cluster. The CA key is not here:
+/// nothing downstream of this stage needs it.
+#[derive(Debug, Clone)]
+pub struct Pki {
+    pub ca_cert_pem: String,
+    pub ca_not_after: OffsetDateTime,
+    pub ca_origin: CaOrigin,
+    pub leaves: Vec<Issued>,
+}
+
+impl Pki {
+    pub fn leaf(&self, id: &str) -> Option<&Issued> {
+        self.leaves.iter().find(|l| l.id == id)
+    }
+}
+
+/// What a leaf says, as read back by [`check_leaf`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafInfo {
+    pub common_name: String,
+    pub sans: Vec<San>,
+    pub not_after: OffsetDateTime,
+    pub server: bool,
+    pub client: bool,
+}
+
+/// `pki_dir/<id>.pem`
+pub fn cert_path(pki_dir: &Path, id: &str) -> PathBuf {
+    pki_dir.join(format!("{id}.pem"))
+}
+
+/// `pki_dir/<id>-key.pem`
+pub fn key_path(pki_dir: &Path, id: &str) -> PathBuf {
+    pki_dir.join(format!("{id}-key.pem"))
+}
+
+/// Create or reuse the CA and every leaf under `pki_dir` (normally `OUT/pki`).
+///
+/// `now` is taken as a parameter so that reruns and tests control time.
+pub fn ensure(
+    pki_dir: &Path,
+    cluster: &Cluster,
+    now: OffsetDateTime,
+    reporter: &Reporter,
+) -> Result<Pki> {
+    // Certificates carry whole seconds; keep `now` comparable with them.
+    let now = now
+        .to_offset(UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .expect("0 is a valid nanosecond");
+    for dir in [
+        pki_dir.to_owned(),
+        pki_dir.join("nodes"),
+        pki_dir.join("clients"),
+    ] {
+        fsutil::ensure_dir(&dir, DIR_MODE)?;
+    }
+    let ca = ca::ensure(pki_dir, cluster, now, reporter)?;
+    let issuer = ca.issuer()?;
+    let policy = cert::Policy::new(&cluster.pki, now)?;
+    let mut leaves = Vec::new();
+    for spec in leaf_specs(cluster) {
+        leaves.push(cert::ensure_leaf(
+            pki_dir, &spec, &ca, &issuer, &policy, reporter,
+        )?);
+    }
+    Ok(Pki {
+        ca_cert_pem: ca.cert_pem.clone(),
+        ca_not_after: ca.not_after,
+        ca_origin: ca.origin,
+        leaves,
+    })
+}
+
+/// True if `data` contains the private key of `key_pem` in any of the forms it
+/// travels in: the PEM text, its base64 body (also re-wrapped or on one line,
+/// as in JSON), or the raw DER. Compressed archives must be unpacked first.
+pub fn contains_key(data: &[u8], key_pem: &str) -> bool {
+    let body: Vec<u8> = pem_body(key_pem)
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    if body.len() < 32 {
+        // Not a key: an empty needle would match everything.
+        return false;
+    }
+    if find(data, key_pem.trim().as_bytes()) {
+        return true;
+    }
+    if let Ok(der) = cert::pem_contents(key_pem.as_bytes())
+        && !der.is_empty()
+        && find(data, &der)
+    {
+        return true;
+    }
+    find(&flatten(data), &body)
+}
+
+/// `data` without whitespace and without the escapes JSON or a shell put into
+/// a PEM text (`\n`, `\r`, `\t`, `\/`), so a base64 body is found however
+/// it was wrapped or quoted.
+fn flatten(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i < data.len() {
+        match (data[i], data.get(i + 1)) {
+            (b'\\', Some(b'n' | b'r' | b't')) => i += 2,
+            (b'\\', Some(b'/')) => {
+                out.push(b'/');
+                i += 2;
+            }
+            (b, _) if b.is_ascii_whitespace() => i += 1,
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The base64 lines between the first BEGIN and END markers.
+fn pem_body(pem: &str) -> String {
+    pem.lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .filter(|l| !l.contains(':'))
+        .collect()
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, _)) = needle.split_first() else {
+        return false;
+    };
+    if needle.len() > haystack.len() {
+        return false;
+    }
+    haystack[..=haystack.len() - needle.len()]
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == first && &haystack[i..i + needle.len()] == needle)
+}
+
+#[cfg(test)]
+mod tests;
