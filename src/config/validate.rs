@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use super::error::{ConfigError, Position, Problem, Rule};
@@ -524,9 +524,17 @@ pub(super) fn resolve(
         (None, None) => None,
         (Some(cert), Some(key)) => {
             let base = file.parent().unwrap_or(Path::new(""));
-            let mut resolve = |s: &S<String>, what: &str| -> PathBuf {
-                let p = base.join(&s.value);
-                if let Err(e) = std::fs::File::open(&p) {
+            let import = CaImport {
+                cert: base.join(&cert.value),
+                key: base.join(&key.value),
+            };
+            let mut readable = true;
+            for (s, p, what) in [
+                (cert, &import.cert, "ca_cert"),
+                (key, &import.key, "ca_key"),
+            ] {
+                if let Err(e) = std::fs::File::open(p) {
+                    readable = false;
                     let at = c.at(s);
                     c.problem(
                         Rule::CaFiles,
@@ -535,12 +543,31 @@ pub(super) fn resolve(
                         "give a readable PEM file; relative paths are relative to the config file",
                     );
                 }
-                p
-            };
-            Some(CaImport {
-                cert: resolve(cert, "ca_cert"),
-                key: resolve(key, "ca_key"),
-            })
+            }
+            if readable
+                && let Err(e) = crate::pki::check_import(
+                    &import.cert,
+                    &import.key,
+                    time::OffsetDateTime::now_utc(),
+                )
+            {
+                let at = c.at(cert);
+                let text = format!("{e:#}");
+                let (message, help) = text
+                    .split_once("\n  help: ")
+                    .map(|(m, h)| (m.to_owned(), h.to_owned()))
+                    .unwrap_or((
+                        text.clone(),
+                        "give the certificate and key of a CA that is still valid".into(),
+                    ));
+                c.problem(
+                    Rule::CaFiles,
+                    at,
+                    format!("the CA to import is unusable: {message}"),
+                    help,
+                );
+            }
+            Some(import)
         }
         (Some(one), None) | (None, Some(one)) => {
             let at = c.at(one);

@@ -89,6 +89,15 @@ pub(super) fn ensure(
             key_path.display(),
             cert_path.display()
         ),
+        // `create` writes the key first: a key alone, with nothing signed by
+        // it, is a creation that was interrupted. Finish it with a new CA.
+        (false, true) if !has_issued_leaves(pki_dir) => {
+            reporter.warn(format!(
+                "{} has no certificate and signed nothing: an earlier run was interrupted while creating the CA; creating it again",
+                key_path.display()
+            ));
+            return create(pki_dir, cluster, now, reporter);
+        }
         (false, true) => bail!(
             "{} is missing but {} exists: the CA certificate that nodes trust is gone\n  help: restore {CA_CERT} from a backup, {start_over}",
             cert_path.display(),
@@ -97,6 +106,15 @@ pub(super) fn ensure(
     };
     warn_on_drift(&ca, pki_dir, cluster, now, reporter)?;
     Ok(ca)
+}
+
+/// Whether any certificate has been issued into `pki_dir` (nodes/, clients/).
+fn has_issued_leaves(pki_dir: &Path) -> bool {
+    ["nodes", "clients"].iter().any(|sub| {
+        fs::read_dir(pki_dir.join(sub)).is_ok_and(|mut entries| {
+            entries.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".pem")))
+        })
+    })
 }
 
 fn create(
@@ -225,6 +243,21 @@ fn import_ca(
     }
     warn_if_expiring(&ca, now, reporter);
     Ok(ca)
+}
+
+/// Check a CA to import without writing anything: readable, a CA, key and
+/// certificate belong together, not expired. Config validation calls this so
+/// that an unusable CA is reported before any output exists.
+pub fn check_import(cert_file: &Path, key_file: &Path, now: OffsetDateTime) -> Result<()> {
+    load(
+        &read(cert_file)?,
+        &read(key_file)?,
+        cert_file,
+        key_file,
+        now,
+        CaOrigin::Imported,
+    )
+    .map(|_| ())
 }
 
 /// Parse and check a CA from the bytes of its two files; the paths are for messages.

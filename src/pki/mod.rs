@@ -37,6 +37,7 @@ use crate::config::{Cluster, San};
 use crate::fsutil;
 use crate::report::Reporter;
 
+pub use ca::check_import;
 pub use cert::check_leaf;
 
 /// File name of the CA certificate inside the PKI directory.

@@ -343,6 +343,18 @@ fn half_a_ca_is_an_error_that_says_what_to_do() {
 }
 
 #[test]
+fn a_ca_key_that_signed_nothing_is_an_interrupted_creation_and_is_redone() {
+    // What a run killed between writing the CA key and its certificate leaves.
+    let dir = tempfile::tempdir().unwrap();
+    let c = cluster(Algorithm::EcdsaP256);
+    fs::write(dir.path().join(CA_KEY), "half").unwrap();
+    let pki = ensure(dir.path(), &c, now(), &quiet()).unwrap();
+    assert_eq!(pki.ca_origin, CaOrigin::Created);
+    assert_ne!(fs::read(dir.path().join(CA_KEY)).unwrap(), b"half");
+    assert!(dir.path().join(CA_CERT).is_file());
+}
+
+#[test]
 fn a_leaf_near_expiry_is_reissued() {
     let dir = tempfile::tempdir().unwrap();
     let t0 = now();
