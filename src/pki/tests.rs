@@ -570,7 +570,12 @@ fn unusable_imports_are_refused_with_the_file_named() {
     let dir = tempfile::tempdir().unwrap();
     let t = now();
     let import = |cert: &Path, key: &Path| {
-        let c = import_cluster(Algorithm::EcdsaP256, cert, key);
+        // Config validation refuses these too; `ensure` must not rely on it.
+        let mut c = cluster(Algorithm::EcdsaP256);
+        c.pki.import = Some(crate::config::CaImport {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+        });
         let pki_dir = dir.path().join("pki");
         let err = ensure(&pki_dir, &c, t, &quiet()).unwrap_err();
         assert!(!pki_dir.join(CA_KEY).exists(), "nothing copied on error");
