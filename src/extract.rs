@@ -1,14 +1,266 @@
-//! Stage 3c, **extract** (interface; implementation lands separately).
-#![allow(unused_variables)]
+//! Stage 3c: take `etcd` and `etcdctl` out of a release tarball, and nothing else.
+//!
+//! The tarball is the one input that comes from the network, so it is treated
+//! as hostile even after its checksum matched (a checksum given by the user
+//! proves only that the file is the one they meant). Extraction happens in
+//! memory: no path from the archive ever reaches the file system, and an
+//! archive that tries path tricks, link tricks, duplicates or a decompression
+//! bomb is refused outright rather than partly used.
 
+use std::cell::Cell;
+use std::io::{self, Read};
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 
+use anyhow::{Context, Result, bail};
+use flate2::read::GzDecoder;
+use tar::EntryType;
+
+use crate::config::Etcd;
+use crate::fsutil::sha256_hex;
+use crate::release;
+
+/// One member may be at most this large (etcd 3.4's binary is ~23 MiB).
+pub const MAX_MEMBER_BYTES: u64 = 256 << 20;
+/// The whole decompressed archive may be at most this large (the official one is ~40 MiB).
+pub const MAX_TOTAL_BYTES: u64 = 1 << 30;
+
+/// The two programs a node needs, shared cheaply between all nodes' packages.
+#[derive(Debug, Clone)]
 pub struct Binaries {
     pub etcd: Arc<[u8]>,
     pub etcdctl: Arc<[u8]>,
 }
 
-pub fn read_release(tarball: &Path, etcd: &crate::config::Etcd) -> anyhow::Result<Binaries> {
-    anyhow::bail!("extract not implemented yet")
+/// Read the release once, check it against `etcd.sha256`, then extract.
+///
+/// The check is repeated here although the fetch stage already did it: the
+/// cache directory is writable by the user and could have changed since.
+pub fn read_release(tarball: &Path, etcd: &Etcd) -> Result<Binaries> {
+    let bytes =
+        std::fs::read(tarball).with_context(|| format!("cannot read {}", tarball.display()))?;
+    let actual = sha256_hex(&bytes);
+    if !actual.eq_ignore_ascii_case(&etcd.sha256) {
+        bail!(
+            "{} does not match the expected checksum\n  expected sha256: {}\n  actual sha256:   {}\n  help: remove the file to download it again, or pass --etcd-sha256 (etcd.sha256 in the config) if it is a different release on purpose",
+            tarball.display(),
+            etcd.sha256,
+            actual
+        );
+    }
+    extract(&bytes, &release::stem(&etcd.version, etcd.arch))
+        .with_context(|| format!("cannot use {}", tarball.display()))
 }
+
+/// Extract `{stem}/etcd` and `{stem}/etcdctl` from gzip'd tar bytes.
+pub fn extract(targz: &[u8], stem: &str) -> Result<Binaries> {
+    extract_limited(targz, stem, MAX_MEMBER_BYTES, MAX_TOTAL_BYTES)
+}
+
+fn extract_limited(targz: &[u8], stem: &str, max_member: u64, max_total: u64) -> Result<Binaries> {
+    if !targz.starts_with(&[0x1f, 0x8b]) {
+        bail!("not a gzip file (an etcd release is a .tar.gz)");
+    }
+    let exceeded = Rc::new(Cell::new(false));
+    let reader = Limited {
+        inner: GzDecoder::new(targz),
+        left: max_total,
+        exceeded: exceeded.clone(),
+    };
+    let bomb = || {
+        anyhow::anyhow!(
+            "the archive decompresses to more than {} MiB: refusing it (a release is far smaller)",
+            max_total >> 20
+        )
+    };
+    let corrupt = |e: io::Error| {
+        if exceeded.get() {
+            bomb()
+        } else {
+            anyhow::Error::new(e).context("corrupt archive (not a valid .tar.gz)")
+        }
+    };
+
+    let want_etcd = format!("{stem}/etcd");
+    let want_etcdctl = format!("{stem}/etcdctl");
+    let mut etcd: Option<Vec<u8>> = None;
+    let mut etcdctl: Option<Vec<u8>> = None;
+    let mut tops: Vec<String> = Vec::new();
+
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive.entries().map_err(corrupt)? {
+        let mut entry = entry.map_err(corrupt)?;
+        let raw = entry.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw).into_owned();
+        let path = check_path(&raw).map_err(|why| anyhow::anyhow!("entry {shown:?}: {why}"))?;
+        let kind = entry.header().entry_type();
+
+        if matches!(kind, EntryType::Symlink | EntryType::Link) {
+            let target = entry.link_name_bytes().map(|t| t.into_owned());
+            let target = target.unwrap_or_default();
+            let from = if kind == EntryType::Symlink {
+                // A symlink resolves against the directory holding it.
+                &path[..path.len().saturating_sub(1)]
+            } else {
+                // A hard link names another member of the archive.
+                &[][..]
+            };
+            check_link(from, &target).map_err(|why| {
+                anyhow::anyhow!(
+                    "entry {shown:?} links to {:?}: {why}",
+                    String::from_utf8_lossy(&target)
+                )
+            })?;
+        }
+
+        let size = entry.header().entry_size().map_err(corrupt)?;
+        if size > max_member {
+            bail!(
+                "entry {shown:?} is {size} bytes, more than the {} MiB allowed for one member",
+                max_member >> 20
+            );
+        }
+
+        if let Some(top) = path.first()
+            && !tops.contains(top)
+        {
+            tops.push(top.clone());
+        }
+        let joined = path.join("/");
+        let slot = if joined == want_etcd {
+            &mut etcd
+        } else if joined == want_etcdctl {
+            &mut etcdctl
+        } else {
+            continue;
+        };
+        if kind != EntryType::Regular {
+            bail!(
+                "entry {shown:?} is {}, not a regular file: refusing it",
+                describe(kind)
+            );
+        }
+        if slot.is_some() {
+            bail!("entry {shown:?} appears more than once: refusing an ambiguous archive");
+        }
+        let mut data = Vec::with_capacity(size as usize);
+        (&mut entry)
+            .take(max_member + 1)
+            .read_to_end(&mut data)
+            .map_err(corrupt)?;
+        if data.len() as u64 != size {
+            bail!(
+                "entry {shown:?} declares {size} bytes but holds {}",
+                data.len()
+            );
+        }
+        *slot = Some(data);
+    }
+    // Read to the end so that gzip's own CRC and length are checked too.
+    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(corrupt)?;
+
+    let missing: Vec<&str> = [(&etcd, &want_etcd), (&etcdctl, &want_etcdctl)]
+        .into_iter()
+        .filter(|(slot, _)| slot.is_none())
+        .map(|(_, name)| name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        let found = if tops.is_empty() {
+            "the archive is empty".to_string()
+        } else {
+            format!("top-level entries: {}", tops.join(", "))
+        };
+        bail!(
+            "not an etcd release: {} missing ({found})\n  help: check that etcd.version and etcd.arch match the tarball",
+            missing.join(" and ")
+        );
+    }
+    Ok(Binaries {
+        etcd: etcd.unwrap_or_default().into(),
+        etcdctl: etcdctl.unwrap_or_default().into(),
+    })
+}
+
+/// The path's components with `.` and empty ones dropped, or why it is unsafe.
+fn check_path(raw: &[u8]) -> Result<Vec<String>, String> {
+    if raw.first() == Some(&b'/') {
+        return Err("absolute path".into());
+    }
+    let mut parts = Vec::new();
+    for part in raw.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => return Err("path contains a `..` component".into()),
+            _ => parts.push(String::from_utf8_lossy(part).into_owned()),
+        }
+    }
+    if parts.is_empty() {
+        return Err("empty path".into());
+    }
+    Ok(parts)
+}
+
+/// A link target must stay inside the archive when resolved from `from`.
+fn check_link(from: &[String], target: &[u8]) -> Result<(), String> {
+    if target.is_empty() {
+        return Err("empty link target".into());
+    }
+    if target.first() == Some(&b'/') {
+        return Err("absolute link target".into());
+    }
+    let mut depth = from.len();
+    for part in target.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." if depth == 0 => return Err("link target escapes the archive with `..`".into()),
+            b".." => depth -= 1,
+            _ => depth += 1,
+        }
+    }
+    Ok(())
+}
+
+fn describe(kind: EntryType) -> &'static str {
+    match kind {
+        EntryType::Symlink => "a symbolic link",
+        EntryType::Link => "a hard link",
+        EntryType::Directory => "a directory",
+        EntryType::Char | EntryType::Block => "a device",
+        EntryType::Fifo => "a FIFO",
+        _ => "a special entry",
+    }
+}
+
+/// Counts bytes coming out of the decoder and stops once the limit is passed,
+/// so a bomb costs at most `limit` bytes of work.
+struct Limited<R> {
+    inner: R,
+    left: u64,
+    exceeded: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            // Only an error if there is more to come.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => {
+                    self.exceeded.set(true);
+                    Err(io::Error::other("decompressed size limit exceeded"))
+                }
+            };
+        }
+        let max = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests;

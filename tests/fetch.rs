@@ -1,0 +1,425 @@
+//! `fetch::ensure_release` against a local server that fails in every way a
+//! real mirror or network can, checking that the cache never holds a file
+//! that was not verified and that a good run always recovers.
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use etcdpack::config::{Arch, Etcd};
+use etcdpack::extract;
+use etcdpack::fetch::{FetchOptions, ensure_release};
+use etcdpack::fsutil::sha256_hex;
+use etcdpack::report::Reporter;
+use support::{HttpServer, Response, standin};
+
+const STEM: &str = "etcd-v3.4.16-linux-amd64";
+const URL_PATH: &str = "/v3.4.16/etcd-v3.4.16-linux-amd64.tar.gz";
+
+/// A small, valid release-shaped tarball.
+fn small_release() -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    for (name, data) in [
+        ("etcd", &b"#!/bin/sh\necho etcd\n"[..]),
+        ("etcdctl", b"etcdctl"),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_path(format!("{STEM}/{name}")).unwrap();
+        header.set_mode(0o755);
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        tar.append(&header, data).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+fn etcd(sha256: &str) -> Etcd {
+    Etcd {
+        version: "3.4.16".into(),
+        arch: Arch::Amd64,
+        sha256: sha256.into(),
+        url: None,
+    }
+}
+
+fn opts(cache: &Path, server: &HttpServer) -> FetchOptions {
+    FetchOptions {
+        mirror: Some(server.base_url.clone()),
+        connect_timeout: Duration::from_secs(2),
+        idle_timeout: Duration::from_secs(5),
+        ..FetchOptions::new(cache.to_path_buf())
+    }
+}
+
+/// Every non-directory under `dir`, temporary files included.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn serve_bytes(body: Vec<u8>) -> HttpServer {
+    HttpServer::with_handler(move |path, _| {
+        if path == URL_PATH {
+            Response::Ok(body.clone())
+        } else {
+            Response::Status(404)
+        }
+    })
+}
+
+fn expect_err(result: anyhow::Result<PathBuf>) -> String {
+    let msg = format!("{:#}", result.expect_err("the fetch should have failed"));
+    // Shown with --nocapture, to read the messages a user would get.
+    eprintln!("{msg}");
+    msg
+}
+
+/// After a failure, a good server fills the same cache without trouble.
+fn assert_recovers(cache: &Path) {
+    let body = small_release();
+    let sha = sha256_hex(&body);
+    let server = serve_bytes(body.clone());
+    let path = ensure_release(&etcd(&sha), &opts(cache, &server), &Reporter::silent()).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), body);
+    assert_eq!(files_under(cache), vec![path]);
+    assert_eq!(server.hits(), 1);
+}
+
+fn failing(
+    handler: impl Fn(&str, usize) -> Response + Send + Sync + 'static,
+) -> (HttpServer, tempfile::TempDir, String) {
+    let server = HttpServer::with_handler(handler);
+    let cache = tempfile::tempdir().unwrap();
+    let sha = sha256_hex(&small_release());
+    (server, cache, sha)
+}
+
+#[test]
+fn good_download_is_cached_and_then_reused_without_a_request() {
+    let body = small_release();
+    let sha = sha256_hex(&body);
+    let server = serve_bytes(body.clone());
+    let cache = tempfile::tempdir().unwrap();
+    let opts = opts(cache.path(), &server);
+
+    let path = ensure_release(&etcd(&sha), &opts, &Reporter::silent()).unwrap();
+    assert_eq!(path, cache.path().join(&sha).join(format!("{STEM}.tar.gz")));
+    assert_eq!(std::fs::read(&path).unwrap(), body);
+    assert_eq!(files_under(cache.path()), vec![path.clone()]);
+    assert_eq!(server.hits(), 1);
+
+    let again = ensure_release(&etcd(&sha), &opts, &Reporter::silent()).unwrap();
+    assert_eq!(again, path);
+    assert_eq!(server.hits(), 1, "a cache hit makes no request");
+}
+
+#[test]
+fn damaged_cache_file_is_replaced() {
+    let body = small_release();
+    let sha = sha256_hex(&body);
+    let server = serve_bytes(body.clone());
+    let cache = tempfile::tempdir().unwrap();
+    let path = cache.path().join(&sha).join(format!("{STEM}.tar.gz"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, b"half a download").unwrap();
+
+    let got = ensure_release(
+        &etcd(&sha),
+        &opts(cache.path(), &server),
+        &Reporter::silent(),
+    )
+    .unwrap();
+    assert_eq!(got, path);
+    assert_eq!(std::fs::read(&path).unwrap(), body);
+    assert_eq!(server.hits(), 1);
+}
+
+#[test]
+fn checksum_mismatch_fails_closed() {
+    let good_sha = sha256_hex(&small_release());
+    let evil = b"not the release you pinned".to_vec();
+    let evil_sha = sha256_hex(&evil);
+    let server = serve_bytes(evil);
+    let cache = tempfile::tempdir().unwrap();
+
+    let msg = expect_err(ensure_release(
+        &etcd(&good_sha),
+        &opts(cache.path(), &server),
+        &Reporter::silent(),
+    ));
+    assert!(msg.contains(&good_sha) && msg.contains(&evil_sha), "{msg}");
+    assert!(msg.contains("checksum mismatch"), "{msg}");
+    assert!(msg.contains(URL_PATH), "{msg}");
+    assert_eq!(files_under(cache.path()), Vec::<PathBuf>::new());
+    assert_eq!(server.hits(), 1, "a wrong file is not fetched again");
+    assert_recovers(cache.path());
+}
+
+#[test]
+fn not_found_fails_at_once_with_the_fix() {
+    let (server, cache, sha) = failing(|_, _| Response::Status(404));
+    let msg = expect_err(ensure_release(
+        &etcd(&sha),
+        &opts(cache.path(), &server),
+        &Reporter::silent(),
+    ));
+    assert!(msg.contains("404"), "{msg}");
+    assert!(
+        msg.contains(&format!("{}{URL_PATH}", server.base_url)),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("--mirror") && msg.contains("--etcd-tarball"),
+        "{msg}"
+    );
+    assert_eq!(server.hits(), 1, "404 is not retried");
+    assert_eq!(files_under(cache.path()), Vec::<PathBuf>::new());
+    assert_recovers(cache.path());
+}
+
+#[test]
+fn server_error_is_retried() {
+    let body = small_release();
+    let sha = sha256_hex(&body);
+    let served = body.clone();
+    let server = HttpServer::with_handler(move |_, n| {
+        if n == 0 {
+            Response::Status(500)
+        } else {
+            Response::Ok(served.clone())
+        }
+    });
+    let cache = tempfile::tempdir().unwrap();
+    let path = ensure_release(
+        &etcd(&sha),
+        &opts(cache.path(), &server),
+        &Reporter::silent(),
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), body);
+    assert_eq!(server.hits(), 2);
+}
+
+#[test]
+fn persistent_server_error_gives_up_after_three_attempts() {
+    let (server, cache, sha) = failing(|_, _| Response::Status(503));
+    let msg = expect_err(ensure_release(
+        &etcd(&sha),
+        &opts(cache.path(), &server),
+        &Reporter::silent(),
+    ));
+    assert!(msg.contains("503") && msg.contains("3 attempts"), "{msg}");
+    assert_eq!(server.hits(), 3);
+    assert_eq!(files_under(cache.path()), Vec::<PathBuf>::new());
+    assert_recovers(cache.path());
+}
+
+#[test]
+fn connection_reset_mid_body_is_retried_then_fails_cleanly() {
+    let (server, cache, sha) = failing(|_, _| Response::ResetAfter(20_000));
+    let msg = expect_err(ensure_release(
+        &etcd(&sha),
+        &opts(cache.path(), &server),
+        &Reporter::silent(),
+    ));
+    assert!(msg.contains("3 attempts"), "{msg}");
+    assert_eq!(server.hits(), 3);
+    assert_eq!(files_under(cache.path()), Vec::<PathBuf>::new());
+    assert_recovers(cache.path());
+}
+
+#[test]
+fn truncated_body_is_retried_then_fails_cleanly() {
+    let (server, cache, sha) = failing(|_, _| Response::Truncated {
+        declared_len: 10_000,
+        bytes: vec![1; 100],
+    });
+    let msg = expect_err(ensure_release(
+        &etcd(&sha),
+        &opts(cache.path(), &server),
+        &Reporter::silent(),
+    ));
+    assert!(msg.contains("3 attempts"), "{msg}");
+    assert_eq!(server.hits(), 3);
+    assert_eq!(files_under(cache.path()), Vec::<PathBuf>::new());
+    assert_recovers(cache.path());
+}
+
+#[test]
+fn endless_body_is_stopped_at_max_bytes() {
+    let (server, cache, sha) = failing(|_, _| Response::Endless);
+    let opts = FetchOptions {
+        max_bytes: 1 << 20,
+        ..opts(cache.path(), &server)
+    };
+    let msg = expect_err(ensure_release(&etcd(&sha), &opts, &Reporter::silent()));
+    assert!(
+        msg.contains("larger than the limit of 1048576 bytes"),
+        "{msg}"
+    );
+    assert_eq!(server.hits(), 1);
+    assert_eq!(files_under(cache.path()), Vec::<PathBuf>::new());
+    assert_recovers(cache.path());
+}
+
+#[test]
+fn announced_size_over_max_bytes_is_refused_before_reading() {
+    let (server, cache, sha) = failing(|_, _| Response::Ok(vec![0; 4096]));
+    let opts = FetchOptions {
+        max_bytes: 1000,
+        ..opts(cache.path(), &server)
+    };
+    let msg = expect_err(ensure_release(&etcd(&sha), &opts, &Reporter::silent()));
+    assert!(msg.contains("announces 4096 bytes"), "{msg}");
+    assert_eq!(files_under(cache.path()), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn stalled_transfer_is_stopped_by_the_idle_timeout() {
+    let (server, cache, sha) = failing(|_, _| Response::Stall(Duration::from_secs(30)));
+    let opts = FetchOptions {
+        idle_timeout: Duration::from_secs(1),
+        retries: 1,
+        ..opts(cache.path(), &server)
+    };
+    let start = Instant::now();
+    let msg = expect_err(ensure_release(&etcd(&sha), &opts, &Reporter::silent()));
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(msg.contains("idle timeout"), "{msg}");
+    assert_eq!(files_under(cache.path()), Vec::<PathBuf>::new());
+    assert_recovers(cache.path());
+}
+
+#[test]
+fn redirect_loop_fails() {
+    let (server, cache, sha) = failing(|path, _| Response::Redirect(path.to_string()));
+    let msg = expect_err(ensure_release(
+        &etcd(&sha),
+        &opts(cache.path(), &server),
+        &Reporter::silent(),
+    ));
+    assert!(msg.contains("redirect"), "{msg}");
+    assert!(server.hits() <= 7, "{} requests", server.hits());
+    assert_eq!(files_under(cache.path()), Vec::<PathBuf>::new());
+    assert_recovers(cache.path());
+}
+
+#[test]
+fn redirect_to_the_file_is_followed() {
+    let body = small_release();
+    let sha = sha256_hex(&body);
+    let served = body.clone();
+    let server = HttpServer::with_handler(move |path, _| match path {
+        URL_PATH => Response::Redirect("/storage/blob".into()),
+        "/storage/blob" => Response::Ok(served.clone()),
+        _ => Response::Status(404),
+    });
+    let cache = tempfile::tempdir().unwrap();
+    let path = ensure_release(
+        &etcd(&sha),
+        &opts(cache.path(), &server),
+        &Reporter::silent(),
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), body);
+    assert_eq!(server.hits(), 2);
+}
+
+#[test]
+fn local_tarball_is_verified_and_used_in_place() {
+    let body = small_release();
+    let sha = sha256_hex(&body);
+    let dir = tempfile::tempdir().unwrap();
+    let tarball = dir.path().join(format!("{STEM}.tar.gz"));
+    std::fs::File::create(&tarball)
+        .unwrap()
+        .write_all(&body)
+        .unwrap();
+    let server = HttpServer::with_handler(|_, _| Response::Status(500));
+    let cache = tempfile::tempdir().unwrap();
+    let opts = FetchOptions {
+        local_tarball: Some(tarball.clone()),
+        ..opts(cache.path(), &server)
+    };
+
+    let got = ensure_release(&etcd(&sha), &opts, &Reporter::silent()).unwrap();
+    assert_eq!(got, tarball);
+    assert_eq!(server.hits(), 0);
+    assert_eq!(
+        files_under(cache.path()),
+        Vec::<PathBuf>::new(),
+        "not copied"
+    );
+
+    let wrong = "0".repeat(64);
+    let msg = expect_err(ensure_release(&etcd(&wrong), &opts, &Reporter::silent()));
+    assert!(msg.contains(&wrong) && msg.contains(&sha), "{msg}");
+    assert!(msg.contains(&format!("{STEM}.tar.gz")), "{msg}");
+    assert!(
+        msg.contains("--etcd-sha256") && msg.contains("etcd.sha256"),
+        "{msg}"
+    );
+    assert_eq!(server.hits(), 0);
+}
+
+#[test]
+fn standin_has_the_official_layout_and_the_system_programs() {
+    let standin = standin();
+    assert_eq!((standin.version, standin.arch), ("3.4.16", "amd64"));
+    let bytes = std::fs::read(&standin.path).unwrap();
+    assert_eq!(sha256_hex(&bytes), standin.sha256);
+
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+    let mut names = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        if name == format!("{STEM}/etcd") || name == format!("{STEM}/etcdctl") {
+            assert_eq!(entry.header().mode().unwrap(), 0o755, "{name}");
+        }
+        names.push(name);
+    }
+    for want in [
+        "",
+        "Documentation",
+        "README.md",
+        "README-etcdctl.md",
+        "READMEv2-etcdctl.md",
+        "etcd",
+        "etcdctl",
+    ] {
+        let want = format!("{STEM}/{want}");
+        assert!(
+            names
+                .iter()
+                .any(|n| n.trim_end_matches('/') == want.trim_end_matches('/')),
+            "{want} missing from {names:?}"
+        );
+    }
+    assert!(
+        names.iter().all(|n| n.starts_with(&format!("{STEM}/"))),
+        "{names:?}"
+    );
+
+    let bins = extract::read_release(&standin.path, &etcd(&standin.sha256)).unwrap();
+    assert_eq!(*bins.etcd, *std::fs::read("/usr/bin/etcd").unwrap());
+    assert_eq!(*bins.etcdctl, *std::fs::read("/usr/bin/etcdctl").unwrap());
+}
