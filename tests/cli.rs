@@ -13,10 +13,21 @@ fn init_writes_a_valid_example_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("cluster.yaml");
     let out = etcdpack().args(["init", "-o"]).arg(&cfg).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), cfg.display().to_string());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        cfg.display().to_string()
+    );
     let plan = etcdpack().args(["plan", "-c"]).arg(&cfg).output().unwrap();
-    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    assert!(
+        plan.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
     let again = etcdpack().args(["init", "-o"]).arg(&cfg).output().unwrap();
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
@@ -44,7 +55,11 @@ fn plan_lists_every_artifact_and_writes_nothing() {
         .arg(&g.out)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let o = g.out.display();
     for want in [
@@ -66,7 +81,10 @@ fn invalid_config_fails_with_position_and_writes_nothing() {
     let out = g.run(&[]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("{}:6:", g.config.display())) && err.contains("used twice"), "{err}");
+    assert!(
+        err.contains(&format!("{}:6:", g.config.display())) && err.contains("used twice"),
+        "{err}"
+    );
     assert!(out.stdout.is_empty());
     assert!(!g.out.exists());
 }
@@ -78,13 +96,21 @@ fn gen_over_http_then_check_everything_with_real_tools() {
     let listed: Vec<&str> = out.lines().collect();
     assert_eq!(listed.len(), 3, "{out}");
     for (i, path) in listed.iter().enumerate() {
-        assert!(path.ends_with(&format!("etcd-test-etcd-{}_3.4.16-1_amd64.tar.gz", i + 1)), "{path}");
+        assert!(
+            path.ends_with(&format!("etcd-test-etcd-{}_3.4.16-1_amd64.tar.gz", i + 1)),
+            "{path}"
+        );
         assert!(Path::new(path).is_file());
     }
     let o = &g.out;
 
     // Checksums, as a user would check them.
-    run_ok(std::process::Command::new("sha256sum").arg("-c").arg("SHA256SUMS").current_dir(o));
+    run_ok(
+        std::process::Command::new("sha256sum")
+            .arg("-c")
+            .arg("SHA256SUMS")
+            .current_dir(o),
+    );
 
     // Modes of the PKI directory.
     assert_eq!(mode_of(&o.join("pki")), 0o700);
@@ -94,31 +120,83 @@ fn gen_over_http_then_check_everything_with_real_tools() {
 
     // Every certificate chains to the CA, per openssl.
     let ca = o.join("pki/ca.pem");
-    for leaf in ["nodes/etcd-1", "nodes/etcd-2", "nodes/etcd-3", "clients/etcdctl", "clients/flannel"] {
-        run_ok(std::process::Command::new("openssl").arg("verify").arg("-CAfile").arg(&ca).arg(o.join(format!("pki/{leaf}.pem"))));
+    for leaf in [
+        "nodes/etcd-1",
+        "nodes/etcd-2",
+        "nodes/etcd-3",
+        "clients/etcdctl",
+        "clients/flannel",
+    ] {
+        run_ok(
+            std::process::Command::new("openssl")
+                .arg("verify")
+                .arg("-CAfile")
+                .arg(&ca)
+                .arg(o.join(format!("pki/{leaf}.pem"))),
+        );
     }
-    let text = run_ok(std::process::Command::new("openssl").args(["x509", "-noout", "-text", "-in"]).arg(o.join("nodes/etcd-2/opt/etcd/ssl/server.pem")));
+    let text = run_ok(
+        std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-text", "-in"])
+            .arg(o.join("nodes/etcd-2/opt/etcd/ssl/server.pem")),
+    );
     assert!(text.contains("IP Address:192.168.0.2"), "{text}");
-    assert!(text.contains("DNS:etcd-2") && text.contains("DNS:localhost"), "{text}");
-    assert!(text.contains("TLS Web Server Authentication") && text.contains("TLS Web Client Authentication"), "{text}");
-    let kube = run_ok(std::process::Command::new("openssl").args(["x509", "-noout", "-subject", "-in"]).arg(o.join("pki/clients/kube-apiserver.pem")));
+    assert!(
+        text.contains("DNS:etcd-2") && text.contains("DNS:localhost"),
+        "{text}"
+    );
+    assert!(
+        text.contains("TLS Web Server Authentication")
+            && text.contains("TLS Web Client Authentication"),
+        "{text}"
+    );
+    let kube = run_ok(
+        std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-subject", "-in"])
+            .arg(o.join("pki/clients/kube-apiserver.pem")),
+    );
     assert!(kube.contains("O = system:masters"), "{kube}");
 
     // The staged tree is what the node gets, and holds no CA key.
     let tree = o.join("nodes/etcd-1");
-    for f in ["opt/etcd/bin/etcd", "opt/etcd/bin/etcdctl", "opt/etcd/cfg/etcd.conf", "opt/etcd/ssl/ca.pem", "opt/etcd/ssl/server.pem", "opt/etcd/ssl/server-key.pem", "usr/lib/systemd/system/etcd.service", "etc/profile.d/etcdctl.sh"] {
+    for f in [
+        "opt/etcd/bin/etcd",
+        "opt/etcd/bin/etcdctl",
+        "opt/etcd/cfg/etcd.conf",
+        "opt/etcd/ssl/ca.pem",
+        "opt/etcd/ssl/server.pem",
+        "opt/etcd/ssl/server-key.pem",
+        "usr/lib/systemd/system/etcd.service",
+        "etc/profile.d/etcdctl.sh",
+    ] {
         assert!(tree.join(f).is_file(), "missing {f}");
     }
     assert_eq!(mode_of(&tree.join("opt/etcd/ssl/server-key.pem")), 0o600);
     assert_eq!(mode_of(&tree.join("opt/etcd/bin/etcd")), 0o755);
-    assert_eq!(fs::read(tree.join("opt/etcd/bin/etcd")).unwrap(), fs::read("/usr/bin/etcd").unwrap());
-    assert_eq!(fs::read(tree.join("opt/etcd/ssl/server-key.pem")).unwrap(), fs::read(o.join("pki/nodes/etcd-1-key.pem")).unwrap());
+    assert_eq!(
+        fs::read(tree.join("opt/etcd/bin/etcd")).unwrap(),
+        fs::read("/usr/bin/etcd").unwrap()
+    );
+    assert_eq!(
+        fs::read(tree.join("opt/etcd/ssl/server-key.pem")).unwrap(),
+        fs::read(o.join("pki/nodes/etcd-1-key.pem")).unwrap()
+    );
 
     // The tarball, listed by tar itself: owners, modes, no CA key, install.sh.
-    let listing = run_ok(std::process::Command::new("tar").args(["-tvzf"]).arg(listed[0]));
+    let listing = run_ok(
+        std::process::Command::new("tar")
+            .args(["-tvzf"])
+            .arg(listed[0]),
+    );
     let top = "etcd-test-etcd-1_3.4.16-1_amd64";
-    assert!(listing.contains(&"-rwxr-xr-x root/root") && listing.contains(&format!("{top}/install.sh")), "{listing}");
-    let key_line = listing.lines().find(|l| l.ends_with("/root/opt/etcd/ssl/server-key.pem")).unwrap();
+    assert!(
+        listing.contains(&"-rwxr-xr-x root/root") && listing.contains(&format!("{top}/install.sh")),
+        "{listing}"
+    );
+    let key_line = listing
+        .lines()
+        .find(|l| l.ends_with("/root/opt/etcd/ssl/server-key.pem"))
+        .unwrap();
     assert!(key_line.starts_with("-rw------- root/root"), "{key_line}");
     assert!(!listing.contains("ca-key"), "{listing}");
     for line in listing.lines() {
@@ -126,13 +204,19 @@ fn gen_over_http_then_check_everything_with_real_tools() {
     }
 
     // manifest.json agrees with what is on disk.
-    let m: serde_json::Value = serde_json::from_slice(&fs::read(o.join("manifest.json")).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(o.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(m["nodes"].as_array().unwrap().len(), 3);
     assert_eq!(m["nodes"][1]["ip"], "192.168.0.2");
     let art = &m["nodes"][0]["artifacts"][0];
     let bytes = fs::read(o.join(art["path"].as_str().unwrap())).unwrap();
     assert_eq!(art["size"].as_u64().unwrap(), bytes.len() as u64);
-    assert!(m["nodes"][0]["cert_not_after"].as_str().unwrap().starts_with("20"));
+    assert!(
+        m["nodes"][0]["cert_not_after"]
+            .as_str()
+            .unwrap()
+            .starts_with("20")
+    );
 
     // systemd accepts the unit.
     let unit = tree.join("usr/lib/systemd/system/etcd.service");
@@ -143,11 +227,20 @@ fn gen_over_http_then_check_everything_with_real_tools() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&v.stderr);
-    assert!(v.status.success() && !err.contains("etcd.service:"), "systemd-analyze verify {}: {err}", unit.display());
+    assert!(
+        v.status.success() && !err.contains("etcd.service:"),
+        "systemd-analyze verify {}: {err}",
+        unit.display()
+    );
 
     // verify agrees.
     let v = etcdpack().arg("verify").arg(o).output().unwrap();
-    assert!(v.status.success(), "{}{}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
+    assert!(
+        v.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
 }
 
 #[test]
@@ -160,11 +253,22 @@ fn offline_tarball_and_json_summary() {
     assert_eq!(m["etcd"]["sha256"], s.sha256.as_str());
 
     let wrong = Gen::new(&["10.0.0.1"], "");
-    let out = wrong.run_raw(&["--etcd-tarball", s.path.to_str().unwrap(), "--etcd-sha256", &"0".repeat(64)]);
+    let out = wrong.run_raw(&[
+        "--etcd-tarball",
+        s.path.to_str().unwrap(),
+        "--etcd-sha256",
+        &"0".repeat(64),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&s.sha256) && err.contains(&"0".repeat(64)), "{err}");
-    assert!(!wrong.out.exists(), "nothing is written when the release does not verify");
+    assert!(
+        err.contains(&s.sha256) && err.contains(&"0".repeat(64)),
+        "{err}"
+    );
+    assert!(
+        !wrong.out.exists(),
+        "nothing is written when the release does not verify"
+    );
 }
 
 #[test]
@@ -181,25 +285,48 @@ fn rerun_is_byte_identical_and_reuses_the_pki() {
     let other = tempfile::tempdir().unwrap();
     let out2 = other.path().join("out");
     fs::create_dir_all(&out2).unwrap();
-    run_ok(std::process::Command::new("cp").arg("-a").arg(g.out.join("pki")).arg(&out2));
+    run_ok(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(g.out.join("pki"))
+            .arg(&out2),
+    );
     g.run_ok_into(&out2, &[]);
     assert_eq!(fs::read_to_string(out2.join("SHA256SUMS")).unwrap(), first);
 
     // SOURCE_DATE_EPOCH sets every timestamp.
     g.run_ok_env(&[], &[("SOURCE_DATE_EPOCH", "1234567890")]);
     let tgz = g.out.join("dist/etcd-test-etcd-1_3.4.16-1_amd64.tar.gz");
-    let listing = run_ok(std::process::Command::new("tar").args(["--full-time", "-tvzf"]).arg(&tgz));
-    assert!(listing.lines().all(|l| l.contains("2009-02-13 23:31:30")), "{listing}");
+    let listing = run_ok(
+        std::process::Command::new("tar")
+            .args(["--full-time", "-tvzf"])
+            .arg(&tgz),
+    );
+    assert!(
+        listing.lines().all(|l| l.contains("2009-02-13 23:31:30")),
+        "{listing}"
+    );
 }
 
 #[test]
 fn changed_tuning_raises_the_release_and_replaces_the_old_artifact() {
     let g = Gen::new(&["192.168.0.1"], "");
     g.run_ok(&[]);
-    fs::write(&g.config, fs::read_to_string(&g.config).unwrap() + "tuning: { quota_backend_bytes: 4GiB }\n").unwrap();
+    fs::write(
+        &g.config,
+        fs::read_to_string(&g.config).unwrap() + "tuning: { quota_backend_bytes: 4GiB }\n",
+    )
+    .unwrap();
     let out = g.run_ok(&[]);
-    assert!(out.trim().ends_with("etcd-test-etcd-1_3.4.16-2_amd64.tar.gz"), "{out}");
-    let names: Vec<_> = fs::read_dir(g.out.join("dist")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(
+        out.trim()
+            .ends_with("etcd-test-etcd-1_3.4.16-2_amd64.tar.gz"),
+        "{out}"
+    );
+    let names: Vec<_> = fs::read_dir(g.out.join("dist"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 1, "{names:?}");
 }
 
@@ -215,19 +342,47 @@ fn install_sh_places_files_is_idempotent_and_refuses_another_node() {
     fs::write(root.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
     fs::write(root.join("etc/gshadow"), "root:*::\n").unwrap();
     for i in 1..=2 {
-        let tgz = g.out.join(format!("dist/etcd-test-etcd-{i}_3.4.16-1_amd64.tar.gz"));
-        run_ok(std::process::Command::new("tar").arg("-xzf").arg(&tgz).arg("-C").arg(work.path()));
+        let tgz = g
+            .out
+            .join(format!("dist/etcd-test-etcd-{i}_3.4.16-1_amd64.tar.gz"));
+        run_ok(
+            std::process::Command::new("tar")
+                .arg("-xzf")
+                .arg(&tgz)
+                .arg("-C")
+                .arg(work.path()),
+        );
     }
-    let installer = |i: u32| work.path().join(format!("etcd-test-etcd-{i}_3.4.16-1_amd64/install.sh"));
-    let first = run_ok(std::process::Command::new(installer(1)).arg("--root").arg(&root));
+    let installer = |i: u32| {
+        work.path()
+            .join(format!("etcd-test-etcd-{i}_3.4.16-1_amd64/install.sh"))
+    };
+    let first = run_ok(
+        std::process::Command::new(installer(1))
+            .arg("--root")
+            .arg(&root),
+    );
     assert!(first.contains("installed etcd-test-etcd-1"), "{first}");
     let passwd = fs::read_to_string(root.join("etc/passwd")).unwrap();
-    let etcd_uid: u32 = passwd.lines().find(|l| l.starts_with("etcd:")).expect("etcd user created").split(':').nth(2).unwrap().parse().unwrap();
+    let etcd_uid: u32 = passwd
+        .lines()
+        .find(|l| l.starts_with("etcd:"))
+        .expect("etcd user created")
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
     use std::os::unix::fs::MetadataExt;
     let key = root.join("opt/etcd/ssl/server-key.pem");
     assert_eq!(mode_of(&key), 0o600);
     assert_eq!(fs::metadata(&key).unwrap().uid(), etcd_uid);
-    assert_eq!(fs::metadata(root.join("opt/etcd/cfg/etcd.conf")).unwrap().uid(), 0);
+    assert_eq!(
+        fs::metadata(root.join("opt/etcd/cfg/etcd.conf"))
+            .unwrap()
+            .uid(),
+        0
+    );
     let data = root.join("var/lib/etcd/default.etcd");
     assert_eq!(mode_of(&data), 0o700);
     assert_eq!(fs::metadata(&data).unwrap().uid(), etcd_uid);
@@ -235,15 +390,35 @@ fn install_sh_places_files_is_idempotent_and_refuses_another_node() {
     assert!(root.join("usr/lib/systemd/system/etcd.service").is_file());
 
     // Idempotent: a second run changes nothing.
-    let before = run_ok(std::process::Command::new("find").arg(&root).args(["-printf", "%p %m %U %s %T@\n"]));
-    run_ok(std::process::Command::new(installer(1)).arg("--root").arg(&root));
-    let after = run_ok(std::process::Command::new("find").arg(&root).args(["-printf", "%p %m %U %s %T@\n"]));
+    let before = run_ok(
+        std::process::Command::new("find")
+            .arg(&root)
+            .args(["-printf", "%p %m %U %s %T@\n"]),
+    );
+    run_ok(
+        std::process::Command::new(installer(1))
+            .arg("--root")
+            .arg(&root),
+    );
+    let after = run_ok(
+        std::process::Command::new("find")
+            .arg(&root)
+            .args(["-printf", "%p %m %U %s %T@\n"]),
+    );
     assert_eq!(before, after);
 
     // Another node's bundle refuses to overwrite this install.
-    let other = std::process::Command::new(installer(2)).arg("--root").arg(&root).output().unwrap();
+    let other = std::process::Command::new(installer(2))
+        .arg("--root")
+        .arg(&root)
+        .output()
+        .unwrap();
     assert_eq!(other.status.code(), Some(1));
     let err = String::from_utf8_lossy(&other.stderr);
     assert!(err.contains("etcd-1") && err.contains("refusing"), "{err}");
-    assert!(fs::read_to_string(root.join("opt/etcd/cfg/etcd.conf")).unwrap().contains("ETCD_NAME=etcd-1\n"));
+    assert!(
+        fs::read_to_string(root.join("opt/etcd/cfg/etcd.conf"))
+            .unwrap()
+            .contains("ETCD_NAME=etcd-1\n")
+    );
 }

@@ -60,8 +60,14 @@ fn etcdctl(pki: &Path, endpoints: &str, args: &[&str]) -> std::process::Output {
         .env("ETCDCTL_API", "3")
         .arg(format!("--endpoints={endpoints}"))
         .arg(format!("--cacert={}", pki.join("ca.pem").display()))
-        .arg(format!("--cert={}", pki.join("clients/etcdctl.pem").display()))
-        .arg(format!("--key={}", pki.join("clients/etcdctl-key.pem").display()))
+        .arg(format!(
+            "--cert={}",
+            pki.join("clients/etcdctl.pem").display()
+        ))
+        .arg(format!(
+            "--key={}",
+            pki.join("clients/etcdctl-key.pem").display()
+        ))
         .arg("--command-timeout=5s")
         .args(args)
         .output()
@@ -71,7 +77,13 @@ fn etcdctl(pki: &Path, endpoints: &str, args: &[&str]) -> std::process::Output {
 fn logs(members: &[Member]) -> String {
     members
         .iter()
-        .map(|m| format!("--- {}\n{}", m.log.display(), fs::read_to_string(&m.log).unwrap_or_default()))
+        .map(|m| {
+            format!(
+                "--- {}\n{}",
+                m.log.display(),
+                fs::read_to_string(&m.log).unwrap_or_default()
+            )
+        })
         .collect()
 }
 
@@ -82,9 +94,19 @@ fn three_bundles_form_a_tls_cluster() {
     let work = tempfile::tempdir().unwrap();
     let mut members = Vec::new();
     for i in 1..=3 {
-        let tgz = g.out.join(format!("dist/etcd-test-etcd-{i}_3.4.16-1_amd64.tar.gz"));
-        run_ok(Command::new("tar").arg("-xzf").arg(&tgz).arg("-C").arg(work.path()));
-        let root = work.path().join(format!("etcd-test-etcd-{i}_3.4.16-1_amd64/root"));
+        let tgz = g
+            .out
+            .join(format!("dist/etcd-test-etcd-{i}_3.4.16-1_amd64.tar.gz"));
+        run_ok(
+            Command::new("tar")
+                .arg("-xzf")
+                .arg(&tgz)
+                .arg("-C")
+                .arg(work.path()),
+        );
+        let root = work
+            .path()
+            .join(format!("etcd-test-etcd-{i}_3.4.16-1_amd64/root"));
         add_runtime_libs(&root, &root.join("opt/etcd/bin/etcd"));
         fs::create_dir_all(root.join("var/lib/etcd")).unwrap();
         members.push(start(&root, work.path().join(format!("etcd-{i}.log"))));
@@ -96,25 +118,57 @@ fn three_bundles_form_a_tls_cluster() {
     loop {
         let h = etcdctl(&pki, all, &["endpoint", "health"]);
         if h.status.success() {
-            let text = String::from_utf8_lossy(&h.stdout).into_owned() + &String::from_utf8_lossy(&h.stderr);
+            let text = String::from_utf8_lossy(&h.stdout).into_owned()
+                + &String::from_utf8_lossy(&h.stderr);
             assert_eq!(text.matches("is healthy").count(), 3, "{text}");
             break;
         }
-        assert!(Instant::now() < deadline, "cluster did not become healthy:\n{}\n{}", String::from_utf8_lossy(&h.stderr), logs(&members));
+        assert!(
+            Instant::now() < deadline,
+            "cluster did not become healthy:\n{}\n{}",
+            String::from_utf8_lossy(&h.stderr),
+            logs(&members)
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 
     let list = etcdctl(&pki, all, &["member", "list"]);
     let text = String::from_utf8_lossy(&list.stdout);
-    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
     for i in 1..=3 {
-        assert!(text.contains(&format!("etcd-{i}, https://127.0.0.{i}:2380, https://127.0.0.{i}:2379")), "{text}");
+        assert!(
+            text.contains(&format!(
+                "etcd-{i}, https://127.0.0.{i}:2380, https://127.0.0.{i}:2379"
+            )),
+            "{text}"
+        );
     }
 
-    let put = etcdctl(&pki, "https://127.0.0.1:2379", &["put", "/recipe/works", "yes"]);
-    assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
-    let get = etcdctl(&pki, "https://127.0.0.3:2379", &["get", "/recipe/works", "--print-value-only"]);
-    assert_eq!(String::from_utf8_lossy(&get.stdout).trim(), "yes", "{}", String::from_utf8_lossy(&get.stderr));
+    let put = etcdctl(
+        &pki,
+        "https://127.0.0.1:2379",
+        &["put", "/recipe/works", "yes"],
+    );
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let get = etcdctl(
+        &pki,
+        "https://127.0.0.3:2379",
+        &["get", "/recipe/works", "--print-value-only"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&get.stdout).trim(),
+        "yes",
+        "{}",
+        String::from_utf8_lossy(&get.stderr)
+    );
 
     // No client certificate: refused by the TLS handshake.
     let anon = Command::new("etcdctl")
@@ -124,14 +178,29 @@ fn three_bundles_form_a_tls_cluster() {
         .args(["--command-timeout=3s", "get", "/recipe/works"])
         .output()
         .unwrap();
-    assert!(!anon.status.success(), "a client without a certificate was served: {}", String::from_utf8_lossy(&anon.stdout));
+    assert!(
+        !anon.status.success(),
+        "a client without a certificate was served: {}",
+        String::from_utf8_lossy(&anon.stdout)
+    );
     assert!(!String::from_utf8_lossy(&anon.stdout).contains("yes"));
 
     // The plaintext listener of the recipe is not there.
-    assert!(std::net::TcpStream::connect("127.0.0.1:2379").is_ok(), "TLS port is up");
+    assert!(
+        std::net::TcpStream::connect("127.0.0.1:2379").is_ok(),
+        "TLS port is up"
+    );
     for m in &members {
         let log = fs::read_to_string(&m.log).unwrap();
-        assert!(!log.contains("http://127.0.0.1:2379"), "plaintext listener in {}", m.log.display());
-        assert!(!log.contains("shadowed by"), "a setting given twice in {}", m.log.display());
+        assert!(
+            !log.contains("http://127.0.0.1:2379"),
+            "plaintext listener in {}",
+            m.log.display()
+        );
+        assert!(
+            !log.contains("shadowed by"),
+            "a setting given twice in {}",
+            m.log.display()
+        );
     }
 }

@@ -34,10 +34,19 @@ fn every_bad_config_is_refused_clearly_and_writes_nothing() {
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
         assert!(out.stdout.is_empty(), "{name}: stdout must stay empty");
-        assert!(stderr.contains(&name), "{name}: the message must name the file:\n{stderr}");
-        assert!(stderr.contains("help: "), "{name}: the message must say what to do:\n{stderr}");
+        assert!(
+            stderr.contains(&name),
+            "{name}: the message must name the file:\n{stderr}"
+        );
+        assert!(
+            stderr.contains("help: "),
+            "{name}: the message must say what to do:\n{stderr}"
+        );
         assert!(!out_dir.exists(), "{name}: nothing may be written");
-        assert!(!scratch.path().join("cache").exists(), "{name}: nothing may be downloaded");
+        assert!(
+            !scratch.path().join("cache").exists(),
+            "{name}: nothing may be downloaded"
+        );
         insta::assert_snapshot!(name.trim_end_matches(".yaml"), stderr);
     }
 }

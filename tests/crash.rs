@@ -14,14 +14,20 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }
 
 fn verify(g: &Gen) -> (Option<i32>, String) {
     let out = etcdpack().arg("verify").arg(&g.out).output().unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
 }
 
 #[test]
@@ -29,7 +35,12 @@ fn killed_runs_are_never_mistaken_for_finished_ones() {
     let seed = std::env::var("CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64);
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
     eprintln!("CRASH_SEED={seed}");
     let mut rng = Lcg(seed);
 
@@ -59,7 +70,9 @@ fn killed_runs_are_never_mistaken_for_finished_ones() {
             match code {
                 Some(0) => outcomes[1] += 1,
                 Some(3) if text.contains("did not finish") => outcomes[0] += 1,
-                _ => panic!("round {round} (killed after {delay} ms, seed {seed}): verify reported a corrupt output:\n{text}"),
+                _ => panic!(
+                    "round {round} (killed after {delay} ms, seed {seed}): verify reported a corrupt output:\n{text}"
+                ),
             }
         }
 
@@ -69,9 +82,16 @@ fn killed_runs_are_never_mistaken_for_finished_ones() {
         assert_eq!(code, Some(0), "round {round}, seed {seed}: {text}");
         let sums = fs::read_to_string(g.out.join("SHA256SUMS")).unwrap();
         g.run_ok(&[]);
-        assert_eq!(fs::read_to_string(g.out.join("SHA256SUMS")).unwrap(), sums, "round {round}, seed {seed}");
+        assert_eq!(
+            fs::read_to_string(g.out.join("SHA256SUMS")).unwrap(),
+            sums,
+            "round {round}, seed {seed}"
+        );
     }
-    eprintln!("incomplete or nothing written: {}, finished: {}", outcomes[0], outcomes[1]);
+    eprintln!(
+        "incomplete or nothing written: {}, finished: {}",
+        outcomes[0], outcomes[1]
+    );
 }
 
 #[test]
@@ -79,14 +99,23 @@ fn a_second_run_on_the_same_directory_refuses() {
     let g = Gen::new(&["127.0.0.1"], "");
     g.run_ok(&[]);
     // Hold the lock as a running gen would.
-    let lock = fs::OpenOptions::new().write(true).open(g.out.join(".etcdpack.lock")).unwrap();
+    let lock = fs::OpenOptions::new()
+        .write(true)
+        .open(g.out.join(".etcdpack.lock"))
+        .unwrap();
     lock.lock().unwrap();
     let before = fs::read_to_string(g.out.join("SHA256SUMS")).unwrap();
     let out = g.run(&[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("in use by another etcdpack run") && err.contains("help:"), "{err}");
-    assert_eq!(fs::read_to_string(g.out.join("SHA256SUMS")).unwrap(), before);
+    assert!(
+        err.contains("in use by another etcdpack run") && err.contains("help:"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(g.out.join("SHA256SUMS")).unwrap(),
+        before
+    );
     assert!(!g.out.join(".incomplete").exists());
     lock.unlock().unwrap();
     g.run_ok(&[]);

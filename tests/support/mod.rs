@@ -7,6 +7,10 @@
 
 #![allow(dead_code)]
 
+mod generate;
+#[allow(unused_imports)]
+pub use generate::{Gen, mirror, mode_of, run_ok};
+
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -35,7 +35,8 @@ impl Gen {
     /// unless `extra` has a `packages:` section.
     pub fn new(ips: &[&str], extra: &str) -> Gen {
         let dir = tempfile::tempdir().unwrap();
-        let mut yaml = String::from("version: 1\ncluster: { name: test, token: test-token }\nnodes:\n");
+        let mut yaml =
+            String::from("version: 1\ncluster: { name: test, token: test-token }\nnodes:\n");
         for (i, ip) in ips.iter().enumerate() {
             yaml.push_str(&format!("  - {{ name: etcd-{}, ip: \"{ip}\" }}\n", i + 1));
         }
@@ -93,8 +94,12 @@ impl Gen {
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
         let s = standin();
         let mut c = self.command(&self.out, args);
-        c.arg("--mirror").arg(mirror()).arg("--etcd-sha256").arg(&s.sha256);
-        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        c.arg("--mirror")
+            .arg(mirror())
+            .arg("--etcd-sha256")
+            .arg(&s.sha256);
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
         c.spawn().unwrap()
     }
 
@@ -124,7 +129,9 @@ impl Gen {
 
 /// Run a command, panic with its output unless it succeeds, return stdout.
 pub fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}):\n{}\n{}",
