@@ -42,7 +42,7 @@ fn start(root: &Path, log: PathBuf) -> Member {
     let conf = fs::read_to_string(root.join("opt/etcd/cfg/etcd.conf")).unwrap();
     let env = etcdpack::envfile::parse(&conf).unwrap();
     let out = fs::File::create(&log).unwrap();
-    let child = Command::new("chroot")
+    let child = Command::new("/usr/sbin/chroot")
         .arg(root)
         .arg("/opt/etcd/bin/etcd")
         .env_clear()
