@@ -150,12 +150,18 @@ impl Node {
     pub fn start(&mut self) {
         assert!(!self.running, "{} is already running", self.name);
         let started = Instant::now();
-        let stdout = node_sh_ok(&[
-            "boot".as_ref(),
-            self.base.as_os_str(),
-            self.root.as_os_str(),
-            self.name.as_ref(),
-        ]);
+        // The watchdog stops the node should this process die without dropping it (SIGKILL,
+        // Ctrl-C), and boot gives up if this process dies while it waits.
+        let out = run(Command::new(node_sh())
+            .arg("boot")
+            .arg(&self.base)
+            .arg(&self.root)
+            .arg(&self.name)
+            .env("ETCDPACK_E2E_OWNER", std::process::id().to_string()));
+        if !out.status.success() {
+            panic!("booting {} failed\n{}", self.root.display(), describe(&out));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
         self.pid = stdout
             .lines()
             .last()

@@ -10,6 +10,8 @@
 #   node.sh rm DIR                  delete a root (or a directory of roots) no node is running on
 #   node.sh reap                    stop every node started by this script (after a killed test run)
 #
+# With ETCDPACK_E2E_OWNER=PID, boot also starts a watchdog that stops the node once PID exits.
+#
 # Each node lives in its own pid, mount, uts, ipc and cgroup namespace and shares the host's
 # network, so node i can listen on 127.0.0.i. See README.md beside this file.
 set -euo pipefail
@@ -308,12 +310,25 @@ cmd_boot() {
 	printf 'root=%s\nname=%s\ncgroup=%s\nunshare=%s\n' \
 		"$r" "$name" "$parent/node-$spawner" "$spawner" >"$STATE_DIR/$pid.state"
 
+	if [[ -n ${ETCDPACK_E2E_OWNER:-} ]]; then
+		local owner_start
+		if ! owner_start=$(start_time "$ETCDPACK_E2E_OWNER"); then
+			STOP_TIMEOUT=5 cmd_stop "$pid" "$r" >/dev/null 2>&1 || true
+			die "owner PID $ETCDPACK_E2E_OWNER is gone; stopped $r"
+		fi
+		setsid "$SELF" _watch "$ETCDPACK_E2E_OWNER" "$owner_start" "$pid" </dev/null >/dev/null 2>&1 &
+	fi
+
 	local state=
 	while :; do
 		if ! alive "$pid"; then
 			diagnose "$pid" "$log"
 			STOP_TIMEOUT=5 cmd_stop "$pid" "$r" >/dev/null 2>&1 || true
 			die "systemd in $r exited during boot"
+		fi
+		if ! caller_alive; then
+			STOP_TIMEOUT=5 cmd_stop "$pid" "$r" >/dev/null 2>&1 || true
+			die "the caller exited while $r was booting; stopped it"
 		fi
 		state=$(node_exec "$pid" systemctl is-system-running 2>/dev/null) || true
 		case $state in running | degraded) break ;; esac
@@ -329,6 +344,30 @@ cmd_boot() {
 		node_exec "$pid" systemctl --no-pager --failed >&2 || true
 	fi
 	printf '%s\n' "$pid"
+}
+
+# Whether the process that ran this script is still there (it is reparented when it dies).
+caller_alive() { [[ $(awk '{ print $4 }' /proc/$$/stat) == "$PPID" ]]; }
+
+# A process's start time, which tells a live process from a later one reusing its PID.
+start_time() {
+	local stat
+	{ stat=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
+	stat=${stat##*) }
+	awk '{ print $20 }' <<<"$stat"
+}
+
+# Hidden: stops the node when its owner (the test process) dies without stopping it, e.g.
+# killed by SIGKILL or Ctrl-C, so no destructor ran.
+cmd_watch() {
+	local owner=$1 owner_start=$2 pid=$3
+	while is_node "$pid"; do
+		if [[ $(start_time "$owner" 2>/dev/null) != "$owner_start" ]]; then
+			cmd_stop "$pid"
+			return
+		fi
+		sleep 1
+	done
 }
 
 remove_cgroup() {
@@ -430,9 +469,11 @@ main() {
 	reap) cmd_reap "$@" ;;
 	_spawn) cmd_spawn "$@" ;;
 	_init) cmd_init "$@" ;;
+	_watch) cmd_watch "$@" ;;
 	-h | --help | help) usage ;;
 	*) usage ;;
 	esac
 }
 
-main "$@"
+# On one line, so that bash has read the whole script before running any of it.
+main "$@"; exit
