@@ -99,7 +99,7 @@ mod tests {
         assert_eq!(
             seen[1],
             (
-                "./opt/etcd/ssl/key.pem".into(),
+                "opt/etcd/ssl/key.pem".into(),
                 0o600,
                 0,
                 1_600_000_000,
