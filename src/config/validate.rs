@@ -407,7 +407,7 @@ pub(super) fn resolve(
             .map(|v| c.at(v))
             .unwrap_or_else(|| Position::file(file))
     };
-    if heartbeat < MS || heartbeat.subsec_nanos() % 1_000_000 != 0 {
+    if heartbeat < MS || !heartbeat.subsec_nanos().is_multiple_of(1_000_000) {
         let at = ms_at(&c, &t.heartbeat_interval);
         c.problem(
             Rule::Heartbeat,
