@@ -72,9 +72,9 @@ mod tests {
     #[test]
     fn modes_owners_and_times_are_exact() {
         let mut t = TarWriter::new(Vec::new(), 1_600_000_000);
-        t.dir("./opt/etcd", 0o755).unwrap();
-        t.file("./opt/etcd/ssl/key.pem", 0o600, b"k").unwrap();
-        let long = format!("./{}/x", "d".repeat(120));
+        t.dir("opt/etcd", 0o755).unwrap();
+        t.file("opt/etcd/ssl/key.pem", 0o600, b"k").unwrap();
+        let long = format!("{}/x", "d".repeat(120));
         t.file(&long, 0o644, b"long").unwrap();
         let bytes = t.finish().unwrap();
         let mut a = tar::Archive::new(&bytes[..]);
@@ -94,7 +94,7 @@ mod tests {
         }
         assert_eq!(
             seen[0],
-            ("./opt/etcd/".into(), 0o755, 0, 1_600_000_000, "".into())
+            ("opt/etcd/".into(), 0o755, 0, 1_600_000_000, "".into())
         );
         assert_eq!(
             seen[1],
