@@ -162,29 +162,7 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
         tree.write_to(&tree_dir)?;
         reporter.status("Staged", tree_dir.display());
 
-        let mut scripts = BTreeMap::new();
-        scripts.insert(
-            "install.sh",
-            render::render_installer(&templates, &cluster, node, &tree, &id.full_version())?,
-        );
-        let spec = PackageSpec {
-            id: id.clone(),
-            tree: &tree,
-            scripts,
-            summary: format!("etcd member {} of cluster {}", node.name, cluster.name),
-            description: format!(
-                "etcd {} with TLS certificates and configuration for member {} ({}) of the {}-member cluster {}, and its systemd unit.",
-                cluster.etcd.version,
-                node.name,
-                node.ip,
-                cluster.nodes.len(),
-                cluster.name
-            ),
-            maintainer: cluster.packages.maintainer.clone(),
-            homepage: cluster.packages.homepage.clone(),
-            license: "Apache-2.0",
-            mtime,
-        };
+        let spec = package_spec(&templates, &cluster, node, &tree, id.clone(), mtime)?;
         let mut artifacts = Vec::new();
         for &format in &cluster.packages.formats {
             let name = format.file_name(&id);
@@ -272,6 +250,47 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
         }
     }
     Ok(manifest)
+}
+
+/// What every format needs to package `node`: its tree, identity, metadata,
+/// and the scripts of each format in `packages.formats`, rendered for `tree`.
+pub fn package_spec<'a>(
+    templates: &Templates,
+    cluster: &Cluster,
+    node: &config::Node,
+    tree: &'a stage::NodeTree,
+    id: Identity,
+    mtime: u64,
+) -> Result<PackageSpec<'a>> {
+    let mut scripts = BTreeMap::new();
+    for format in &cluster.packages.formats {
+        for &name in format.template_names() {
+            let text =
+                render::render_script(templates, name, cluster, node, tree, &id.full_version())?;
+            scripts.insert(name, text);
+        }
+    }
+    Ok(PackageSpec {
+        id,
+        tree,
+        scripts,
+        summary: format!("etcd member {} of cluster {}", node.name, cluster.name),
+        description: format!(
+            "etcd {} with TLS certificates and configuration for member {} ({}) of the {}-member cluster {}, and its systemd unit.",
+            cluster.etcd.version,
+            node.name,
+            node.ip,
+            cluster.nodes.len(),
+            cluster.name
+        ),
+        maintainer: cluster.packages.maintainer.clone(),
+        homepage: cluster.packages.homepage.clone(),
+        // etcd's licence; etcdpack's generated files are under the same.
+        license: "Apache-2.0",
+        cluster: cluster.name.clone(),
+        service_user: cluster.service.user.clone(),
+        mtime,
+    })
 }
 
 /// Drop artifacts and node trees that this run did not produce (a removed

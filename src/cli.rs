@@ -131,8 +131,10 @@ pub struct GenArgs {
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub formats: Option<Vec<Format>>,
 
-    /// A directory whose templates (etcd.conf, etcd.service, etcdctl.sh,
-    /// install.sh) replace the built-in ones of the same name.
+    /// A directory whose templates replace the built-in ones of the same
+    /// relative name: etcd.conf, etcd.service, etcdctl.sh, install.sh,
+    /// deb/{preinst,postinst,prerm,postrm,lintian-overrides},
+    /// rpm/{pre,post,preun,postun}.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
 

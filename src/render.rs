@@ -1,7 +1,8 @@
 //! Stage 5, **render**: the text files a node gets, from tera templates.
 //!
 //! Templates live in `templates/` and are embedded in the binary; a user may
-//! replace any of them from a directory (`gen --templates DIR`). Rendering is
+//! replace any of them from a directory (`gen --templates DIR`), under the
+//! same relative name: `DIR/etcd.conf`, `DIR/deb/postinst`. Rendering is
 //! strict: an undefined variable is an error naming the template. Every value
 //! that depends on the node list is computed here, once, in Rust — templates
 //! only lay values out — so no two files can disagree about the cluster.
@@ -24,6 +25,19 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("etcd.service", include_str!("../templates/etcd.service")),
     ("etcdctl.sh", include_str!("../templates/etcdctl.sh")),
     ("install.sh", include_str!("../templates/install.sh")),
+    ("deb/preinst", include_str!("../templates/deb/preinst")),
+    ("deb/postinst", include_str!("../templates/deb/postinst")),
+    ("deb/prerm", include_str!("../templates/deb/prerm")),
+    ("deb/postrm", include_str!("../templates/deb/postrm")),
+    ("rpm/pre", include_str!("../templates/rpm/pre")),
+    ("rpm/post", include_str!("../templates/rpm/post")),
+    ("rpm/preun", include_str!("../templates/rpm/preun")),
+    ("rpm/postun", include_str!("../templates/rpm/postun")),
+    // Kept with the rpmlint config, so that both override lists are read together.
+    (
+        "deb/lintian-overrides",
+        include_str!("../packaging/lintian-overrides"),
+    ),
 ];
 
 pub const CLIENT_PORT: u16 = 2379;
@@ -42,16 +56,11 @@ impl Templates {
                 .with_context(|| format!("built-in template {name} does not parse"))?;
         }
         if let Some(dir) = override_dir {
-            let entries = std::fs::read_dir(dir).with_context(|| {
-                format!("cannot read the templates directory {}", dir.display())
-            })?;
-            for entry in entries {
-                let entry = entry?;
-                let name = entry.file_name().to_string_lossy().into_owned();
+            for (name, path) in override_files(dir)? {
                 if !TEMPLATES.iter().any(|(n, _)| *n == name) {
                     bail!(
-                        "{}: not a template etcdpack knows\n  help: name overrides after a built-in template: {}",
-                        entry.path().display(),
+                        "{}: not a template etcdpack knows\n  help: name overrides after a built-in template (relative to the directory): {}",
+                        path.display(),
                         TEMPLATES
                             .iter()
                             .map(|(n, _)| *n)
@@ -59,11 +68,10 @@ impl Templates {
                             .join(", ")
                     );
                 }
-                let text = std::fs::read_to_string(entry.path())
-                    .with_context(|| format!("cannot read {}", entry.path().display()))?;
-                tera.add_raw_template(&name, &text).with_context(|| {
-                    format!("{}: template does not parse", entry.path().display())
-                })?;
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                tera.add_raw_template(&name, &text)
+                    .with_context(|| format!("{}: template does not parse", path.display()))?;
             }
         }
         Ok(Templates { tera })
@@ -74,6 +82,31 @@ impl Templates {
             .render(name, ctx)
             .with_context(|| format!("cannot render template {name}"))
     }
+}
+
+/// The files under `dir` and its subdirectories, one level deep (`deb/`,
+/// `rpm/`), each with its template name: the path relative to `dir`.
+fn override_files(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>> {
+    let read = |d: &Path| -> Result<Vec<std::fs::DirEntry>> {
+        let mut v = std::fs::read_dir(d)
+            .and_then(|rd| rd.collect::<std::io::Result<Vec<_>>>())
+            .with_context(|| format!("cannot read the templates directory {}", d.display()))?;
+        v.sort_by_key(|e| e.file_name());
+        Ok(v)
+    };
+    let mut out = Vec::new();
+    for entry in read(dir)? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.path().is_dir() {
+            for sub in read(&entry.path())? {
+                let sub_name = sub.file_name().to_string_lossy().into_owned();
+                out.push((format!("{name}/{sub_name}"), sub.path()));
+            }
+        } else {
+            out.push((name, entry.path()));
+        }
+    }
+    Ok(out)
 }
 
 /// The rendered files of one node.
@@ -113,9 +146,9 @@ pub fn initial_cluster(cluster: &Cluster) -> String {
 /// etcd 3.4 reads a bare number as hours; anything else as a Go duration.
 fn retention(d: std::time::Duration) -> String {
     let s = d.as_secs();
-    if s % 3600 == 0 {
+    if s.is_multiple_of(3600) {
         (s / 3600).to_string()
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")
@@ -229,9 +262,12 @@ struct InstallEntry<'a> {
     owned: bool,
 }
 
-/// The bundle's `install.sh`, which places exactly the entries of `tree`.
-pub fn render_installer(
+/// A script that handles exactly the entries of `tree`: the bundle's
+/// `install.sh` or a package's maintainer script (`deb/postinst`, `rpm/post`,
+/// the .deb's lintian overrides; see [`crate::package::Format::template_names`]).
+pub fn render_script(
     t: &Templates,
+    name: &str,
     cluster: &Cluster,
     node: &Node,
     tree: &NodeTree,
@@ -252,7 +288,7 @@ pub fn render_installer(
         .collect();
     ctx.insert("entries", &entries);
     ctx.insert("version", version);
-    t.render("install.sh", &ctx)
+    t.render(name, &ctx)
 }
 
 #[cfg(test)]

@@ -69,6 +69,8 @@ impl Entry {
 #[derive(Debug, Clone)]
 pub struct NodeTree {
     pub node: String,
+    /// The directory the package owns, with everything below it.
+    pub owned_root: String,
     /// Sorted by path; parents before children.
     pub entries: Vec<Entry>,
 }
@@ -110,8 +112,18 @@ impl NodeTree {
         }
         Ok(NodeTree {
             node: node.to_owned(),
+            owned_root: owned_root.to_owned(),
             entries: map.into_values().collect(),
         })
+    }
+
+    /// This tree plus `extra` files, normalised by the same rules. For files
+    /// one format must add for its own tooling (the .deb's lintian overrides
+    /// and copyright); the node's contents proper stay identical everywhere.
+    pub fn with_files(&self, extra: Vec<Entry>) -> Result<NodeTree> {
+        let mut all = self.entries.clone();
+        all.extend(extra);
+        NodeTree::new(&self.node, &self.owned_root, all)
     }
 
     pub fn files(&self) -> impl Iterator<Item = &Entry> {
@@ -178,6 +190,14 @@ impl NodeTree {
     }
 }
 
+/// The certificate material a node receives. Never the CA key.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeCerts<'a> {
+    pub ca_cert_pem: &'a str,
+    pub cert_pem: &'a str,
+    pub key_pem: &'a str,
+}
+
 /// The node's contents: binaries, rendered files, CA certificate, its own
 /// certificate and key. Never the CA key, never another node's key.
 pub fn node_tree(
@@ -187,11 +207,28 @@ pub fn node_tree(
     pki: &Pki,
     rendered: &Rendered,
 ) -> Result<NodeTree> {
-    let l = Layout::new(cluster);
     let leaf_id = format!("nodes/{}", node.name);
     let leaf = pki
         .leaf(&leaf_id)
         .with_context(|| format!("internal: no certificate issued for {leaf_id}"))?;
+    let certs = NodeCerts {
+        ca_cert_pem: &pki.ca_cert_pem,
+        cert_pem: &leaf.cert_pem,
+        key_pem: &leaf.key_pem,
+    };
+    assemble(cluster, node, bins, certs, rendered)
+}
+
+/// [`node_tree`] from its parts, for callers that hold certificates
+/// themselves (tests build packages this way without a PKI run).
+pub fn assemble(
+    cluster: &Cluster,
+    node: &Node,
+    bins: &Binaries,
+    certs: NodeCerts,
+    rendered: &Rendered,
+) -> Result<NodeTree> {
+    let l = Layout::new(cluster);
     let file = |path: &str, data: Arc<[u8]>, mode: u32, owner: Owner, config: bool| Entry {
         path: path.to_owned(),
         kind: Kind::File(data),
@@ -219,21 +256,21 @@ pub fn node_tree(
         ),
         file(
             &l.ca_file,
-            text(&pki.ca_cert_pem),
+            text(certs.ca_cert_pem),
             0o644,
             Owner::Root,
             false,
         ),
         file(
             &l.cert_file,
-            text(&leaf.cert_pem),
+            text(certs.cert_pem),
             0o644,
             Owner::Root,
             false,
         ),
         file(
             &l.key_file,
-            text(&leaf.key_pem),
+            text(certs.key_pem),
             0o600,
             Owner::Service,
             false,
@@ -301,6 +338,32 @@ mod tests {
                 ("/usr/lib/systemd/system/etcd.service", false),
             ]
         );
+    }
+
+    #[test]
+    fn extra_files_are_normalised_like_the_rest() {
+        let t = NodeTree::new("n", "/opt/etcd", vec![f("/opt/etcd/bin/etcd")]).unwrap();
+        let more = t.with_files(vec![f("/usr/share/doc/p/copyright")]).unwrap();
+        let paths: Vec<_> = more
+            .entries
+            .iter()
+            .map(|e| (e.path.as_str(), e.owned))
+            .collect();
+        assert_eq!(
+            paths,
+            vec![
+                ("/opt", false),
+                ("/opt/etcd", true),
+                ("/opt/etcd/bin", true),
+                ("/opt/etcd/bin/etcd", false),
+                ("/usr", false),
+                ("/usr/share", false),
+                ("/usr/share/doc", false),
+                ("/usr/share/doc/p", false),
+                ("/usr/share/doc/p/copyright", false),
+            ]
+        );
+        assert!(t.with_files(vec![f("/opt/etcd/bin/etcd")]).is_err());
     }
 
     #[test]

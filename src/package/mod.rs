@@ -1,9 +1,26 @@
 //! Stage 7, **package**: one seam for every format. Each format serialises a
 //! node's normalised contents ([`crate::stage::NodeTree`]) into a writer; no
 //! packager opens paths or decides modes itself.
+//!
+//! The .deb and .rpm install exactly the staged tree (the .deb adds its
+//! copyright and lintian overrides, see `deb`); their maintainer scripts
+//! are templates, rendered per node like every other text. Node packages
+//! conflict with each other (`relations`). Why etcd.conf is no conffile and
+//! not `%config(noreplace)`: see `deb` and `rpm`.
+//!
+//! Speed: every node's packages carry the same ~38 MB of binaries, and
+//! compressing them dominates a run. Compression of the tar-based streams
+//! happens in one place (`archive::gzip`), so it can later be done once per
+//! run: tar entries are block-aligned and gzip members may be concatenated,
+//! so a compressed run of the shared entries can be reused between nodes'
+//! `data.tar.gz` and bundles. The .rpm's payload is compressed inside the
+//! `rpm` crate; sharing work there needs a payload writer of our own.
 
 mod archive;
 mod bundle;
+mod deb;
+mod relations;
+mod rpm;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -39,13 +56,19 @@ impl Identity {
 pub struct PackageSpec<'a> {
     pub id: Identity,
     pub tree: &'a NodeTree,
-    /// Rendered scripts by name (`install.sh` for the bundle).
+    /// Rendered texts by template name: `install.sh` for the bundle,
+    /// `deb/postinst`, `rpm/post`, … (see [`Format::template_names`]).
     pub scripts: BTreeMap<&'static str, String>,
     pub summary: String,
     pub description: String,
     pub maintainer: String,
     pub homepage: String,
     pub license: &'static str,
+    /// The cluster's name: the node packages of one cluster share virtual
+    /// package names derived from it (see `relations`).
+    pub cluster: String,
+    /// `service.user`: who owns [`crate::stage::Owner::Service`] entries.
+    pub service_user: String,
     /// Every timestamp in the artifact (seconds since the epoch).
     pub mtime: u64,
 }
@@ -55,19 +78,25 @@ pub struct PackageSpec<'a> {
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Tar,
+    Deb,
+    Rpm,
 }
 
 impl Format {
     /// Every format, in the order they are built.
-    pub const ALL: &'static [Format] = &[Format::Tar];
+    pub const ALL: &'static [Format] = &[Format::Tar, Format::Deb, Format::Rpm];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Tar => "tar",
+            Format::Deb => "deb",
+            Format::Rpm => "rpm",
         }
     }
 
-    /// The artifact's file name, e.g. `etcd-k8s-etcd-1_3.4.16-1_amd64.tar.gz`.
+    /// The artifact's file name, in each ecosystem's convention:
+    /// `etcd-k8s-etcd-1_3.4.16-1_amd64.tar.gz`, `…_3.4.16-1_amd64.deb`,
+    /// `etcd-k8s-etcd-1-3.4.16-1.x86_64.rpm`.
     pub fn file_name(self, id: &Identity) -> String {
         match self {
             Format::Tar => format!(
@@ -76,6 +105,8 @@ impl Format {
                 id.full_version(),
                 id.arch.as_str()
             ),
+            Format::Deb => format!("{}_{}_{}.deb", id.name, id.full_version(), id.arch.as_str()),
+            Format::Rpm => format!("{}-{}.{}.rpm", id.name, id.full_version(), id.arch.rpm()),
         }
     }
 
@@ -83,6 +114,8 @@ impl Format {
     pub fn write(self, spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
         match self {
             Format::Tar => bundle::write(spec, w),
+            Format::Deb => deb::write(spec, w),
+            Format::Rpm => rpm::write(spec, w),
         }
     }
 
@@ -90,6 +123,19 @@ impl Format {
     pub fn matches_file_name(self, name: &str) -> bool {
         match self {
             Format::Tar => name.ends_with(".tar.gz"),
+            Format::Deb => name.ends_with(".deb"),
+            Format::Rpm => name.ends_with(".rpm"),
+        }
+    }
+
+    /// The rendered texts this format embeds (maintainer scripts; the .deb's
+    /// lintian overrides), by template name. The caller renders them into
+    /// [`PackageSpec::scripts`] under these names.
+    pub fn template_names(self) -> &'static [&'static str] {
+        match self {
+            Format::Tar => &["install.sh"],
+            Format::Deb => deb::TEMPLATES,
+            Format::Rpm => rpm::SCRIPTS,
         }
     }
 
@@ -121,6 +167,32 @@ impl FromStr for Format {
     }
 }
 
+/// Greedy word wrap at `width` columns; paragraphs (split on blank lines)
+/// are separated by an empty string. Package descriptions are read in
+/// terminals, and both lintian and rpmlint hold them to 80 columns.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, para) in text.split("\n\n").enumerate() {
+        if i > 0 {
+            out.push(String::new());
+        }
+        let mut line = String::new();
+        for word in para.split_whitespace() {
+            if !line.is_empty() && line.len() + 1 + word.len() > width {
+                out.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        if !line.is_empty() {
+            out.push(line);
+        }
+    }
+    out
+}
+
 /// One entry read back from an artifact (for `verify` and tests).
 #[derive(Debug, Clone)]
 pub struct ReadEntry {
@@ -135,5 +207,50 @@ pub struct ReadEntry {
 pub fn read_entries(format: Format, bytes: &[u8]) -> Result<Vec<ReadEntry>> {
     match format {
         Format::Tar => bundle::read(bytes),
+        Format::Deb => deb::read(bytes),
+        Format::Rpm => rpm::read(bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_keeps_lines_short_and_paragraphs_apart() {
+        let w = wrap(&format!("{}\n\nsecond", "word ".repeat(40)), 20);
+        assert!(w.iter().all(|l| l.len() <= 20), "{w:?}");
+        assert_eq!(w[w.len() - 2], "");
+        assert_eq!(w[w.len() - 1], "second");
+        assert_eq!(wrap("a b", 20), ["a b"]);
+    }
+
+    #[test]
+    fn file_names_follow_each_ecosystem() {
+        let id = Identity {
+            name: "etcd-k8s-etcd-1".into(),
+            version: "3.4.16".into(),
+            release: 2,
+            arch: Arch::Arm64,
+        };
+        let names: Vec<_> = Format::ALL.iter().map(|f| f.file_name(&id)).collect();
+        assert_eq!(
+            names,
+            [
+                "etcd-k8s-etcd-1_3.4.16-2_arm64.tar.gz",
+                "etcd-k8s-etcd-1_3.4.16-2_arm64.deb",
+                "etcd-k8s-etcd-1-3.4.16-2.aarch64.rpm",
+            ]
+        );
+        for (f, n) in Format::ALL.iter().zip(&names) {
+            assert!(f.matches_file_name(n));
+            assert_eq!(
+                Format::ALL
+                    .iter()
+                    .filter(|g| g.matches_file_name(n))
+                    .count(),
+                1
+            );
+        }
     }
 }

@@ -1,0 +1,260 @@
+//! The `.deb`: an `ar` archive of `debian-binary`, `control.tar.gz` and
+//! `data.tar.gz`, written in-process so that generating needs no dpkg.
+//!
+//! Decisions:
+//! - **No conffiles.** `etcd.conf` is generated, and a new package is built
+//!   whenever `cluster.yaml` changes; the upgrade must install the new file.
+//!   dpkg asks (or, non-interactively, keeps the old file) when a conffile was
+//!   edited locally, which would leave a node silently running the old
+//!   settings. The source of truth is `cluster.yaml`, so local edits are
+//!   overwritten, as for every other file of the package.
+//! - Everything in `data.tar` is `root:root`; `postinst` hands the private key
+//!   to the service user, because the user may not exist when dpkg unpacks.
+//! - Two files only the .deb carries, both for Debian's tooling, added through
+//!   the shared normalisation ([`NodeTree::with_files`]):
+//!   `/usr/share/lintian/overrides/<package>` (lintian reads overrides only from
+//!   inside the package) and `/usr/share/doc/<package>/copyright` (etcd's
+//!   licence, which Debian policy wants in every binary package).
+//! - gzip for both members: the data stream goes through `archive::gzip`,
+//!   the one place where payloads are compressed.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use md5::{Digest, Md5};
+
+use super::archive::{TarWriter, gzip};
+use super::{PackageSpec, ReadEntry, relations};
+use crate::stage::{Entry, Kind, NodeTree, Owner};
+
+/// Maintainer scripts, by template name; the member is the part after `deb/`.
+const SCRIPTS: &[&str] = &["deb/preinst", "deb/postinst", "deb/prerm", "deb/postrm"];
+const OVERRIDES: &str = "deb/lintian-overrides";
+
+/// Every template the .deb needs rendered.
+pub const TEMPLATES: &[&str] = &[
+    "deb/preinst",
+    "deb/postinst",
+    "deb/prerm",
+    "deb/postrm",
+    "deb/lintian-overrides",
+];
+
+/// Distribution packages that ship their own `etcd.service`.
+const DISTRO_CONFLICTS: &[&str] = &["etcd-server"];
+
+pub fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
+    let tree = contents(spec)?;
+    let control = control_tar(spec, &tree)?;
+    let data = data_tar(&tree, spec.mtime)?;
+    let mut ar = ar::Builder::new(w);
+    for (name, bytes) in [
+        ("debian-binary", &b"2.0\n"[..]),
+        ("control.tar.gz", &control),
+        ("data.tar.gz", &data),
+    ] {
+        let mut h = ar::Header::new(name.as_bytes().to_vec(), bytes.len() as u64);
+        h.set_mode(0o100644);
+        h.set_mtime(spec.mtime);
+        ar.append(&h, bytes)
+            .with_context(|| format!("cannot write the .deb member {name}"))?;
+    }
+    ar.into_inner().context("cannot finish the .deb")?;
+    Ok(())
+}
+
+/// The node's tree plus the .deb-only files described in the module docs.
+fn contents(spec: &PackageSpec) -> Result<NodeTree> {
+    let file = |path: String, text: String| Entry {
+        path,
+        kind: Kind::File(Arc::from(text.into_bytes())),
+        mode: 0o644,
+        owner: Owner::Root,
+        config: false,
+        owned: false,
+    };
+    let name = &spec.id.name;
+    let overrides = spec
+        .scripts
+        .get(OVERRIDES)
+        .with_context(|| format!("internal: no {OVERRIDES} rendered for the .deb"))?;
+    spec.tree.with_files(vec![
+        file(
+            format!("/usr/share/lintian/overrides/{name}"),
+            overrides.clone(),
+        ),
+        file(format!("/usr/share/doc/{name}/copyright"), copyright(spec)),
+    ])
+}
+
+/// A machine-readable copyright file: etcd's licence, which also covers what
+/// etcdpack generates.
+fn copyright(spec: &PackageSpec) -> String {
+    format!(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
+         Upstream-Name: etcd\n\
+         Upstream-Contact: https://github.com/etcd-io/etcd\n\
+         Source: {homepage}\n\
+         Comment: Built by etcdpack from the official etcd release binaries,\n \
+         with configuration and certificates generated for this node.\n\
+         \n\
+         Files: *\n\
+         Copyright: 2013-{year} The etcd Authors\n\
+         License: {license}\n \
+         On Debian systems, the full text of the Apache License, Version 2.0,\n \
+         can be found in the file `/usr/share/common-licenses/Apache-2.0'.\n",
+        homepage = spec.homepage,
+        license = spec.license,
+        year = time::OffsetDateTime::from_unix_timestamp(spec.mtime as i64)
+            .map(|t| t.year())
+            .unwrap_or(2013),
+    )
+}
+
+fn data_tar(tree: &NodeTree, mtime: u64) -> Result<Vec<u8>> {
+    let mut t = TarWriter::new(gzip(Vec::new()), mtime);
+    t.dir(".", 0o755)?;
+    for e in &tree.entries {
+        let path = format!(".{}", e.path);
+        match &e.kind {
+            Kind::Dir => t.dir(&path, e.mode)?,
+            Kind::File(data) => t.file(&path, e.mode, data)?,
+        }
+    }
+    t.finish()?
+        .finish()
+        .context("cannot finish the data.tar.gz stream")
+}
+
+fn control_tar(spec: &PackageSpec, tree: &NodeTree) -> Result<Vec<u8>> {
+    let mut t = TarWriter::new(gzip(Vec::new()), spec.mtime);
+    t.dir(".", 0o755)?;
+    t.file("./control", 0o644, control(spec, tree).as_bytes())?;
+    t.file("./md5sums", 0o644, md5sums(tree).as_bytes())?;
+    for name in SCRIPTS {
+        let text = spec
+            .scripts
+            .get(name)
+            .with_context(|| format!("internal: no {name} rendered for the .deb"))?;
+        let member = name.trim_start_matches("deb/");
+        t.file(&format!("./{member}"), 0o755, text.as_bytes())?;
+    }
+    t.finish()?
+        .finish()
+        .context("cannot finish the control.tar.gz stream")
+}
+
+/// The `control` file. Field order follows dpkg-gencontrol's.
+pub fn control(spec: &PackageSpec, tree: &NodeTree) -> String {
+    let mut c = String::new();
+    let mut field = |k: &str, v: &str| {
+        if !v.is_empty() {
+            c.push_str(&format!("{k}: {v}\n"));
+        }
+    };
+    field("Package", &spec.id.name);
+    field("Version", &spec.id.full_version());
+    field("Architecture", spec.id.arch.as_str());
+    field("Maintainer", &spec.maintainer);
+    field("Installed-Size", &installed_size(tree).to_string());
+    // useradd comes from `passwd`, which is required but not Essential.
+    if spec.service_user != "root" {
+        field("Depends", "passwd");
+    }
+    let mut conflicts: Vec<String> = DISTRO_CONFLICTS.iter().map(|s| s.to_string()).collect();
+    conflicts.extend(relations::conflicts());
+    field("Conflicts", &conflicts.join(", "));
+    field("Provides", &relations::provides(spec).join(", "));
+    field("Section", "database");
+    field("Priority", "optional");
+    field("Homepage", &spec.homepage);
+    field("Description", &spec.summary);
+    for line in super::wrap(&spec.description, 78) {
+        let line = if line.is_empty() { "." } else { &line };
+        c.push_str(&format!(" {line}\n"));
+    }
+    c
+}
+
+/// Kibibytes, counted as dpkg-gencontrol does: each file rounded up, each
+/// directory one.
+fn installed_size(tree: &NodeTree) -> u64 {
+    tree.entries
+        .iter()
+        .map(|e| match &e.kind {
+            Kind::Dir => 1,
+            Kind::File(d) => (d.len() as u64).div_ceil(1024),
+        })
+        .sum()
+}
+
+fn md5sums(tree: &NodeTree) -> String {
+    tree.files()
+        .map(|e| {
+            format!(
+                "{}  {}\n",
+                hex::encode(Md5::digest(e.data())),
+                e.path.trim_start_matches('/')
+            )
+        })
+        .collect()
+}
+
+/// The members of a .deb, by name.
+fn members(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut a = ar::Archive::new(bytes);
+    let mut out = Vec::new();
+    while let Some(entry) = a.next_entry() {
+        let mut entry = entry.context("not an ar archive")?;
+        let name = String::from_utf8_lossy(entry.header().identifier()).into_owned();
+        let mut data = Vec::new();
+        entry
+            .read_to_end(&mut data)
+            .with_context(|| format!("cannot read the .deb member {name}"))?;
+        out.push((name, data));
+    }
+    Ok(out)
+}
+
+fn member<'a>(members: &'a [(String, Vec<u8>)], name: &str) -> Result<&'a [u8]> {
+    members
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, d)| &d[..])
+        .with_context(|| format!("the .deb has no {name}"))
+}
+
+/// Every entry `data.tar.gz` installs.
+pub fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
+    let members = members(bytes)?;
+    if member(&members, "debian-binary")? != b"2.0\n" {
+        bail!("not a 2.0 .deb");
+    }
+    let data = member(&members, "data.tar.gz")?;
+    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(data));
+    let mut out = Vec::new();
+    for e in a.entries().context("data.tar.gz is not a tar.gz")? {
+        let mut e = e.context("corrupt data.tar.gz")?;
+        let raw = e.path()?.to_string_lossy().into_owned();
+        // `./opt/…`, `opt/…` and `./` all occur in the wild.
+        let path = raw
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .trim_end_matches('/');
+        if path.is_empty() || path == "." {
+            continue;
+        }
+        let mode = e.header().mode()?;
+        let dir = e.header().entry_type().is_dir();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data)?;
+        out.push(ReadEntry {
+            path: format!("/{path}"),
+            mode,
+            dir,
+            data,
+        });
+    }
+    Ok(out)
+}
