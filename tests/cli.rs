@@ -190,7 +190,7 @@ fn gen_over_http_then_check_everything_with_real_tools() {
     );
     let top = "etcd-test-etcd-1_3.4.16-1_amd64";
     assert!(
-        listing.contains(&"-rwxr-xr-x root/root") && listing.contains(&format!("{top}/install.sh")),
+        listing.contains("-rwxr-xr-x root/root") && listing.contains(&format!("{top}/install.sh")),
         "{listing}"
     );
     let key_line = listing
@@ -222,11 +222,22 @@ fn gen_over_http_then_check_everything_with_real_tools() {
     // (so ExecStart resolves) that also has the host's targets.
     let scratch = tempfile::tempdir().unwrap();
     let sroot = scratch.path().join("root");
-    run_ok(std::process::Command::new("cp").arg("-a").arg(&tree).arg(&sroot));
+    run_ok(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&tree)
+            .arg(&sroot),
+    );
     for t in fs::read_dir("/usr/lib/systemd/system").unwrap() {
         let p = t.unwrap().path();
         if p.extension().is_some_and(|e| e == "target") {
-            fs::copy(&p, sroot.join("usr/lib/systemd/system").join(p.file_name().unwrap())).unwrap();
+            fs::copy(
+                &p,
+                sroot
+                    .join("usr/lib/systemd/system")
+                    .join(p.file_name().unwrap()),
+            )
+            .unwrap();
         }
     }
     let v = std::process::Command::new("systemd-analyze")
@@ -236,7 +247,10 @@ fn gen_over_http_then_check_everything_with_real_tools() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&v.stderr);
-    assert!(v.status.success() && err.trim().is_empty(), "systemd-analyze verify: {err}");
+    assert!(
+        v.status.success() && err.trim().is_empty(),
+        "systemd-analyze verify: {err}"
+    );
 
     // verify agrees.
     let v = etcdpack().arg("verify").arg(o).output().unwrap();
