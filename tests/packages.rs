@@ -8,8 +8,8 @@
 //!
 //! The install tests need root (chroot) and a Debian root with systemd
 //! installed, made by `debootstrap --variant=minbase --include=systemd,systemd-sysv
-//! bookworm DIR`; it is found at `$ETCDPACK_DEBIAN_ROOT`, or in
-//! `/var/cache/etcdpack-e2e/`. It is only copied, never changed. Without those
+//! bookworm DIR`; it is `$ETCDPACK_DEBIAN_ROOT`, or the root the end-to-end
+//! harness builds and caches (tests/e2e). It is only copied, never changed. Without those
 //! the install tests say why and pass, unless `CI` or `ETCDPACK_E2E_REQUIRED`
 //! is set, where a skip would hide a gap.
 
@@ -18,6 +18,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, OnceLock};
+
+#[path = "e2e/mod.rs"]
+mod e2e;
 
 use etcdpack::config::{self, Cluster, Overrides};
 use etcdpack::extract::Binaries;
@@ -476,12 +479,13 @@ fn install_prerequisites() -> Result<PathBuf, String> {
     if euid != Some("0") {
         missing.push("root (for chroot)".to_owned());
     }
+    if !missing.is_empty() {
+        return Err(format!("needs {}", missing.join(", ")));
+    }
+    // The end-to-end harness builds (once) and caches the Debian root.
     let candidates: Vec<PathBuf> = match std::env::var_os("ETCDPACK_DEBIAN_ROOT") {
         Some(p) => vec![p.into()],
-        None => ["trial", "bookworm-root"]
-            .iter()
-            .map(|n| Path::new("/var/cache/etcdpack-e2e").join(n))
-            .collect(),
+        None => vec![e2e::base_root()],
     };
     let root = candidates
         .into_iter()
