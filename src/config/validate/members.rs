@@ -1,0 +1,150 @@
+//! `cluster` and `nodes`: names, addresses, and everything that must be unique.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::{Checker, is_dns_label, is_dns_name};
+use crate::config::error::{Position, Rule};
+use crate::config::raw::*;
+use crate::config::*;
+
+pub(super) fn cluster(c: &mut Checker, raw_cluster: &RawCluster) -> (String, String) {
+    let name = raw_cluster.name.value.clone();
+    if !is_dns_label(&name) {
+        let at = c.at(&raw_cluster.name);
+        c.problem(
+            Rule::ClusterName,
+            at,
+            format!("cluster name \"{name}\" is not a DNS label"),
+            "use 1-63 lower-case letters, digits and '-', not starting or ending with '-' (it becomes part of package names)",
+        );
+    }
+    let token = match &raw_cluster.token {
+        Some(t) => {
+            let ok = !t.value.is_empty()
+                && t.value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            if !ok {
+                let at = c.at(t);
+                c.problem(
+                    Rule::Token,
+                    at,
+                    format!("cluster token \"{}\" has characters an EnvironmentFile cannot carry safely", t.value),
+                    "use letters, digits, '.', '_' and '-' only",
+                );
+            }
+            t.value.clone()
+        }
+        None => format!("etcd-cluster-{name}"),
+    };
+    (name, token)
+}
+
+pub(super) fn nodes(c: &mut Checker, raw_nodes: &S<Vec<RawNode>>) -> Vec<Node> {
+    if raw_nodes.value.is_empty() {
+        let at = c.at(raw_nodes);
+        c.problem(
+            Rule::NoNodes,
+            at,
+            "the cluster has no nodes",
+            "list at least one node under `nodes:` (three for a fault-tolerant cluster)",
+        );
+    }
+    let mut names: HashMap<String, Position> = HashMap::new();
+    let mut ips: HashMap<IpAddr, Position> = HashMap::new();
+    let mut nodes = Vec::new();
+    for n in &raw_nodes.value {
+        let name_at = c.at(&n.name);
+        if !is_dns_label(&n.name.value) {
+            c.problem(
+                Rule::NodeName,
+                name_at.clone(),
+                format!("node name \"{}\" is not a DNS label", n.name.value),
+                "use 1-63 lower-case letters, digits and '-', not starting or ending with '-'",
+            );
+        } else if let Some(first) = names.get(&n.name.value) {
+            c.problem(
+                Rule::DuplicateName,
+                name_at.clone(),
+                format!(
+                    "node name \"{}\" is used twice (first at line {})",
+                    n.name.value, first.line
+                ),
+                "give every node its own name",
+            );
+        } else {
+            names.insert(n.name.value.clone(), name_at);
+        }
+        let ip_at = c.at(&n.ip);
+        let ip = match n.ip.value.trim().parse::<IpAddr>() {
+            Ok(ip) if ip.is_unspecified() || ip.is_multicast() => {
+                c.problem(
+                    Rule::Ip,
+                    ip_at.clone(),
+                    format!("node ip {ip} cannot be a member address"),
+                    "give the address the node is reached at by its peers",
+                );
+                ip
+            }
+            Ok(ip) => ip,
+            Err(_) => {
+                c.problem(
+                    Rule::Ip,
+                    ip_at.clone(),
+                    format!("node ip \"{}\" is not an IPv4 or IPv6 address", n.ip.value),
+                    "write an address such as 192.168.0.1 or fd00::1 (no port, no prefix length)",
+                );
+                IpAddr::from([0, 0, 0, 0])
+            }
+        };
+        if !ip.is_unspecified() {
+            if let Some(first) = ips.get(&ip) {
+                c.problem(
+                    Rule::DuplicateIp,
+                    ip_at.clone(),
+                    format!("node ip {ip} is used twice (first at line {})", first.line),
+                    "give every node its own address",
+                );
+            } else {
+                ips.insert(ip, ip_at);
+            }
+        }
+        let mut sans = Vec::new();
+        for s in &n.sans {
+            if let Ok(ip) = s.value.parse::<IpAddr>() {
+                sans.push(San::Ip(ip));
+            } else if is_dns_name(&s.value) {
+                sans.push(San::Dns(s.value.clone()));
+            } else {
+                let at = c.at(s);
+                c.problem(
+                    Rule::San,
+                    at,
+                    format!(
+                        "SAN \"{}\" is neither an IP address nor a DNS name",
+                        s.value
+                    ),
+                    "write an address or a lower-case host name such as etcd-1.example.org",
+                );
+            }
+        }
+        nodes.push(Node {
+            name: n.name.value.clone(),
+            ip,
+            sans,
+        });
+    }
+    if nodes.len() % 2 == 0 && !nodes.is_empty() {
+        let at = c.at(raw_nodes);
+        c.warn(
+            at,
+            format!(
+                "{} nodes tolerate no more failures than {}; an odd count is usual",
+                nodes.len(),
+                nodes.len() - 1
+            ),
+        );
+    }
+    nodes
+}
