@@ -470,32 +470,21 @@ fn lintian_and_rpmlint_pass_with_the_shipped_overrides() {
 
 /// Why installs cannot be tested here, or `None` when they can.
 fn install_prerequisites() -> Result<PathBuf, String> {
-    let mut missing = Vec::new();
-    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1));
-    if euid != Some("0") {
-        missing.push("root (for chroot)".to_owned());
-    }
-    if !missing.is_empty() {
-        return Err(format!("needs {}", missing.join(", ")));
+    if let Some(why) = e2e::missing_prerequisites() {
+        return Err(why);
     }
     // The end-to-end harness builds (once) and caches the Debian root.
-    let candidates: Vec<PathBuf> = match std::env::var_os("ETCDPACK_DEBIAN_ROOT") {
-        Some(p) => vec![p.into()],
-        None => vec![e2e::base_root()],
+    let root = match std::env::var_os("ETCDPACK_DEBIAN_ROOT") {
+        Some(p) => PathBuf::from(p),
+        None => e2e::base_root(),
     };
-    let root = candidates
-        .into_iter()
-        .find(|r| r.join("usr/sbin/useradd").exists() && r.join("usr/bin/systemctl").exists());
-    if root.is_none() {
-        missing.push("a Debian root with systemd (ETCDPACK_DEBIAN_ROOT)".to_owned());
-    }
-    match root {
-        Some(r) if missing.is_empty() => Ok(r),
-        _ => Err(format!("needs {}", missing.join(", "))),
+    if root.join("usr/sbin/useradd").exists() && root.join("usr/bin/systemctl").exists() {
+        Ok(root)
+    } else {
+        Err(format!(
+            "needs a Debian root with systemd; {} is not one",
+            root.display()
+        ))
     }
 }
 

@@ -10,6 +10,8 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use flate2::{Compression, GzBuilder, write::GzEncoder};
 
+use crate::stage::{Kind, NodeTree};
+
 pub struct TarWriter<W: Write> {
     builder: tar::Builder<W>,
     mtime: u64,
@@ -49,6 +51,19 @@ impl<W: Write> TarWriter<W> {
         self.builder
             .append_data(&mut h, path, data)
             .with_context(|| format!("cannot add {path}"))
+    }
+
+    /// Every entry of a node's tree, each path prefixed with `prefix`
+    /// (`.` for a .deb's data, `<top>/root` for the bundle).
+    pub fn tree(&mut self, prefix: &str, tree: &NodeTree) -> Result<()> {
+        for e in &tree.entries {
+            let path = format!("{prefix}{}", e.path);
+            match &e.kind {
+                Kind::Dir => self.dir(&path, e.mode)?,
+                Kind::File(data) => self.file(&path, e.mode, data)?,
+            }
+        }
+        Ok(())
     }
 
     pub fn finish(self) -> Result<W> {

@@ -9,7 +9,6 @@ use anyhow::{Context, Result};
 
 use super::archive::{TarWriter, gzip};
 use super::{PackageSpec, ReadEntry};
-use crate::stage::Kind;
 
 pub fn top_dir(spec: &PackageSpec) -> String {
     format!(
@@ -30,13 +29,7 @@ pub fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
         .context("internal: no install.sh rendered for the bundle")?;
     t.file(&format!("{top}/install.sh"), 0o755, installer.as_bytes())?;
     t.dir(&format!("{top}/root"), 0o755)?;
-    for e in &spec.tree.entries {
-        let path = format!("{top}/root{}", e.path);
-        match &e.kind {
-            Kind::Dir => t.dir(&path, e.mode)?,
-            Kind::File(data) => t.file(&path, e.mode, data)?,
-        }
-    }
+    t.tree(&format!("{top}/root"), spec.tree)?;
     t.finish()?
         .finish()
         .context("cannot finish the gzip stream")?;

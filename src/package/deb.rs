@@ -115,13 +115,7 @@ fn copyright(spec: &PackageSpec) -> String {
 fn data_tar(tree: &NodeTree, mtime: u64) -> Result<Vec<u8>> {
     let mut t = TarWriter::new(gzip(Vec::new()), mtime);
     t.dir(".", 0o755)?;
-    for e in &tree.entries {
-        let path = format!(".{}", e.path);
-        match &e.kind {
-            Kind::Dir => t.dir(&path, e.mode)?,
-            Kind::File(data) => t.file(&path, e.mode, data)?,
-        }
-    }
+    t.tree(".", tree)?;
     t.finish()?
         .finish()
         .context("cannot finish the data.tar.gz stream")
