@@ -441,3 +441,39 @@ fn install_sh_places_files_is_idempotent_and_refuses_another_node() {
             .contains("ETCD_NAME=etcd-1\n")
     );
 }
+
+#[test]
+fn a_cache_filled_by_fetch_makes_gen_work_without_a_network() {
+    let g = Gen::new(&["10.0.0.1"], "");
+    let s = standin();
+    let server = support::HttpServer::serve_file(
+        &format!("/v{0}/etcd-v{0}-linux-{1}.tar.gz", s.version, s.arch),
+        &s.path,
+    );
+    let mirror = server.base_url.clone();
+    let fetched = run_ok(
+        etcdpack()
+            .args(["fetch", "-c"])
+            .arg(&g.config)
+            .args([
+                "--mirror",
+                &mirror,
+                "--etcd-sha256",
+                &s.sha256,
+                "--cache-dir",
+            ])
+            .arg(&g.cache),
+    );
+    assert!(Path::new(fetched.trim()).starts_with(&g.cache), "{fetched}");
+    assert_eq!(server.hits(), 1);
+    drop(server);
+
+    // The mirror is gone: only the cache can serve the release now.
+    let out = g.run_raw(&["--mirror", &mirror, "--etcd-sha256", &s.sha256]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(g.out.join("SHA256SUMS").is_file());
+}
