@@ -270,16 +270,7 @@ fn pem_body(pem: &str) -> String {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, _)) = needle.split_first() else {
-        return false;
-    };
-    if needle.len() > haystack.len() {
-        return false;
-    }
-    haystack[..=haystack.len() - needle.len()]
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == first && &haystack[i..i + needle.len()] == needle)
+    !needle.is_empty() && memchr::memmem::find(haystack, needle).is_some()
 }
 
 #[cfg(test)]
