@@ -19,7 +19,8 @@ set -euo pipefail
 SUITE=bookworm
 VARIANT=minbase
 # adduser is also in minbase (Priority: important) but packages depend on it by name: keep it explicit.
-INCLUDE=systemd,systemd-sysv,dbus,adduser
+# rpm: the .rpm install tests run rpm inside the nodes (Debian's rpm, with an empty database).
+INCLUDE=systemd,systemd-sysv,dbus,adduser,rpm
 MIRROR=${ETCDPACK_E2E_MIRROR:-http://deb.debian.org/debian}
 DEFAULT_CACHE=/var/cache/etcdpack-e2e
 STATE_DIR=${ETCDPACK_E2E_STATE_DIR:-/run/etcdpack-e2e}
@@ -118,8 +119,12 @@ cmd_root() {
 	local cache=${1:-$DEFAULT_CACHE}
 	mkdir -p "$cache"
 	cache=$(readlink -f "$cache")
-	local root=$cache/$SUITE-root want d
+	local root want d
 	want=$(stamp_text)
+	# The directory is named after the stamp: checkouts whose include lists or preparation
+	# differ (branches, worktrees) each keep their own root instead of rebuilding, and deleting,
+	# the one the other is copying from.
+	root=$cache/$SUITE-root-$(printf '%s\n' "$want" | sha256sum | cut -c1-12)
 	exec 9>"$cache/.$SUITE-root.lock"
 	flock 9
 	if [[ -f $root/$STAMP && $(<"$root/$STAMP") == "$want" ]]; then
@@ -128,7 +133,7 @@ cmd_root() {
 	fi
 	for d in "$root".tmp.* "$root".old.*; do remove_tree "$d"; done
 	command -v debootstrap >/dev/null || die "debootstrap not found (apt-get install debootstrap)"
-	local tmp=$root.tmp.$$ buildlog=$cache/$SUITE-root.build.log start=$SECONDS
+	local tmp=$root.tmp.$$ buildlog=$root.build.log start=$SECONDS
 	log "building $root: debootstrap --variant=$VARIANT --include=$INCLUDE $SUITE (about a minute; log: $buildlog)"
 	if ! debootstrap --variant="$VARIANT" --include="$INCLUDE" "$SUITE" "$tmp" "$MIRROR" >"$buildlog" 2>&1; then
 		tail -n 30 "$buildlog" >&2
@@ -141,6 +146,9 @@ cmd_root() {
 	mv "$tmp" "$root"
 	remove_tree "$root.old.$$"
 	log "built $root in $((SECONDS - start)) s"
+	for d in "$cache/$SUITE"-root*; do
+		[[ $d == "$root" || ! -d $d ]] || log "an older root, unused by this checkout: $d (node.sh rm it once nothing uses it)"
+	done
 	printf '%s\n' "$root"
 }
 
