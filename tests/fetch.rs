@@ -1,6 +1,8 @@
 //! `fetch::ensure_release` against a local server that fails in every way a
 //! real mirror or network can, checking that the cache never holds a file
-//! that was not verified and that a good run always recovers.
+//! that was not verified and that a good run always recovers. The last tests
+//! do the same through the built binary (`etcdpack fetch` and `gen`), for
+//! what a user sees: exit code, message, cache and output directory.
 
 mod support;
 
@@ -13,7 +15,7 @@ use etcdpack::extract;
 use etcdpack::fetch::{FetchOptions, ensure_release};
 use etcdpack::fsutil::sha256_hex;
 use etcdpack::report::Reporter;
-use support::{HttpServer, Response, standin};
+use support::{Gen, HttpServer, Response, etcdpack, standin};
 
 const STEM: &str = "etcd-v3.4.16-linux-amd64";
 const URL_PATH: &str = "/v3.4.16/etcd-v3.4.16-linux-amd64.tar.gz";
@@ -422,4 +424,95 @@ fn standin_has_the_official_layout_and_the_system_programs() {
     let bins = extract::read_release(&standin.path, &etcd(&standin.sha256)).unwrap();
     assert_eq!(*bins.etcd, *std::fs::read("/usr/bin/etcd").unwrap());
     assert_eq!(*bins.etcdctl, *std::fs::read("/usr/bin/etcdctl").unwrap());
+}
+
+// ------------------------------------------------------- through the CLI
+
+/// `etcdpack fetch` of the 3.4.16 amd64 release from `server`, expecting `sha`.
+fn cli_fetch(g: &Gen, server: &HttpServer, sha: &str) -> std::process::Output {
+    etcdpack()
+        .arg("fetch")
+        .arg("-c")
+        .arg(&g.config)
+        .arg("--cache-dir")
+        .arg(&g.cache)
+        .args(["--mirror", &server.base_url, "--etcd-sha256", sha])
+        .output()
+        .unwrap()
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("{text}");
+    text
+}
+
+#[test]
+fn cli_checksum_mismatch_names_both_hashes_keeps_nothing_and_recovers() {
+    let g = Gen::new(&["127.0.0.1"], "");
+    let body = small_release();
+    let good_sha = sha256_hex(&body);
+    let evil = b"a tampered release".to_vec();
+    let evil_sha = sha256_hex(&evil);
+    let server = serve_bytes(evil);
+
+    let out = cli_fetch(&g, &server, &good_sha);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        err.contains(&format!("expected sha256: {good_sha}"))
+            && err.contains(&format!("actual sha256:   {evil_sha}")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{}{URL_PATH}", server.base_url)),
+        "{err}"
+    );
+    assert!(err.contains("help:"), "{err}");
+    assert_eq!(files_under(&g.cache), Vec::<PathBuf>::new());
+
+    // `gen` from the same bad mirror writes no output directory either.
+    let out = g.run_raw(&["--mirror", &server.base_url, "--etcd-sha256", &good_sha]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&evil_sha), "{err}");
+    assert!(!g.out.exists(), "gen wrote {}", g.out.display());
+    assert_eq!(files_under(&g.cache), Vec::<PathBuf>::new());
+
+    // A later good run fills the same cache and prints the path.
+    let good = serve_bytes(body.clone());
+    let out = cli_fetch(&g, &good, &good_sha);
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    let path = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    assert_eq!(path, g.cache.join(&good_sha).join(format!("{STEM}.tar.gz")));
+    assert_eq!(std::fs::read(&path).unwrap(), body);
+    assert_eq!(files_under(&g.cache), vec![path]);
+    assert!(err.contains("Verified"), "{err}");
+}
+
+#[test]
+fn cli_not_found_names_the_url_and_what_to_do() {
+    let g = Gen::new(&["127.0.0.1"], "");
+    let sha = sha256_hex(&small_release());
+    let server = HttpServer::with_handler(|_, _| Response::Status(404));
+    let out = cli_fetch(&g, &server, &sha);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        err.contains(&format!("cannot download {}{URL_PATH}", server.base_url)),
+        "{err}"
+    );
+    assert!(err.contains("404"), "{err}");
+    assert!(
+        err.contains("help:")
+            && err.contains("--mirror")
+            && err.contains("--cache-dir")
+            && err.contains("--etcd-tarball"),
+        "{err}"
+    );
+    assert_eq!(server.hits(), 1, "a 404 is not retried");
+    assert_eq!(files_under(&g.cache), Vec::<PathBuf>::new());
 }

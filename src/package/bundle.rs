@@ -59,3 +59,12 @@ pub fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
     }
     Ok(out)
 }
+
+/// The whole decompressed tar stream: every member, inside `root/` or not.
+pub fn streams(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let mut tar = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut tar)
+        .context("not a gzip stream")?;
+    Ok(vec![tar])
+}

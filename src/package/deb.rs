@@ -252,3 +252,25 @@ pub fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
     }
     Ok(out)
 }
+
+/// Every member of the .deb, the gzip'd ones decompressed. Members in a
+/// compression this crate does not read (xz, zstd, bzip2) are an error.
+pub fn streams(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    for (name, data) in members(bytes)? {
+        if name.ends_with(".gz") {
+            let mut plain = Vec::new();
+            flate2::read::GzDecoder::new(&data[..])
+                .read_to_end(&mut plain)
+                .with_context(|| format!("the .deb member {name} is not valid gzip"))?;
+            out.push(plain);
+        } else if name == "debian-binary" || name.ends_with(".tar") {
+            out.push(data);
+        } else {
+            bail!(
+                "the .deb member {name} cannot be read here (only gzip and uncompressed members are)"
+            );
+        }
+    }
+    Ok(out)
+}

@@ -212,6 +212,19 @@ pub fn read_entries(format: Format, bytes: &[u8]) -> Result<Vec<ReadEntry>> {
     }
 }
 
+/// Every byte an artifact carries, decompressed, as a few streams: for
+/// proving that something (the CA key) is nowhere in it. Unlike
+/// [`read_entries`] this is not limited to what installs: a bundle's files
+/// beside `root/`, a .deb's control member, an .rpm's header count too. A
+/// member that cannot be decompressed is an error, never skipped.
+pub fn read_streams(format: Format, bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+    match format {
+        Format::Tar => bundle::streams(bytes),
+        Format::Deb => deb::streams(bytes),
+        Format::Rpm => rpm::streams(bytes),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

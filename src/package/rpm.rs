@@ -145,3 +145,11 @@ pub fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
+
+/// The .rpm as it is (its header, scriptlets included, is not compressed)
+/// and the contents of every file in its payload.
+pub fn streams(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let mut out = vec![bytes.to_vec()];
+    out.extend(read(bytes)?.into_iter().map(|e| e.data));
+    Ok(out)
+}

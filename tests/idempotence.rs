@@ -1,0 +1,241 @@
+//! Idempotence through the built binary: a rerun with the same input changes
+//! no byte under OUT and issues no certificate; a change to one node touches
+//! only that node's certificate and package; the CA is never rotated by a
+//! config change.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use support::Gen;
+
+const FORMATS: &str = "tar,deb,rpm";
+
+/// Every path under `out` (the lock file aside) with its mode and, for a
+/// file, the SHA-256 of its contents.
+fn snapshot(out: &Path) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    let mut stack = vec![out.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(out).unwrap().to_string_lossy().into_owned();
+            if rel == ".etcdpack.lock" {
+                continue;
+            }
+            let meta = fs::symlink_metadata(&p).unwrap();
+            let mode = meta.permissions().mode() & 0o7777;
+            let value = if meta.is_dir() {
+                stack.push(p);
+                format!("dir {mode:04o}")
+            } else {
+                assert!(meta.is_file(), "{rel} is neither file nor directory");
+                use sha2::Digest;
+                let hash = hex::encode(sha2::Sha256::digest(fs::read(&p).unwrap()));
+                format!("{hash} {mode:04o}")
+            };
+            map.insert(rel, value);
+        }
+    }
+    map
+}
+
+/// Paths whose entry differs between two snapshots (added, removed, changed).
+fn changed(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect()
+}
+
+/// `gen -v` and its stderr.
+fn gen_v(g: &Gen) -> String {
+    let out = g.run(&["-v", "--formats", FORMATS]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
+/// The certificate ids a run issued, from its `Issuing <id> (why)` lines.
+fn issued(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("Issuing "))
+        .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+        .collect()
+}
+
+fn releases(out: &Path) -> Vec<(String, u64)> {
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    m["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["name"].as_str().unwrap().to_owned(),
+                n["release"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_rerun_with_the_same_input_changes_no_byte_and_issues_nothing() {
+    let g = Gen::new(&["127.0.0.1", "127.0.0.2"], "");
+    let first = gen_v(&g);
+    assert_eq!(
+        issued(&first),
+        [
+            "nodes/etcd-1",
+            "nodes/etcd-2",
+            "clients/etcdctl",
+            "clients/kube-apiserver",
+            "clients/flannel"
+        ],
+        "{first}"
+    );
+    let before = snapshot(&g.out);
+    assert!(before.contains_key("pki/ca-key.pem") && before.contains_key("manifest.json"));
+    assert_eq!(
+        before.keys().filter(|k| k.starts_with("dist/")).count(),
+        6,
+        "{before:#?}"
+    );
+
+    let second = gen_v(&g);
+    assert_eq!(issued(&second), Vec::<String>::new(), "{second}");
+    assert!(!second.contains("Creating"), "{second}");
+    let reusing = second.lines().filter(|l| l.contains("Reusing")).count();
+    assert_eq!(reusing, 6, "the CA and five leaves:\n{second}");
+    // The only warning is the config's own (two nodes).
+    let warnings: Vec<&str> = second
+        .lines()
+        .filter(|l| l.starts_with("warning"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{second}");
+    assert!(warnings[0].contains("2 nodes tolerate"), "{second}");
+    assert_eq!(changed(&before, &snapshot(&g.out)), Vec::<String>::new());
+}
+
+#[test]
+fn a_new_san_on_one_node_reissues_only_its_certificate_and_package() {
+    let g = Gen::new(&["127.0.0.1", "127.0.0.2", "127.0.0.3"], "");
+    gen_v(&g);
+    let before = snapshot(&g.out);
+    let yaml = fs::read_to_string(&g.config).unwrap();
+    let node2 = "  - { name: etcd-2, ip: \"127.0.0.2\" }\n";
+    assert!(yaml.contains(node2), "{yaml}");
+    fs::write(
+        &g.config,
+        yaml.replace(
+            node2,
+            "  - { name: etcd-2, ip: \"127.0.0.2\", sans: [etcd-2.example.org] }\n",
+        ),
+    )
+    .unwrap();
+
+    let stderr = gen_v(&g);
+    assert_eq!(issued(&stderr), ["nodes/etcd-2"], "{stderr}");
+    let after = snapshot(&g.out);
+    let diff = changed(&before, &after);
+
+    // In pki/, only etcd-2's certificate (and its key, if a new one was made).
+    let pki: Vec<&String> = diff.iter().filter(|p| p.starts_with("pki/")).collect();
+    assert!(
+        pki.contains(&&"pki/nodes/etcd-2.pem".to_owned()),
+        "{diff:?}"
+    );
+    assert!(
+        pki.iter()
+            .all(|p| *p == "pki/nodes/etcd-2.pem" || *p == "pki/nodes/etcd-2-key.pem"),
+        "{diff:?}"
+    );
+    // The other nodes' trees and packages are untouched.
+    for other in ["etcd-1", "etcd-3"] {
+        assert!(
+            !diff.iter().any(|p| p.contains(other)),
+            "{other} changed: {diff:?}"
+        );
+    }
+    // etcd-2's package moved to release 2, under a new name.
+    for format in [
+        "_3.4.16-{}_amd64.tar.gz",
+        "_3.4.16-{}_amd64.deb",
+        "-3.4.16-{}.x86_64.rpm",
+    ] {
+        let old = format!("dist/etcd-test-etcd-2{}", format.replace("{}", "1"));
+        let new = format!("dist/etcd-test-etcd-2{}", format.replace("{}", "2"));
+        assert!(
+            before.contains_key(&old) && !after.contains_key(&old),
+            "{old}"
+        );
+        assert!(after.contains_key(&new), "{new}");
+    }
+    assert_eq!(
+        releases(&g.out),
+        [
+            ("etcd-1".to_owned(), 1),
+            ("etcd-2".to_owned(), 2),
+            ("etcd-3".to_owned(), 1)
+        ]
+    );
+    let cert = fs::read_to_string(g.out.join("nodes/etcd-2/opt/etcd/ssl/server.pem")).unwrap();
+    assert_eq!(
+        cert,
+        fs::read_to_string(g.out.join("pki/nodes/etcd-2.pem")).unwrap()
+    );
+
+    // And once more: nothing left to do.
+    let again = gen_v(&g);
+    assert_eq!(issued(&again), Vec::<String>::new(), "{again}");
+    assert_eq!(changed(&after, &snapshot(&g.out)), Vec::<String>::new());
+}
+
+#[test]
+fn the_ca_is_never_rotated_by_a_config_change() {
+    let subject = |c: &str| {
+        format!(
+            "pki: {{ algorithm: ecdsa-p256, subject: {{ C: {c}, ST: Beijing, L: Beijing }} }}\n"
+        )
+    };
+    let g = Gen::new(&["127.0.0.1"], &subject("CN"));
+    gen_v(&g);
+    let ca = fs::read(g.out.join("pki/ca.pem")).unwrap();
+    let ca_key = fs::read(g.out.join("pki/ca-key.pem")).unwrap();
+
+    let yaml = fs::read_to_string(&g.config).unwrap();
+    fs::write(&g.config, yaml.replace(&subject("CN"), &subject("DE"))).unwrap();
+    let stderr = gen_v(&g);
+    assert!(
+        stderr.contains("warning: pki.subject differs from the subject of the existing CA"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the existing CA is kept"), "{stderr}");
+    assert!(!stderr.contains("Creating"), "{stderr}");
+    assert_eq!(fs::read(g.out.join("pki/ca.pem")).unwrap(), ca);
+    assert_eq!(fs::read(g.out.join("pki/ca-key.pem")).unwrap(), ca_key);
+    // Every node still gets that CA.
+    assert_eq!(
+        fs::read(g.out.join("nodes/etcd-1/opt/etcd/ssl/ca.pem")).unwrap(),
+        ca
+    );
+
+    // Nor by a change of key algorithm: a warning again, same CA.
+    let yaml = fs::read_to_string(&g.config).unwrap();
+    fs::write(&g.config, yaml.replace("ecdsa-p256", "rsa-2048")).unwrap();
+    let stderr = gen_v(&g);
+    assert!(
+        stderr.contains("warning: pki.algorithm is rsa-2048 but the existing CA's key is"),
+        "{stderr}"
+    );
+    assert_eq!(fs::read(g.out.join("pki/ca.pem")).unwrap(), ca);
+    assert_eq!(fs::read(g.out.join("pki/ca-key.pem")).unwrap(), ca_key);
+}
