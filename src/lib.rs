@@ -17,16 +17,19 @@
 //! 4. **pki** ([`pki`]) — create or reuse the CA and the per-node and client
 //!    certificates under `OUT/pki`. The CA key never leaves that directory.
 //! 5. **render** ([`render`]) — `etcd.conf`, `etcd.service`, the etcdctl
-//!    profile and the installer from the templates in `templates/`.
+//!    profile, the bundle's installer and the deb/rpm maintainer scripts from
+//!    the templates in `templates/`; `etcd.conf` is checked by systemd's
+//!    EnvironmentFile rules ([`envfile`]).
 //! 6. **stage** ([`stage`]) — normalise each node's contents once (paths,
 //!    parents, modes, owners, order) and write `OUT/nodes/<name>/`.
 //! 7. **package** ([`package`]) — serialise each node's contents into each
-//!    requested [`package::Format`].
+//!    requested [`package::Format`]: the `.tar.gz` bundle, `.deb`, `.rpm`.
 //! 8. **publish** ([`output`]) — `SHA256SUMS` and `manifest.json`, written last,
 //!    so that an interrupted run is recognisable ([`verify`] checks it).
 //!
 //! Everything is written through [`fsutil::write_atomic`]: a killed run never
-//! leaves a half-written file under its final name.
+//! leaves a half-written file under its final name. [`app`] wires the stages
+//! to the commands; [`report`] is the one writer of stderr.
 
 pub mod app;
 pub mod cli;
