@@ -1,6 +1,6 @@
 //! Stage 1, **load**: `cluster.yaml` → validated [`Cluster`].
 //!
-//! Parsing ([`raw`]) and resolution ([`validate`]) are separate: the raw mirror
+//! Parsing ([`raw`]) and resolution (`validate`) are separate: the raw mirror
 //! says what the user wrote, with positions; the `Cluster` says what will be
 //! built, with every default applied and no `Option` where a value is required.
 

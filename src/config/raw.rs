@@ -1,6 +1,6 @@
 //! The YAML as written: a strict serde mirror (`deny_unknown_fields`) that
 //! keeps the source position of every value a later check may complain about.
-//! Nothing here applies defaults or judges values; see [`super::validate`].
+//! Nothing here applies defaults or judges values; see `validate`.
 
 use serde::Deserialize;
 use serde_saphyr::Spanned;
