@@ -129,6 +129,19 @@ fn assert_torn_down(pid: u32, root: &Path) {
         "still mounted under {}: {mounts:?}",
         root.display()
     );
+    assert_host_dev_untouched();
+}
+
+/// A node's systemd chowns its console and other device nodes at boot; none
+/// of that may reach the host's /dev (a host /dev/null that only root can
+/// open breaks apt and every unprivileged program on the host).
+fn assert_host_dev_untouched() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for dev in ["/dev/null", "/dev/zero", "/dev/urandom"] {
+        let m = std::fs::metadata(dev).unwrap();
+        assert_eq!(m.permissions().mode() & 0o777, 0o666, "{dev} mode changed");
+        assert_eq!((m.uid(), m.gid()), (0, 0), "{dev} owner changed");
+    }
 }
 
 #[test]

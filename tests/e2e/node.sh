@@ -220,9 +220,26 @@ cmd_init() {
 	fi
 	mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$r/sys"
 	mount -t tmpfs -o mode=755,nosuid,nodev tmpfs "$r/run"
-	mount --rbind /dev "$r/dev"
-	# The host's console stays the host's.
-	mount --bind /dev/null "$r/dev/console"
+	# A /dev of the node's own, never the host's: systemd chowns and chmods
+	# device nodes at boot (the console becomes root:tty 0620), and on a bind
+	# of a host node that change would land on the host (a host /dev/null that
+	# only root can open breaks apt and every service user on the host).
+	mount -t tmpfs -o mode=755,nosuid tmpfs "$r/dev"
+	local dev name major minor
+	for dev in null:1:3 zero:1:5 full:1:7 random:1:8 urandom:1:9 tty:5:0; do
+		IFS=: read -r name major minor <<<"$dev"
+		mknod -m 666 "$r/dev/$name" c "$major" "$minor"
+	done
+	# The console is a null device of its own: the host's console stays the host's.
+	mknod -m 600 "$r/dev/console" c 1 3
+	mkdir -p "$r/dev/pts" "$r/dev/shm"
+	mount -t devpts -o newinstance,ptmxmode=0666,mode=620,nosuid,noexec devpts "$r/dev/pts"
+	ln -s pts/ptmx "$r/dev/ptmx"
+	mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$r/dev/shm"
+	ln -s /proc/self/fd "$r/dev/fd"
+	ln -s /proc/self/fd/0 "$r/dev/stdin"
+	ln -s /proc/self/fd/1 "$r/dev/stdout"
+	ln -s /proc/self/fd/2 "$r/dev/stderr"
 	hostname "$name"
 	# systemd gets a cgroup namespace rooted at a leaf of its own, so that no other process
 	# (unshare stays in the parent) sits in the tree it manages; each node's systemd owns its
