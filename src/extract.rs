@@ -144,7 +144,9 @@ fn extract_limited(targz: &[u8], stem: &str, max_member: u64, max_total: u64) ->
         if slot.is_some() {
             bail!("entry {shown:?} appears more than once: refusing an ambiguous archive");
         }
-        let mut data = Vec::with_capacity(size as usize);
+        // The header's size is the archive's claim, not yet data: reserve at
+        // most what a real etcd binary needs and let the vector grow past it.
+        let mut data = Vec::with_capacity(size.min(64 << 20) as usize);
         (&mut entry)
             .take(max_member + 1)
             .read_to_end(&mut data)
