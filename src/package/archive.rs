@@ -5,11 +5,12 @@
 //! and would lose a key's 0600. Every entry gets uid/gid 0, owner names
 //! root/root and the same mtime; gzip headers carry no name and no time.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use anyhow::{Context, Result};
 use flate2::{Compression, GzBuilder, write::GzEncoder};
 
+use super::ReadEntry;
 use crate::stage::{Kind, NodeTree};
 
 pub struct TarWriter<W: Write> {
@@ -71,6 +72,34 @@ impl<W: Write> TarWriter<W> {
             .into_inner()
             .context("cannot finish the tar stream")
     }
+}
+
+/// Read back the entries of a tar.gz that `node_path` maps to a path on the
+/// node (absolute, no trailing slash); entries it maps to `None` are skipped.
+pub fn read_tar_gz(
+    bytes: &[u8],
+    node_path: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<ReadEntry>> {
+    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut out = Vec::new();
+    for e in a.entries().context("not a tar.gz")? {
+        let mut e = e.context("corrupt tar.gz")?;
+        let raw = e.path()?.to_string_lossy().into_owned();
+        let Some(path) = node_path(&raw) else {
+            continue;
+        };
+        let mode = e.header().mode()?;
+        let dir = e.header().entry_type().is_dir();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data)?;
+        out.push(ReadEntry {
+            path,
+            mode,
+            dir,
+            data,
+        });
+    }
+    Ok(out)
 }
 
 /// A gzip stream without file name or time, at a fixed level, so the same

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 
 use anyhow::{Context, Result};
 
-use super::archive::{TarWriter, gzip};
+use super::archive::{self, TarWriter, gzip};
 use super::{PackageSpec, ReadEntry};
 
 pub fn top_dir(spec: &PackageSpec) -> String {
@@ -38,26 +38,10 @@ pub fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
 
 /// The node entries of a bundle (those under `<top>/root/`), as installed.
 pub fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
-    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
-    let mut out = Vec::new();
-    for e in a.entries().context("not a tar.gz")? {
-        let mut e = e.context("corrupt tar.gz")?;
-        let path = e.path()?.to_string_lossy().into_owned();
-        let Some((_, rest)) = path.split_once("/root/") else {
-            continue;
-        };
-        let mode = e.header().mode()?;
-        let dir = e.header().entry_type().is_dir();
-        let mut data = Vec::new();
-        e.read_to_end(&mut data)?;
-        out.push(ReadEntry {
-            path: format!("/{}", rest.trim_end_matches('/')),
-            mode,
-            dir,
-            data,
-        });
-    }
-    Ok(out)
+    archive::read_tar_gz(bytes, |raw| {
+        raw.split_once("/root/")
+            .map(|(_, rest)| format!("/{}", rest.trim_end_matches('/')))
+    })
 }
 
 /// The whole decompressed tar stream: every member, inside `root/` or not.

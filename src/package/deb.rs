@@ -24,7 +24,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use md5::{Digest, Md5};
 
-use super::archive::{TarWriter, gzip};
+use super::archive::{self, TarWriter, gzip};
 use super::{PackageSpec, ReadEntry, relations};
 use crate::stage::{Entry, Kind, NodeTree, Owner};
 
@@ -226,31 +226,15 @@ pub fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
         bail!("not a 2.0 .deb");
     }
     let data = member(&members, "data.tar.gz")?;
-    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(data));
-    let mut out = Vec::new();
-    for e in a.entries().context("data.tar.gz is not a tar.gz")? {
-        let mut e = e.context("corrupt data.tar.gz")?;
-        let raw = e.path()?.to_string_lossy().into_owned();
+    archive::read_tar_gz(data, |raw| {
         // `./opt/…`, `opt/…` and `./` all occur in the wild.
         let path = raw
             .trim_start_matches("./")
             .trim_start_matches('/')
             .trim_end_matches('/');
-        if path.is_empty() || path == "." {
-            continue;
-        }
-        let mode = e.header().mode()?;
-        let dir = e.header().entry_type().is_dir();
-        let mut data = Vec::new();
-        e.read_to_end(&mut data)?;
-        out.push(ReadEntry {
-            path: format!("/{path}"),
-            mode,
-            dir,
-            data,
-        });
-    }
-    Ok(out)
+        (!path.is_empty() && path != ".").then(|| format!("/{path}"))
+    })
+    .context("data.tar.gz")
 }
 
 /// Every member of the .deb, the gzip'd ones decompressed. Members in a
