@@ -90,6 +90,14 @@ fn expect_err(result: anyhow::Result<PathBuf>) -> String {
     msg
 }
 
+/// Fetch from `server` into a fresh cache, which must succeed; the bytes fetched.
+fn fetch_ok(server: &HttpServer, sha: &str) -> Vec<u8> {
+    let cache = tempfile::tempdir().unwrap();
+    let path = ensure_release(&etcd(sha), &opts(cache.path(), server), &Reporter::silent())
+        .expect("the fetch should have succeeded");
+    std::fs::read(path).unwrap()
+}
+
 /// After a failure, a good server fills the same cache without trouble.
 fn assert_recovers(cache: &Path) {
     let body = small_release();
@@ -205,14 +213,7 @@ fn server_error_is_retried() {
             Response::Ok(served.clone())
         }
     });
-    let cache = tempfile::tempdir().unwrap();
-    let path = ensure_release(
-        &etcd(&sha),
-        &opts(cache.path(), &server),
-        &Reporter::silent(),
-    )
-    .unwrap();
-    assert_eq!(std::fs::read(path).unwrap(), body);
+    assert_eq!(fetch_ok(&server, &sha), body);
     assert_eq!(server.hits(), 2);
 }
 
@@ -334,14 +335,7 @@ fn redirect_to_the_file_is_followed() {
         "/storage/blob" => Response::Ok(served.clone()),
         _ => Response::Status(404),
     });
-    let cache = tempfile::tempdir().unwrap();
-    let path = ensure_release(
-        &etcd(&sha),
-        &opts(cache.path(), &server),
-        &Reporter::silent(),
-    )
-    .unwrap();
-    assert_eq!(std::fs::read(path).unwrap(), body);
+    assert_eq!(fetch_ok(&server, &sha), body);
     assert_eq!(server.hits(), 2);
 }
 
