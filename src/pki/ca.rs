@@ -25,7 +25,8 @@ pub(super) const CA_COMMON_NAME: &str = "etcd CA";
 
 /// A CA that passed every check: key matches, it is a CA, it has not expired.
 pub(super) struct Ca {
-    /// The text written to `ca.pem` (for an import: the user's original).
+    /// The text written to `ca.pem` and packaged: the certificate re-encoded
+    /// from its DER, whatever else the file it came from holds.
     pub cert_pem: String,
     pub der: Vec<u8>,
     pub key: KeyPair,
@@ -127,7 +128,9 @@ fn create(
     let key = cert::generate_key(cluster.pki.algorithm)?;
     let mut params = CertificateParams::default();
     params.distinguished_name = distinguished_name(&cluster.pki.subject);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // pathlen:0: the CA signs leaves only; no certificate it issues can act
+    // as a CA of its own, even if a leaf were mis-issued with CA:TRUE.
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -214,7 +217,7 @@ fn import_ca(
         )
     };
     if cert_path.exists() {
-        let existing = cert::pem_contents(&read(&cert_path)?)
+        let existing = cert::cert_der(&read(&cert_path)?)
             .with_context(|| format!("cannot read {}", cert_path.display()))?;
         if existing != ca.der {
             return Err(different(&cert_path));
@@ -229,7 +232,7 @@ fn import_ca(
         }
     }
 
-    let unchanged = fs::read(&cert_path).is_ok_and(|b| b == cert_bytes)
+    let unchanged = fs::read(&cert_path).is_ok_and(|b| b == ca.cert_pem.as_bytes())
         && fs::read(&key_path).is_ok_and(|b| b == key_bytes);
     if unchanged {
         reporter.detail("Reusing", format!("imported CA {}", cert_path.display()));
@@ -239,7 +242,7 @@ fn import_ca(
             format!("CA {} into {}", import.cert.display(), cert_path.display()),
         );
         fsutil::write_atomic(&key_path, &key_bytes, KEY_MODE)?;
-        fsutil::write_atomic(&cert_path, &cert_bytes, CERT_MODE)?;
+        fsutil::write_atomic(&cert_path, ca.cert_pem.as_bytes(), CERT_MODE)?;
     }
     warn_if_expiring(&ca, now, reporter);
     Ok(ca)
@@ -269,14 +272,10 @@ fn load(
     now: OffsetDateTime,
     origin: CaOrigin,
 ) -> Result<Ca> {
-    let cert_pem = String::from_utf8(cert_bytes.to_vec())
-        .map_err(|_| anyhow::anyhow!("{} is not a PEM text file", cert_file.display()))?;
-    let der = cert::pem_contents(cert_bytes).with_context(|| {
-        format!(
-            "{} holds no PEM certificate\n  help: give the CA certificate in PEM form (`-----BEGIN CERTIFICATE-----`), such as cfssl's ca.pem",
-            cert_file.display()
-        )
-    })?;
+    let der = cert::ca_cert_der(cert_bytes, cert_file)?;
+    // What is written and packaged is the certificate alone, re-encoded from
+    // the DER that was checked: never the file's other blocks or text.
+    let cert_pem = cert::encode_pem("CERTIFICATE", &der);
     let (_, x509) = X509Certificate::from_der(&der)
         .map_err(|e| anyhow::anyhow!("{} is not a valid certificate: {e}", cert_file.display()))?;
     let key_text = std::str::from_utf8(key_bytes)

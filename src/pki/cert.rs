@@ -86,8 +86,46 @@ pub(super) fn pem_contents(bytes: &[u8]) -> Result<Vec<u8>> {
     Ok(pem.contents)
 }
 
+/// The DER of the CA certificate in the file `path` holds (`bytes`), refusing
+/// a file that also holds a private key: such a file is a bundle of
+/// certificate and key (`cat ca.pem ca-key.pem`), and its text must never be
+/// what nodes receive. Every block is looked at, whatever its order.
+pub(super) fn ca_cert_der(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
+    let mut cert = None;
+    for pem in Pem::iter_from_buffer(bytes) {
+        let pem = pem.map_err(|e| anyhow!("{} holds malformed PEM: {e}", path.display()))?;
+        if pem.label.contains("PRIVATE KEY") {
+            bail!(
+                "{} holds a private key (a `-----BEGIN {}-----` block) besides the certificate: it would be copied to every node\n  help: give only the CA certificate in pki.ca_cert and its key in pki.ca_key; split the bundle with `openssl x509 -in {} -out ca.pem` and `openssl pkey -in {} -out ca-key.pem`",
+                path.display(),
+                pem.label,
+                path.display(),
+                path.display()
+            );
+        }
+        if pem.label == "CERTIFICATE" && cert.is_none() {
+            cert = Some(pem.contents);
+        }
+    }
+    cert.ok_or_else(|| {
+        anyhow!(
+            "{} holds no PEM certificate\n  help: give the CA certificate in PEM form (`-----BEGIN CERTIFICATE-----`), such as cfssl's ca.pem",
+            path.display()
+        )
+    })
+}
+
+/// PEM text of one DER block, 64-column base64 and `\n` line ends, exactly as
+/// rcgen writes the certificates it issues.
+pub(super) fn encode_pem(label: &str, der: &[u8]) -> String {
+    pem::encode_config(
+        &pem::Pem::new(label, der.to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}
+
 /// The DER of the first `CERTIFICATE` block.
-fn cert_der(bytes: &[u8]) -> Result<Vec<u8>> {
+pub(super) fn cert_der(bytes: &[u8]) -> Result<Vec<u8>> {
     for pem in Pem::iter_from_buffer(bytes) {
         let pem = pem.map_err(|e| anyhow!("malformed PEM: {e}"))?;
         if pem.label == "CERTIFICATE" {

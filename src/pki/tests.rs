@@ -484,6 +484,100 @@ fn a_cfssl_ca_is_imported_verbatim_and_signs_verifiable_leaves() {
 }
 
 #[test]
+fn a_ca_cert_file_that_holds_a_key_is_refused_in_either_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_cert, ca_key) = cfssl_ca(dir.path());
+    let cert = fs::read_to_string(&ca_cert).unwrap();
+    let key = fs::read_to_string(&ca_key).unwrap();
+    // `cat ca.pem ca-key.pem > bundle.pem`, and the key-first order; and the
+    // same key as PKCS#8 (`-----BEGIN PRIVATE KEY-----`).
+    let pkcs8 = Command::new("openssl")
+        .args(["pkey", "-in"])
+        .arg(&ca_key)
+        .output()
+        .unwrap();
+    assert!(pkcs8.status.success());
+    let pkcs8 = String::from_utf8(pkcs8.stdout).unwrap();
+    for (name, text) in [
+        ("cert-then-key.pem", format!("{cert}{key}")),
+        ("key-then-cert.pem", format!("{key}{cert}")),
+        ("cert-then-pkcs8.pem", format!("{cert}{pkcs8}")),
+    ] {
+        let bundle = dir.path().join(name);
+        fs::write(&bundle, text).unwrap();
+        let pki_dir = dir.path().join(format!("out-{name}/pki"));
+        // Config validation refuses it too (below); `ensure` must not rely on it.
+        let mut c = cluster(Algorithm::Rsa2048);
+        c.pki.import = Some(crate::config::CaImport {
+            cert: bundle.clone(),
+            key: ca_key.clone(),
+        });
+        let err = format!("{:#}", ensure(&pki_dir, &c, now(), &quiet()).unwrap_err());
+        assert!(err.contains(&bundle.display().to_string()), "{err}");
+        assert!(err.contains("holds a private key"), "{err}");
+        assert!(err.contains("help: give only the CA certificate"), "{err}");
+        assert!(!pki_dir.join(CA_CERT).exists(), "nothing written: {err}");
+        // Config validation uses the same check.
+        let err = format!("{:#}", check_import(&bundle, &ca_key, now()).unwrap_err());
+        assert!(err.contains("holds a private key"), "{err}");
+    }
+}
+
+#[test]
+fn only_the_parsed_certificate_of_an_imported_file_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_cert, ca_key) = cfssl_ca(dir.path());
+    let der = der_of(&fs::read_to_string(&ca_cert).unwrap());
+    // What `openssl pkcs12 -nokeys` exports: attributes around the PEM, and a
+    // second certificate after it.
+    let other = rcgen::CertificateParams::new(vec!["x.example".into()])
+        .unwrap()
+        .self_signed(&KeyPair::generate().unwrap())
+        .unwrap()
+        .pem();
+    let exported = dir.path().join("exported.pem");
+    fs::write(
+        &exported,
+        format!(
+            "Bag Attributes\n    friendlyName: etcd CA\nsubject=C = CN, CN = etcd CA\n{}{other}",
+            fs::read_to_string(&ca_cert).unwrap()
+        ),
+    )
+    .unwrap();
+    let pki_dir = dir.path().join("out/pki");
+    let c = import_cluster(Algorithm::Rsa2048, &exported, &ca_key);
+    let pki = ensure(&pki_dir, &c, now(), &quiet()).unwrap();
+    let written = fs::read_to_string(pki_dir.join(CA_CERT)).unwrap();
+    assert_eq!(written, pki.ca_cert_pem);
+    assert!(
+        written.starts_with("-----BEGIN CERTIFICATE-----\n"),
+        "{written}"
+    );
+    assert_eq!(written.matches("BEGIN").count(), 1, "{written}");
+    assert!(!written.contains("Bag Attributes"));
+    assert_eq!(der_of(&written), der);
+}
+
+#[test]
+fn a_created_ca_has_path_length_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki_dir = dir.path().join("pki");
+    let pki = ensure(&pki_dir, &cluster(Algorithm::EcdsaP256), now(), &quiet()).unwrap();
+    let der = der_of(&pki.ca_cert_pem);
+    let (_, x) = X509Certificate::from_der(&der).unwrap();
+    let bc = x.basic_constraints().unwrap().unwrap().value;
+    assert!(bc.ca);
+    assert_eq!(bc.path_len_constraint, Some(0));
+    let text = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(pki_dir.join(CA_CERT))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("CA:TRUE, pathlen:0"), "{text}");
+}
+
+#[test]
 fn an_openssl_ec_ca_is_imported() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("ec-key.pem");
