@@ -180,6 +180,7 @@ struct Vars<'a> {
     advertise_peer_urls: String,
     advertise_client_urls: String,
     initial_cluster: String,
+    peer_hostname: String,
     endpoints: String,
     heartbeat_ms: u128,
     election_ms: u128,
@@ -220,6 +221,7 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout) -> Vars<'a> {
         advertise_peer_urls: peer_url(node),
         advertise_client_urls: client_url(node),
         initial_cluster: initial_cluster(cluster),
+        peer_hostname: crate::pki::peer_hostname(cluster),
         endpoints: cluster
             .nodes
             .iter()

@@ -252,6 +252,27 @@ fn gen_over_http_then_check_everything_with_real_tools() {
         "systemd-analyze verify: {err}"
     );
 
+    // The unit's sandbox, scored by systemd itself: an exposure of 2.0 or less.
+    let unit = tree.join("usr/lib/systemd/system/etcd.service");
+    let sec = std::process::Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(&unit)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&sec.stdout);
+    let exposure: f64 = text
+        .lines()
+        .find_map(|l| l.split_once("Overall exposure level for etcd.service: "))
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no exposure level in: {text}{}",
+                String::from_utf8_lossy(&sec.stderr)
+            )
+        });
+    assert!(exposure <= 2.0, "exposure {exposure} > 2.0:\n{text}");
+
     // verify agrees.
     let v = etcdpack().arg("verify").arg(o).output().unwrap();
     assert!(

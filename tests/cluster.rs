@@ -170,6 +170,41 @@ fn three_bundles_form_a_tls_cluster() {
         String::from_utf8_lossy(&get.stderr)
     );
 
+    // The peer port admits node certificates only. A node's certificate gets
+    // the member list there (the control); every client certificate, signed
+    // by the same CA, is refused by the TLS handshake.
+    let peer = |cert: &str, key: &str| {
+        Command::new("curl")
+            .args(["--silent", "--show-error", "--http1.1", "--max-time", "10"])
+            .arg("--cacert")
+            .arg(pki.join("ca.pem"))
+            .arg("--cert")
+            .arg(pki.join(cert))
+            .arg("--key")
+            .arg(pki.join(key))
+            .arg("https://127.0.0.2:2380/members")
+            .output()
+            .expect("curl is installed")
+    };
+    let node = peer("nodes/etcd-1.pem", "nodes/etcd-1-key.pem");
+    let members_json = String::from_utf8_lossy(&node.stdout);
+    assert!(
+        node.status.success() && members_json.contains("https://127.0.0.3:2380"),
+        "a node certificate was refused on the peer port: {members_json}{}",
+        String::from_utf8_lossy(&node.stderr)
+    );
+    for client in ["etcdctl", "kube-apiserver", "flannel"] {
+        let out = peer(
+            &format!("clients/{client}.pem"),
+            &format!("clients/{client}-key.pem"),
+        );
+        assert!(
+            !out.status.success() && !String::from_utf8_lossy(&out.stdout).contains("2380"),
+            "client certificate {client} was served by the peer port: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
     // No client certificate: refused by the TLS handshake.
     let anon = Command::new("etcdctl")
         .env("ETCDCTL_API", "3")

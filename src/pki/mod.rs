@@ -63,11 +63,21 @@ pub struct LeafSpec {
     pub client: bool,
 }
 
+/// The name that makes a certificate a peer of `cluster`: every node
+/// certificate carries it as a DNS SAN and etcd's
+/// `ETCD_PEER_CERT_ALLOWED_HOSTNAME` requires it on the peer port, so a
+/// client certificate from the same CA (which names nothing) is refused
+/// there. Under `.invalid` (RFC 2606): it never resolves and names no host.
+pub fn peer_hostname(cluster: &Cluster) -> String {
+    format!("peer.{}.etcd.invalid", cluster.name)
+}
+
 /// Every leaf the cluster needs, nodes first, in config order.
 ///
 /// Node leaves serve both the client and the peer port, and act as clients
 /// towards their peers, hence server + client. `localhost`, 127.0.0.1 and ::1
-/// let etcdctl on the node itself talk TLS to the local member.
+/// let etcdctl on the node itself talk TLS to the local member; the
+/// [`peer_hostname`] admits the node to the peer port.
 pub fn leaf_specs(cluster: &Cluster) -> Vec<LeafSpec> {
     let mut specs = Vec::with_capacity(cluster.nodes.len() + cluster.clients.len());
     for node in &cluster.nodes {
@@ -77,6 +87,7 @@ pub fn leaf_specs(cluster: &Cluster) -> Vec<LeafSpec> {
             San::Dns("localhost".to_owned()),
             San::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             San::Ip(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+            San::Dns(peer_hostname(cluster)),
         ];
         for san in &node.sans {
             if !sans.contains(san) {

@@ -162,10 +162,16 @@ fn leaf_specs_follow_the_config() {
             dns("localhost"),
             ip("127.0.0.1"),
             ip("::1"),
+            dns(&peer_hostname(&cluster_from(&text))),
             dns("etcd-3.example.org"),
             ip("10.0.0.3"),
         ]
     );
+    // The peer name is what admits a certificate to the peer port: nodes
+    // carry it, clients never do.
+    let peer = dns(&peer_hostname(&cluster_from(&text)));
+    assert!(specs[..3].iter().all(|s| s.sans.contains(&peer)));
+    assert!(specs[3..].iter().all(|s| !s.sans.contains(&peer)));
     assert!(specs[2].server && specs[2].client);
     assert_eq!(specs[2].common_name, "etcd-3");
     let api = &specs[4];
