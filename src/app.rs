@@ -1,9 +1,9 @@
 //! Runs a parsed command line: each command walks the pipeline stages it needs.
 
 use std::collections::BTreeMap;
-use std::fs;
+
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
@@ -18,7 +18,7 @@ use crate::package::{Format, Identity, PackageSpec};
 use crate::plan::{self, out};
 use crate::render::{self, Templates};
 use crate::report::Reporter;
-use crate::{extract, pki, stage, verify};
+use crate::{extract, outdir, pki, stage, verify};
 
 /// Exit codes: 0 success, 1 failure, 2 invalid config or usage, 3 `verify`
 /// found a problem or an incomplete run.
@@ -128,16 +128,13 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
     let bins = extract::read_release(&tarball, &cluster.etcd)?;
 
     let out_dir = &a.out;
+    outdir::claim(out_dir, a.force, reporter)?;
     let _lock = OutputLock::acquire(out_dir)?;
     let previous = Manifest::read(out_dir).unwrap_or_else(|e| {
         reporter.warn(format!("{e:#}; package releases start again at 1"));
         None
     });
-    fsutil::write_atomic(
-        &out_dir.join(out::INCOMPLETE),
-        b"an etcdpack gen run is writing this directory, or was interrupted; run it again\n",
-        0o644,
-    )?;
+    let declared = outdir::begin(out_dir)?;
 
     let pki_dir = out_dir.join(out::PKI);
     let now = time::OffsetDateTime::now_utc();
@@ -145,9 +142,9 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
     let ca_not_before = verify::not_before(&pki.ca_cert_pem)?;
     let mtime = output::source_date_epoch(ca_not_before)?;
 
-    let dist = out_dir.join(out::DIST);
-    fs::create_dir_all(&dist).with_context(|| format!("cannot create {}", dist.display()))?;
-    let mut nodes = Vec::new();
+    // Every node's contents and name first, so that the marker declares
+    // every output before the first one is written.
+    let mut staged = Vec::new();
     for node in &cluster.nodes {
         let rendered = render::render_node(&templates, &cluster, node)?;
         let tree = stage::node_tree(&cluster, node, &bins, &pki, &rendered)?;
@@ -158,6 +155,22 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
             release: Manifest::next_release(previous.as_ref(), &node.name, &digest),
             arch: cluster.etcd.arch,
         };
+        staged.push((node, tree, digest, id));
+    }
+    let mut outputs = Vec::new();
+    for (node, _, _, id) in &staged {
+        outputs.push(format!("{}/{}", out::NODES, node.name));
+        for format in &cluster.packages.formats {
+            outputs.push(format!("{}/{}", out::DIST, format.file_name(id)));
+        }
+    }
+    outdir::declare(out_dir, &outputs)?;
+
+    let dist = out_dir.join(out::DIST);
+    outdir::create_private(&dist)?;
+    outdir::create_private(&out_dir.join(out::NODES))?;
+    let mut nodes = Vec::new();
+    for (node, tree, digest, id) in staged {
         let tree_dir = out_dir.join(out::NODES).join(&node.name);
         tree.write_to(&tree_dir)?;
         reporter.status("Staged", tree_dir.display());
@@ -168,7 +181,7 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
             let name = format.file_name(&id);
             let path = dist.join(&name);
             let mut sum = None;
-            fsutil::write_atomic_with(&path, 0o644, |f| {
+            fsutil::write_atomic_with(&path, outdir::ARTIFACT_MODE, |f| {
                 let mut w = HashingWriter::new(BufWriter::new(f));
                 format.write(&spec, &mut w)?;
                 let (hash, size, mut inner) = w.finish();
@@ -200,7 +213,7 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
             artifacts,
         });
     }
-    remove_stale(out_dir, &cluster, &nodes, reporter)?;
+    outdir::remove_stale(out_dir, previous.as_ref(), &declared, &outputs, reporter)?;
 
     let manifest = Manifest {
         generator: format!("etcdpack {}", env!("CARGO_PKG_VERSION")),
@@ -235,8 +248,7 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
             .collect(),
     };
     manifest.write(out_dir)?;
-    fs::remove_file(out_dir.join(out::INCOMPLETE))
-        .context("cannot remove the .incomplete marker")?;
+    outdir::finish(out_dir)?;
     reporter.status(
         "Finished",
         format!("{} node(s) in {}", manifest.nodes.len(), out_dir.display()),
@@ -291,38 +303,6 @@ pub fn package_spec<'a>(
         service_user: cluster.service.user.clone(),
         mtime,
     })
-}
-
-/// Drop artifacts and node trees that this run did not produce (a removed
-/// node, a format no longer requested, a superseded release).
-fn remove_stale(
-    out_dir: &Path,
-    cluster: &Cluster,
-    nodes: &[NodeInfo],
-    reporter: &Reporter,
-) -> Result<()> {
-    let keep: Vec<PathBuf> = nodes
-        .iter()
-        .flat_map(|n| n.artifacts.iter().map(|a| out_dir.join(&a.path)))
-        .collect();
-    for entry in fs::read_dir(out_dir.join(out::DIST))? {
-        let path = entry?.path();
-        if path.is_file() && !keep.contains(&path) {
-            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
-            reporter.detail("Removed", path.display());
-        }
-    }
-    let nodes_dir = out_dir.join(out::NODES);
-    for entry in fs::read_dir(&nodes_dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if cluster.node(&name).is_none() && entry.path().is_dir() {
-            fs::remove_dir_all(entry.path())
-                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
-            reporter.detail("Removed", entry.path().display());
-        }
-    }
-    Ok(())
 }
 
 fn rel(base: &Path, path: &Path) -> String {

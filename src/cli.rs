@@ -141,6 +141,11 @@ pub struct GenArgs {
     /// Print a JSON summary of what was written on stdout instead of paths.
     #[arg(long)]
     pub json: bool,
+
+    /// Write into a non-empty directory that holds no manifest.json of an
+    /// earlier run. Files etcdpack did not write are never removed.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -38,6 +38,7 @@ pub mod envfile;
 pub mod extract;
 pub mod fetch;
 pub mod fsutil;
+pub mod outdir;
 pub mod output;
 pub mod package;
 pub mod pki;

@@ -169,6 +169,9 @@ impl NodeTree {
                 .with_context(|| format!("cannot remove {}", staging.display()))?;
         }
         fs::create_dir(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
+        // The tree holds the node's key: its top is private; below it, every
+        // entry has the mode it has on the node.
+        fs::set_permissions(&staging, fs::Permissions::from_mode(0o700))?;
         for e in &self.entries {
             let p = staging.join(e.path.trim_start_matches('/'));
             match &e.kind {

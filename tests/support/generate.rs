@@ -77,7 +77,7 @@ impl Gen {
         self.command(&self.out, args).output().unwrap()
     }
 
-    fn run_env_into(&self, out: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    fn standin_command(&self, out: &Path, args: &[&str]) -> Command {
         let s = standin();
         let mut c = self.command(out, args);
         if !args.contains(&"--etcd-tarball") {
@@ -86,8 +86,26 @@ impl Gen {
         if !args.contains(&"--etcd-sha256") {
             c.arg("--etcd-sha256").arg(&s.sha256);
         }
+        c
+    }
+
+    fn run_env_into(&self, out: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = self.standin_command(out, args);
         c.envs(env.iter().copied());
         c.output().unwrap()
+    }
+
+    /// [`run`](Self::run) under the file-creation mask `umask` (octal).
+    pub fn run_with_umask(&self, umask: &str, args: &[&str]) -> Output {
+        let c = self.standin_command(&self.out, args);
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask {umask} && exec \"$@\""))
+            .arg("sh")
+            .arg(c.get_program())
+            .args(c.get_args())
+            .output()
+            .unwrap()
     }
 
     /// Start `gen` in the background (stand-in release, like [`run`](Self::run)).
