@@ -512,7 +512,7 @@ fn issue(
     dir: &Path,
     name: &str,
     cn: &str,
-    ips: &[&str],
+    sans: &[&str],
     ca_cert: &Path,
     ca_key: &Path,
 ) -> (PathBuf, PathBuf) {
@@ -522,7 +522,13 @@ fn issue(
         dir.join(format!("{name}.csr")),
         dir.join(format!("{name}.ext")),
     );
-    let sans: Vec<String> = ips.iter().map(|ip| format!("IP:{ip}")).collect();
+    let sans: Vec<String> = sans
+        .iter()
+        .map(|san| match san.parse::<std::net::IpAddr>() {
+            Ok(ip) => format!("IP:{ip}"),
+            Err(_) => format!("DNS:{san}"),
+        })
+        .collect();
     fs::write(
         &ext,
         format!(
@@ -817,13 +823,21 @@ fn deb_cluster_refuses_strangers() {
     c.wait_healthy(1, &[1, 2, 3]);
     intruder.stop();
 
-    // Control: the very same intruder with a certificate from the cluster's CA (its key is on
-    // the generating machine, here) does join — so it was the CA that kept it out above.
+    // Control: the very same intruder with a peer certificate from the cluster's CA (its key
+    // is on the generating machine, here) does join — so it was the CA that kept it out above.
+    // A peer certificate is one that carries the cluster's peer name, as node certificates do
+    // (a client certificate of the same CA is refused on the peer port: tests/cluster.rs).
+    let conf =
+        fs::read_to_string(c.generated.out.join("nodes/etcd-1/opt/etcd/cfg/etcd.conf")).unwrap();
+    let peer_name = conf
+        .lines()
+        .find_map(|l| l.strip_prefix("ETCD_PEER_CERT_ALLOWED_HOSTNAME="))
+        .expect("etcd.conf restricts the peer port");
     let (good, good_key) = issue(
         &work,
         "intruder-cluster",
         "intruder",
-        &[intruder_ip, "127.0.0.1"],
+        &[intruder_ip, "127.0.0.1", peer_name],
         &ca,
         &pki.join("ca-key.pem"),
     );
