@@ -27,8 +27,11 @@
 //! 8. **publish** ([`output`]) — `SHA256SUMS` and `manifest.json`, written last,
 //!    so that an interrupted run is recognisable ([`verify`] checks it).
 //!
-//! Everything is written through [`fsutil::write_atomic`]: a killed run never
-//! leaves a half-written file under its final name. [`app`] wires the stages
+//! Before anything is written, [`outdir`] claims the output directory: a
+//! stranger's non-empty directory is refused, every directory is made 0700
+//! and every package 0600, and only what an earlier run recorded is ever
+//! removed. Everything is written through [`fsutil::write_atomic`]: a killed
+//! run never leaves a half-written file under its final name. [`app`] wires the stages
 //! to the commands; [`report`] is the one writer of stderr.
 
 pub mod app;
