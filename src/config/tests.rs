@@ -426,3 +426,114 @@ fn every_problem_is_reported_at_once() {
         .replace("name: etcd-3", "name: etcd-1");
     assert_eq!(rules(parse_text(&text)), [Rule::Ip, Rule::DuplicateName]);
 }
+
+#[test]
+fn rule_system_dirs_are_refused() {
+    for dir in [
+        "/",
+        "/etc",
+        "/usr",
+        "/usr/lib",
+        "/usr/local",
+        "/usr/bin",
+        "/var",
+        "/var/lib",
+        "/tmp",
+        "/opt",
+        "/home",
+        "/root",
+        "/bin",
+        "/sbin",
+        "/lib",
+        "/lib64",
+        "/boot",
+        "/dev",
+        "/proc",
+        "/sys",
+        "/run",
+        "/srv",
+        "/mnt",
+        "/media",
+        "/var/tmp",
+        "/usr/lib/systemd/system",
+    ] {
+        for key in ["install_dir", "data_dir"] {
+            let r = with(&format!("paths: {{ {key}: \"{dir}\" }}\n"));
+            let m = message(with(&format!("paths: {{ {key}: \"{dir}\" }}\n")));
+            let rules = rules(r);
+            assert!(
+                rules.contains(&Rule::SystemDir) || (dir == "/" && rules == [Rule::Path]),
+                "{key}: {dir}: {rules:?}"
+            );
+            assert!(m.contains("cluster.yaml:7:") && m.contains("help:"), "{m}");
+        }
+    }
+    let m = message(with("paths: { data_dir: /etc }\n"));
+    assert!(
+        m.contains("paths.data_dir \"/etc\"") && m.contains("system directory"),
+        "{m}"
+    );
+    // Below a system directory is where etcd belongs.
+    let c = with("paths: { install_dir: /opt/etcd-k8s, data_dir: /srv/etcd }\n").unwrap();
+    assert_eq!(c.paths.data_dir, "/srv/etcd");
+    with("paths: { install_dir: /usr/local/etcd, data_dir: /var/lib/etcd }\n").unwrap();
+}
+
+#[test]
+fn rule_paths_must_not_overlap() {
+    for (install, data) in [
+        ("/opt/etcd", "/opt/etcd"),
+        ("/opt/etcd", "/opt/etcd/data"),
+        ("/var/lib/etcd", "/var/lib/etcd/default.etcd"),
+        ("/srv/etcd/bin", "/srv/etcd"),
+    ] {
+        let text = format!("paths:\n  install_dir: {install}\n  data_dir: {data}\n");
+        assert_eq!(rules(with(&text)), [Rule::PathOverlap], "{install} {data}");
+        let m = message(with(&text));
+        assert!(m.contains("cluster.yaml:9:") && m.contains("help:"), "{m}");
+    }
+    // A shared prefix that is no parent is fine.
+    with("paths: { install_dir: /opt/etcd, data_dir: /opt/etcd-data }\n").unwrap();
+}
+
+#[test]
+fn rule_homepage() {
+    for bad in [
+        "\"https://x\\nEssential: yes\"",
+        "\"https://etcd.io/ docs\"",
+        "ftp://etcd.io",
+        "etcd.io",
+        "\"https://\"",
+        "\"https://x\\tEssential\"",
+    ] {
+        let text = format!("packages: {{ homepage: {bad} }}\n");
+        assert_eq!(rules(with(&text)), [Rule::Homepage], "{bad}");
+        let m = message(with(&text));
+        assert!(m.contains("cluster.yaml:7:") && m.contains("help:"), "{m}");
+    }
+    let c = with("packages: { homepage: \"https://git.example.org/etcd?x=1#y\" }\n").unwrap();
+    assert_eq!(c.packages.homepage, "https://git.example.org/etcd?x=1#y");
+}
+
+#[test]
+fn rule_sans_must_not_name_another_node() {
+    let text = BASE.replace(
+        "ip: 192.168.0.1 }",
+        "ip: 192.168.0.1, sans: [etcd-1.example.org, 192.168.0.2] }",
+    );
+    assert_eq!(rules(parse_text(&text)), [Rule::ForeignSan]);
+    let m = message(parse_text(&text));
+    assert!(
+        m.contains("cluster.yaml:4:") && m.contains("sans of etcd-1 names etcd-2's IP 192.168.0.2"),
+        "{m}"
+    );
+    let by_name = BASE.replace("ip: 192.168.0.3 }", "ip: 192.168.0.3, sans: [etcd-2] }");
+    assert_eq!(rules(parse_text(&by_name)), [Rule::ForeignSan]);
+    assert!(message(parse_text(&by_name)).contains("sans of etcd-3 names etcd-2's name etcd-2"));
+    // Its own IP and name, and other hosts, are fine.
+    let own = BASE.replace(
+        "ip: 192.168.0.3 }",
+        "ip: 192.168.0.3, sans: [etcd-3, 192.168.0.3, 10.0.0.3] }",
+    );
+    parse_text(&own).unwrap();
+}
