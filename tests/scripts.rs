@@ -1,7 +1,13 @@
-//! The shell scripts a node runs as root, against hostile file systems: a
+//! The shell scripts a node runs as root — the bundle's `install.sh` and the
+//! .deb's postinst and the .rpm's %post — against hostile file systems: a
 //! symbolic link where a directory is expected must never lead them to chown
 //! or write outside their target. Each case checks that the script fails with
 //! a message that says what to fix, and that the link's target is untouched.
+//!
+//! The maintainer scripts run directly under `sh` with every path of the
+//! cluster inside a temporary directory, `service.user: root` (so that no
+//! user is created on the machine running the tests) and a `systemctl` that
+//! does nothing.
 
 mod support;
 
@@ -9,7 +15,12 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
 
+use etcdpack::config::{self, Cluster, Overrides};
+use etcdpack::extract::Binaries;
+use etcdpack::render::{self, Templates};
+use etcdpack::stage::{self, NodeCerts};
 use support::{Gen, run_ok};
 
 /// Every path below `dir` with its type, mode, owner and size: what must not
@@ -140,4 +151,119 @@ fn install_sh_refuses_a_data_dir_whose_parent_is_not_roots() {
     assert!(out.status.success(), "{}", stderr(&out));
     let data = fs::symlink_metadata(parent.join("default.etcd")).unwrap();
     assert!(data.is_dir() && data.mode() & 0o777 == 0o700);
+}
+
+// ------------------------------------------------------ maintainer scripts
+
+/// A one-node cluster whose every path is under `dir`.
+fn cluster_in(dir: &Path) -> Cluster {
+    let d = dir.display();
+    let yaml = format!(
+        "version: 1
+cluster: {{ name: test, token: test-token }}
+nodes:
+  - {{ name: etcd-1, ip: 127.0.0.1 }}
+pki: {{ algorithm: ecdsa-p256 }}
+paths: {{ install_dir: {d}/opt/etcd, data_dir: {d}/var/lib/etcd/default.etcd }}
+service: {{ user: root }}
+"
+    );
+    config::parse(Path::new("cluster.yaml"), &yaml, &Overrides::default()).unwrap()
+}
+
+/// `script` (a template name) rendered for `cluster`'s node, written to
+/// `dir` and run with `args`, with a `systemctl` that does nothing. The
+/// files the script hands to the service user are put in place first.
+fn run_script(dir: &Path, cluster: &Cluster, script: &str, args: &[&str]) -> Output {
+    let node = &cluster.nodes[0];
+    let templates = Templates::new(None).unwrap();
+    let rendered = render::render_node(&templates, cluster, node).unwrap();
+    let bins = Binaries {
+        etcd: Arc::from(&b"etcd"[..]),
+        etcdctl: Arc::from(&b"etcdctl"[..]),
+    };
+    let certs = NodeCerts {
+        ca_cert_pem: "ca\n",
+        cert_pem: "cert\n",
+        key_pem: "key\n",
+    };
+    let tree = stage::assemble(cluster, node, &bins, certs, &rendered).unwrap();
+    for e in tree.files() {
+        let p = Path::new(&e.path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, e.data()).unwrap();
+    }
+    let text = render::render_script(&templates, script, cluster, node, &tree, "3.4.16-1").unwrap();
+    let file = dir.join(script.replace('/', "-"));
+    fs::write(&file, text).unwrap();
+    let bin = dir.join("stub-bin");
+    fs::create_dir_all(&bin).unwrap();
+    fs::write(bin.join("systemctl"), "#!/bin/sh\nexit 0\n").unwrap();
+    fs::set_permissions(bin.join("systemctl"), fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display());
+    Command::new("sh")
+        .arg(&file)
+        .args(args)
+        .env("PATH", path)
+        .output()
+        .unwrap()
+}
+
+const SCRIPTS: &[(&str, &[&str])] = &[("deb/postinst", &["configure", ""]), ("rpm/post", &["1"])];
+
+#[test]
+fn package_scripts_refuse_a_symlinked_data_dir() {
+    for (script, args) in SCRIPTS {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cluster_in(dir.path());
+        let host = dir.path().join("host");
+        fs::create_dir_all(&host).unwrap();
+        fs::write(host.join("keep"), "host file\n").unwrap();
+        let before = listing(&host);
+        let data = PathBuf::from(&c.paths.data_dir);
+        fs::create_dir_all(data.parent().unwrap()).unwrap();
+        symlink(&host, &data).unwrap();
+
+        let out = run_script(dir.path(), &c, script, args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{script}: {err}");
+        assert!(
+            err.contains(&format!("{} is a symbolic link", data.display()))
+                && err.contains("refusing"),
+            "{script}: {err}"
+        );
+        assert_eq!(
+            listing(&host),
+            before,
+            "{script}: the link's target is untouched"
+        );
+        assert_eq!(fs::metadata(&host).unwrap().mode() & 0o777, 0o755);
+    }
+}
+
+#[test]
+fn package_scripts_refuse_a_data_dir_whose_parent_is_not_roots() {
+    for (script, args) in SCRIPTS {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cluster_in(dir.path());
+        let data = PathBuf::from(&c.paths.data_dir);
+        let parent = data.parent().unwrap();
+        fs::create_dir_all(parent).unwrap();
+        std::os::unix::fs::chown(parent, Some(65534), Some(65534)).unwrap();
+        let out = run_script(dir.path(), &c, script, args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{script}: {err}");
+        assert!(
+            err.contains(&format!("{} is owned by uid 65534", parent.display())),
+            "{script}: {err}"
+        );
+        assert!(!data.exists(), "{script}");
+
+        // Given to root, the script creates the data directory.
+        std::os::unix::fs::chown(parent, Some(0), Some(0)).unwrap();
+        let out = run_script(dir.path(), &c, script, args);
+        assert!(out.status.success(), "{script}: {}", stderr(&out));
+        let m = fs::symlink_metadata(&data).unwrap();
+        assert!(m.is_dir() && m.mode() & 0o777 == 0o700, "{script}");
+    }
 }
