@@ -8,6 +8,9 @@
 # the data directory (0700), reloads systemd and enables the unit. Safe to run
 # again: unchanged files stay, changed ones are replaced and etcd restarted.
 # Refuses to overwrite another member's install unless --force is given.
+# Refuses, before changing anything, to go through a symbolic link anywhere
+# below the root (it could lead outside it), and a data directory whose
+# parent is not root's.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,13 +22,45 @@ while [ $# -gt 0 ]; do
     --root) root=${2:?--root needs a directory}; shift 2 ;;
     --no-start) start=false; shift ;;
     --force) force=1; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 root=${root%/}
 if [ "$(id -u)" != 0 ]; then
   echo "install.sh: run as root (files go to system directories and are chowned)" >&2
+  exit 1
+fi
+
+# Every component of $root$1 below $root must be a real file or directory
+# (or not exist yet): through a symbolic link, chown and install would act on
+# whatever it points at, outside the root.
+no_symlink() { # absolute path on the node
+  p=$root
+  rest=${1#/}
+  while [ -n "$rest" ]; do
+    case "$rest" in
+      */*) p="$p/${rest%%/*}"; rest=${rest#*/} ;;
+      *) p="$p/$rest"; rest= ;;
+    esac
+    if [ -L "$p" ]; then
+      echo "install.sh: $p is a symbolic link; refusing to install through it (it may lead outside ${root:-/})." >&2
+      echo "install.sh: replace it with a real directory (move what it points at, if that is wanted, then remove the link) and run install.sh again." >&2
+      exit 1
+    fi
+  done
+}
+# The owner of an existing directory (numeric uid).
+owner_of() {
+  ls -ldn "$1" | awk '{ print $3 }'
+}
+data_parent=$(dirname "{{ data_dir }}")
+for path in{% for e in entries %} "{{ e.path }}"{% endfor %} "{{ data_dir }}"; do
+  no_symlink "$path"
+done
+if [ -d "$root$data_parent" ] && [ "$(owner_of "$root$data_parent")" != 0 ]; then
+  echo "install.sh: $root$data_parent is owned by uid $(owner_of "$root$data_parent"), not root: its owner could replace the data directory {{ data_dir }} with a link." >&2
+  echo "install.sh: give it to root (chown root:root $root$data_parent) or set another paths.data_dir, and run install.sh again." >&2
   exit 1
 fi
 
@@ -63,7 +98,7 @@ place() { # mode owner path
     install -m "$1" -o "$o" -g "$g" "$src" "$dst.etcdpack-new"
     mv -f "$dst.etcdpack-new" "$dst"
   else
-    chown "$o:$g" "$dst"
+    chown -h "$o:$g" "$dst"
     chmod "$1" "$dst"
   fi
 }
@@ -77,9 +112,9 @@ place {{ e.mode }} {{ e.owner }} {{ e.path }}
 {%- endif %}
 {%- endfor %}
 
-mkdir -p "$root$(dirname {{ data_dir }})"
+mkdir -p "$root$data_parent"
 install -d -m 0700 -o "$uid" -g "$gid" "$root{{ data_dir }}"
-chown "$uid:$gid" "$root{{ data_dir }}"
+chown -h "$uid:$gid" "$root{{ data_dir }}"
 chmod 0700 "$root{{ data_dir }}"
 
 if [ -n "$root" ]; then

@@ -217,7 +217,7 @@ fn deb_metadata_contents_and_scripts() {
     }
     let postinst = fs::read_to_string(ctrl.join("postinst")).unwrap();
     assert!(
-        postinst.contains("chown \"$user:$user\" \"/opt/etcd/ssl/server-key.pem\""),
+        postinst.contains("chown -h \"$user:$user\" \"/opt/etcd/ssl/server-key.pem\""),
         "{postinst}"
     );
     assert!(

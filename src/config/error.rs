@@ -64,6 +64,13 @@ pub enum Rule {
     Format,
     PackageName,
     Maintainer,
+    /// `paths.*` is a system directory or one of its ancestors.
+    SystemDir,
+    /// `install_dir` and `data_dir` are equal or one is inside the other.
+    PathOverlap,
+    Homepage,
+    /// A node's extra SAN names another node's IP or name.
+    ForeignSan,
 }
 
 /// One broken rule, with its place and the fix.

@@ -119,5 +119,5 @@ pub struct RawPackages {
     pub formats: Option<S<Vec<String>>>,
     pub name: Option<S<String>>,
     pub maintainer: Option<S<String>>,
-    pub homepage: Option<String>,
+    pub homepage: Option<S<String>>,
 }

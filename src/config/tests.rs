@@ -426,3 +426,169 @@ fn every_problem_is_reported_at_once() {
         .replace("name: etcd-3", "name: etcd-1");
     assert_eq!(rules(parse_text(&text)), [Rule::Ip, Rule::DuplicateName]);
 }
+
+/// The corpus's valid CA, by absolute path (the test's working directory is
+/// the crate, but say so explicitly).
+fn corpus_ca() -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/configs/bad/ca");
+    format!("pki: {{ ca_cert: {dir}/ca.pem, ca_key: {dir}/ca-key.pem }}\n")
+}
+
+#[test]
+fn an_imported_ca_with_a_system_masters_client_is_a_warning() {
+    let c = with(&corpus_ca()).unwrap();
+    let w: Vec<_> = c
+        .warnings
+        .iter()
+        .filter(|w| w.contains("system:masters"))
+        .collect();
+    assert_eq!(w.len(), 1, "{:?}", c.warnings);
+    assert!(
+        w[0].contains("kube-apiserver")
+            && w[0].contains("cluster-admin")
+            && w[0].contains("organization")
+            && w[0].contains("pki.ca_cert"),
+        "{}",
+        w[0]
+    );
+    // A listed client is named at its own line.
+    let listed = with(&format!(
+        "{}clients:\n  - {{ name: etcdctl }}\n  - {{ name: api, organization: \"system:masters\" }}\n",
+        corpus_ca()
+    ))
+    .unwrap();
+    let w: Vec<_> = listed
+        .warnings
+        .iter()
+        .filter(|w| w.contains("system:masters"))
+        .collect();
+    assert_eq!(w.len(), 1, "{:?}", listed.warnings);
+    assert!(
+        w[0].starts_with("cluster.yaml:10:") && w[0].contains("client api"),
+        "{}",
+        w[0]
+    );
+}
+
+#[test]
+fn a_created_ca_or_no_admin_client_gives_no_warning() {
+    let created = parse_text(BASE).unwrap();
+    assert!(created.warnings.is_empty(), "{:?}", created.warnings);
+    let no_admin = with(&format!(
+        "{}clients: [{{ name: etcdctl }}, {{ name: api, organization: ops }}]\n",
+        corpus_ca()
+    ))
+    .unwrap();
+    assert!(no_admin.warnings.is_empty(), "{:?}", no_admin.warnings);
+}
+
+#[test]
+fn rule_system_dirs_are_refused() {
+    for dir in [
+        "/",
+        "/etc",
+        "/usr",
+        "/usr/lib",
+        "/usr/local",
+        "/usr/bin",
+        "/var",
+        "/var/lib",
+        "/tmp",
+        "/opt",
+        "/home",
+        "/root",
+        "/bin",
+        "/sbin",
+        "/lib",
+        "/lib64",
+        "/boot",
+        "/dev",
+        "/proc",
+        "/sys",
+        "/run",
+        "/srv",
+        "/mnt",
+        "/media",
+        "/var/tmp",
+        "/usr/lib/systemd/system",
+    ] {
+        for key in ["install_dir", "data_dir"] {
+            let r = with(&format!("paths: {{ {key}: \"{dir}\" }}\n"));
+            let m = message(with(&format!("paths: {{ {key}: \"{dir}\" }}\n")));
+            let rules = rules(r);
+            assert!(
+                rules.contains(&Rule::SystemDir) || (dir == "/" && rules == [Rule::Path]),
+                "{key}: {dir}: {rules:?}"
+            );
+            assert!(m.contains("cluster.yaml:7:") && m.contains("help:"), "{m}");
+        }
+    }
+    let m = message(with("paths: { data_dir: /etc }\n"));
+    assert!(
+        m.contains("paths.data_dir \"/etc\"") && m.contains("system directory"),
+        "{m}"
+    );
+    // Below a system directory is where etcd belongs.
+    let c = with("paths: { install_dir: /opt/etcd-k8s, data_dir: /srv/etcd }\n").unwrap();
+    assert_eq!(c.paths.data_dir, "/srv/etcd");
+    with("paths: { install_dir: /usr/local/etcd, data_dir: /var/lib/etcd }\n").unwrap();
+}
+
+#[test]
+fn rule_paths_must_not_overlap() {
+    for (install, data) in [
+        ("/opt/etcd", "/opt/etcd"),
+        ("/opt/etcd", "/opt/etcd/data"),
+        ("/var/lib/etcd", "/var/lib/etcd/default.etcd"),
+        ("/srv/etcd/bin", "/srv/etcd"),
+    ] {
+        let text = format!("paths:\n  install_dir: {install}\n  data_dir: {data}\n");
+        assert_eq!(rules(with(&text)), [Rule::PathOverlap], "{install} {data}");
+        let m = message(with(&text));
+        assert!(m.contains("cluster.yaml:9:") && m.contains("help:"), "{m}");
+    }
+    // A shared prefix that is no parent is fine.
+    with("paths: { install_dir: /opt/etcd, data_dir: /opt/etcd-data }\n").unwrap();
+}
+
+#[test]
+fn rule_homepage() {
+    for bad in [
+        "\"https://x\\nEssential: yes\"",
+        "\"https://etcd.io/ docs\"",
+        "ftp://etcd.io",
+        "etcd.io",
+        "\"https://\"",
+        "\"https://x\\tEssential\"",
+    ] {
+        let text = format!("packages: {{ homepage: {bad} }}\n");
+        assert_eq!(rules(with(&text)), [Rule::Homepage], "{bad}");
+        let m = message(with(&text));
+        assert!(m.contains("cluster.yaml:7:") && m.contains("help:"), "{m}");
+    }
+    let c = with("packages: { homepage: \"https://git.example.org/etcd?x=1#y\" }\n").unwrap();
+    assert_eq!(c.packages.homepage, "https://git.example.org/etcd?x=1#y");
+}
+
+#[test]
+fn rule_sans_must_not_name_another_node() {
+    let text = BASE.replace(
+        "ip: 192.168.0.1 }",
+        "ip: 192.168.0.1, sans: [etcd-1.example.org, 192.168.0.2] }",
+    );
+    assert_eq!(rules(parse_text(&text)), [Rule::ForeignSan]);
+    let m = message(parse_text(&text));
+    assert!(
+        m.contains("cluster.yaml:4:") && m.contains("sans of etcd-1 names etcd-2's IP 192.168.0.2"),
+        "{m}"
+    );
+    let by_name = BASE.replace("ip: 192.168.0.3 }", "ip: 192.168.0.3, sans: [etcd-2] }");
+    assert_eq!(rules(parse_text(&by_name)), [Rule::ForeignSan]);
+    assert!(message(parse_text(&by_name)).contains("sans of etcd-3 names etcd-2's name etcd-2"));
+    // Its own IP and name, and other hosts, are fine.
+    let own = BASE.replace(
+        "ip: 192.168.0.3 }",
+        "ip: 192.168.0.3, sans: [etcd-3, 192.168.0.3, 10.0.0.3] }",
+    );
+    parse_text(&own).unwrap();
+}

@@ -45,6 +45,7 @@ pub const TEMPLATES: &[&str] = &[
 const DISTRO_CONFLICTS: &[&str] = &["etcd-server"];
 
 pub fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
+    spec.check_header_values(super::Format::Deb)?;
     let tree = contents(spec)?;
     let control = control_tar(spec, &tree)?;
     let data = data_tar(&tree, spec.mtime)?;
@@ -124,7 +125,7 @@ fn data_tar(tree: &NodeTree, mtime: u64) -> Result<Vec<u8>> {
 fn control_tar(spec: &PackageSpec, tree: &NodeTree) -> Result<Vec<u8>> {
     let mut t = TarWriter::new(gzip(Vec::new()), spec.mtime);
     t.dir(".", 0o755)?;
-    t.file("./control", 0o644, control(spec, tree).as_bytes())?;
+    t.file("./control", 0o644, control(spec, tree)?.as_bytes())?;
     t.file("./md5sums", 0o644, md5sums(tree).as_bytes())?;
     for name in SCRIPTS {
         let text = spec
@@ -139,36 +140,41 @@ fn control_tar(spec: &PackageSpec, tree: &NodeTree) -> Result<Vec<u8>> {
         .context("cannot finish the control.tar.gz stream")
 }
 
-/// The `control` file. Field order follows dpkg-gencontrol's.
-pub fn control(spec: &PackageSpec, tree: &NodeTree) -> String {
+/// The `control` file. Field order follows dpkg-gencontrol's. Every value
+/// is one line (a control character in one is an error, never written); the
+/// Description's further lines are continuations, `.` for a blank one.
+pub fn control(spec: &PackageSpec, tree: &NodeTree) -> Result<String> {
     let mut c = String::new();
-    let mut field = |k: &str, v: &str| {
+    let mut field = |k: &str, v: &str| -> Result<()> {
+        super::one_line(super::Format::Deb, &format!("control field {k}"), v)?;
         if !v.is_empty() {
             c.push_str(&format!("{k}: {v}\n"));
         }
+        Ok(())
     };
-    field("Package", &spec.id.name);
-    field("Version", &spec.id.full_version());
-    field("Architecture", spec.id.arch.as_str());
-    field("Maintainer", &spec.maintainer);
-    field("Installed-Size", &installed_size(tree).to_string());
+    field("Package", &spec.id.name)?;
+    field("Version", &spec.id.full_version())?;
+    field("Architecture", spec.id.arch.as_str())?;
+    field("Maintainer", &spec.maintainer)?;
+    field("Installed-Size", &installed_size(tree).to_string())?;
     // useradd comes from `passwd`, which is required but not Essential.
     if spec.service_user != "root" {
-        field("Depends", "passwd");
+        field("Depends", "passwd")?;
     }
     let mut conflicts: Vec<String> = DISTRO_CONFLICTS.iter().map(|s| s.to_string()).collect();
     conflicts.extend(relations::conflicts());
-    field("Conflicts", &conflicts.join(", "));
-    field("Provides", &relations::provides(spec).join(", "));
-    field("Section", "database");
-    field("Priority", "optional");
-    field("Homepage", &spec.homepage);
-    field("Description", &spec.summary);
+    field("Conflicts", &conflicts.join(", "))?;
+    field("Provides", &relations::provides(spec).join(", "))?;
+    field("Section", "database")?;
+    field("Priority", "optional")?;
+    field("Homepage", &spec.homepage)?;
+    field("Description", &spec.summary)?;
     for line in super::wrap(&spec.description, 78) {
+        super::one_line(super::Format::Deb, "description", &line)?;
         let line = if line.is_empty() { "." } else { &line };
         c.push_str(&format!(" {line}\n"));
     }
-    c
+    Ok(c)
 }
 
 /// Kibibytes, counted as dpkg-gencontrol does: each file rounded up, each

@@ -73,6 +73,45 @@ pub struct PackageSpec<'a> {
     pub mtime: u64,
 }
 
+impl PackageSpec<'_> {
+    /// Refuse a control character in any value a package header carries. A
+    /// .deb control file and an .rpm header keep these on one line; a line
+    /// break would start a field of its own (`Essential: yes`). The config
+    /// is validated already; this is the writers' own guard, so that no
+    /// value reaches a header unchecked. The description may span lines.
+    fn check_header_values(&self, format: Format) -> Result<()> {
+        let release = self.id.release.to_string();
+        for (field, value) in [
+            ("name", self.id.name.as_str()),
+            ("version", &self.id.version),
+            ("release", &release),
+            ("summary", &self.summary),
+            ("maintainer", &self.maintainer),
+            ("homepage", &self.homepage),
+            ("license", self.license),
+            ("cluster name", &self.cluster),
+            ("service user", &self.service_user),
+        ] {
+            one_line(format, field, value)?;
+        }
+        for line in self.description.split('\n') {
+            one_line(format, "description", line)?;
+        }
+        Ok(())
+    }
+}
+
+/// Refuse `value` for a one-line header `field` if it holds a control
+/// character (line breaks above all).
+fn one_line(format: Format, field: &str, value: &str) -> Result<()> {
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        anyhow::bail!(
+            "cannot write the .{format}: its {field} {value:?} contains the control character {c:?}, which would break the package header\n  help: give the value on one line of printable characters (it comes from cluster.yaml: cluster.name, nodes, packages)"
+        );
+    }
+    Ok(())
+}
+
 /// The artifact formats, a closed set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -236,6 +275,110 @@ mod tests {
         assert_eq!(w[w.len() - 2], "");
         assert_eq!(w[w.len() - 1], "second");
         assert_eq!(wrap("a b", 20), ["a b"]);
+    }
+
+    use std::sync::Arc;
+
+    use crate::stage::{Entry, Kind, Owner};
+
+    fn tree() -> NodeTree {
+        let file = Entry {
+            path: "/opt/etcd/cfg/etcd.conf".into(),
+            kind: Kind::File(Arc::from(&b"ETCD_NAME=etcd-1\n"[..])),
+            mode: 0o644,
+            owner: Owner::Root,
+            config: true,
+            owned: false,
+        };
+        NodeTree::new("etcd-1", "/opt/etcd", vec![file]).unwrap()
+    }
+
+    fn spec(tree: &NodeTree) -> PackageSpec<'_> {
+        let mut scripts = BTreeMap::new();
+        for f in [Format::Deb, Format::Rpm] {
+            for name in f.template_names() {
+                scripts.insert(*name, "#!/bin/sh\nexit 0\n".to_owned());
+            }
+        }
+        PackageSpec {
+            id: Identity {
+                name: "etcd-k8s-etcd-1".into(),
+                version: "3.4.16".into(),
+                release: 1,
+                arch: Arch::Amd64,
+            },
+            tree,
+            scripts,
+            summary: "etcd member etcd-1 of cluster k8s".into(),
+            description: "First paragraph, long enough to wrap.\n\nSecond paragraph.".into(),
+            maintainer: "Platform Team <platform@example.org>".into(),
+            homepage: "https://etcd.io".into(),
+            license: "Apache-2.0",
+            cluster: "k8s".into(),
+            service_user: "etcd".into(),
+            mtime: 1_700_000_000,
+        }
+    }
+
+    /// Every one-line value of a spec, by name.
+    type Field = for<'a, 'b> fn(&'a mut PackageSpec<'b>) -> &'a mut String;
+    const ONE_LINE: &[(&str, Field)] = &[
+        ("name", |s| &mut s.id.name),
+        ("version", |s| &mut s.id.version),
+        ("summary", |s| &mut s.summary),
+        ("maintainer", |s| &mut s.maintainer),
+        ("homepage", |s| &mut s.homepage),
+        ("cluster", |s| &mut s.cluster),
+        ("service user", |s| &mut s.service_user),
+    ];
+
+    #[test]
+    fn deb_and_rpm_writers_refuse_control_characters_in_one_line_values() {
+        let tree = tree();
+        for format in [Format::Deb, Format::Rpm] {
+            let mut out = Vec::new();
+            format.write(&spec(&tree), &mut out).unwrap();
+            for (what, field) in ONE_LINE {
+                for injected in ["\nEssential: yes", "\rPre-Depends: evil", "\u{1b}[2J", "\0"] {
+                    let mut s = spec(&tree);
+                    field(&mut s).push_str(injected);
+                    let mut out = Vec::new();
+                    let err = format
+                        .write(&s, &mut out)
+                        .expect_err(&format!("{format}: {what} with {injected:?}"));
+                    let text = format!("{err:#}");
+                    assert!(
+                        text.contains("control character") && text.contains("help:"),
+                        "{format}: {what}: {text}"
+                    );
+                    let written = String::from_utf8_lossy(&out);
+                    assert!(
+                        !written.contains("Essential: yes") && !written.contains("Pre-Depends"),
+                        "{format}: {what}: nothing injected may be written"
+                    );
+                }
+            }
+            // The description may span lines; other control characters are refused.
+            let mut s = spec(&tree);
+            s.description = "one\u{7}bell".into();
+            assert!(format.write(&s, &mut Vec::new()).is_err(), "{format}");
+        }
+    }
+
+    #[test]
+    fn the_deb_description_keeps_its_continuation_format() {
+        let tree = tree();
+        let control = deb::control(&spec(&tree), &tree).unwrap();
+        let desc = &control[control.find("Description: ").unwrap()..];
+        assert_eq!(
+            desc,
+            "Description: etcd member etcd-1 of cluster k8s\n \
+             First paragraph, long enough to wrap.\n .\n Second paragraph.\n"
+        );
+        // Every line is a field or a continuation: nothing starts a field of its own.
+        for line in control.lines() {
+            assert!(line.starts_with(' ') || line.contains(": "), "{line:?}");
+        }
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub const SCRIPTS: &[&str] = &["rpm/pre", "rpm/post", "rpm/preun", "rpm/postun"]
 const DISTRO_CONFLICTS: &[&str] = &["etcd"];
 
 pub fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
+    // Every header tag below is built from these values.
+    spec.check_header_values(super::Format::Rpm)?;
     let mtime = u32::try_from(spec.mtime)
         .with_context(|| format!("timestamp {} does not fit an RPM header", spec.mtime))?;
     let config = BuildConfig::default()

@@ -248,7 +248,7 @@ fn maintainer_scripts_follow_the_service_settings() {
         "{post}"
     );
     assert!(
-        post.contains("chown \"$user:$user\" \"/opt/etcd/ssl/server-key.pem\""),
+        post.contains("chown -h \"$user:$user\" \"/opt/etcd/ssl/server-key.pem\""),
         "{post}"
     );
     let overrides = render_script(

@@ -54,6 +54,8 @@ pub(super) fn nodes(c: &mut Checker, raw_nodes: &S<Vec<RawNode>>) -> Vec<Node> {
     let mut names: HashMap<String, Position> = HashMap::new();
     let mut ips: HashMap<IpAddr, Position> = HashMap::new();
     let mut nodes = Vec::new();
+    // Each node's extra SANs with their positions, for the check across nodes.
+    let mut extra_sans: Vec<Vec<(San, Position)>> = Vec::new();
     for n in &raw_nodes.value {
         let name_at = c.at(&n.name);
         if !is_dns_label(&n.name.value) {
@@ -111,11 +113,12 @@ pub(super) fn nodes(c: &mut Checker, raw_nodes: &S<Vec<RawNode>>) -> Vec<Node> {
             }
         }
         let mut sans = Vec::new();
+        let mut sans_at = Vec::new();
         for s in &n.sans {
-            if let Ok(ip) = s.value.parse::<IpAddr>() {
-                sans.push(San::Ip(ip));
+            let san = if let Ok(ip) = s.value.parse::<IpAddr>() {
+                San::Ip(ip)
             } else if is_dns_name(&s.value) {
-                sans.push(San::Dns(s.value.clone()));
+                San::Dns(s.value.clone())
             } else {
                 let at = c.at(s);
                 c.problem(
@@ -127,14 +130,19 @@ pub(super) fn nodes(c: &mut Checker, raw_nodes: &S<Vec<RawNode>>) -> Vec<Node> {
                     ),
                     "write an address or a lower-case host name such as etcd-1.example.org",
                 );
-            }
+                continue;
+            };
+            sans_at.push((san.clone(), c.at(s)));
+            sans.push(san);
         }
+        extra_sans.push(sans_at);
         nodes.push(Node {
             name: n.name.value.clone(),
             ip,
             sans,
         });
     }
+    foreign_sans(c, &nodes, &extra_sans);
     if nodes.len() % 2 == 0 && !nodes.is_empty() {
         let at = c.at(raw_nodes);
         c.warn(
@@ -147,4 +155,34 @@ pub(super) fn nodes(c: &mut Checker, raw_nodes: &S<Vec<RawNode>>) -> Vec<Node> {
         );
     }
     nodes
+}
+
+/// A node's extra SANs must not name another member: that node's key would
+/// then be accepted as the other member too, so one leaked key impersonates
+/// two. (Names shared by no node, such as a load balancer's, are fine.)
+fn foreign_sans(c: &mut Checker, nodes: &[Node], extra_sans: &[Vec<(San, Position)>]) {
+    for (node, sans) in nodes.iter().zip(extra_sans) {
+        for (san, at) in sans {
+            // A duplicate name or IP is its own problem; do not report it twice.
+            let other = nodes.iter().find_map(|o| {
+                let same_node = o.name == node.name || o.ip == node.ip;
+                match san {
+                    San::Ip(ip) if !same_node && *ip == o.ip => Some((o, format!("IP {ip}"))),
+                    San::Dns(d) if !same_node && *d == o.name => Some((o, format!("name {d}"))),
+                    _ => None,
+                }
+            });
+            if let Some((other, what)) = other {
+                c.problem(
+                    Rule::ForeignSan,
+                    at.clone(),
+                    format!("sans of {} names {}'s {what}", node.name, other.name),
+                    format!(
+                        "remove it: list only names and addresses of {} itself; with it, a leaked key of {} would pass for {}",
+                        node.name, node.name, other.name
+                    ),
+                );
+            }
+        }
+    }
 }

@@ -159,6 +159,7 @@ pub(super) fn resolve(
     let tuning = tuning::tuning(&mut c, &raw.tuning);
     let pki = pki::pki(&mut c, &raw.pki);
     let clients = pki::clients(&mut c, &raw.clients);
+    pki::admin_clients_of_an_imported_ca(&mut c, &raw.pki, &raw.clients, &pki, &clients);
     let paths = install::paths(&mut c, &raw.paths);
     let service = install::service(&mut c, &raw.service);
     let packages = install::packages(&mut c, &raw.packages, overrides, &name);

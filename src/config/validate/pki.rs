@@ -118,8 +118,18 @@ pub(super) fn pki(c: &mut Checker, raw_pki: &RawPki) -> Pki {
     }
 }
 
+/// Kubernetes' group of cluster administrators: a certificate with this
+/// organization that Kubernetes' CA signed is cluster-admin there.
+const KUBERNETES_ADMINS: &str = "system:masters";
+
 pub(super) fn clients(c: &mut Checker, raw_clients: &Option<Vec<RawClient>>) -> Vec<Client> {
     match raw_clients {
+        // kube-apiserver's etcd client certificate carries system:masters in
+        // kubeadm-style setups, and tooling written for those expects it. etcd
+        // ignores the organization, so with the CA etcdpack creates (trusted
+        // by nothing else) it grants nothing outside etcd; with an imported
+        // CA that Kubernetes trusts it is cluster-admin: see
+        // `admin_clients_of_an_imported_ca`.
         None => vec![
             Client {
                 name: "etcdctl".into(),
@@ -127,7 +137,7 @@ pub(super) fn clients(c: &mut Checker, raw_clients: &Option<Vec<RawClient>>) -> 
             },
             Client {
                 name: "kube-apiserver".into(),
-                organization: Some("system:masters".into()),
+                organization: Some(KUBERNETES_ADMINS.into()),
             },
             Client {
                 name: "flannel".into(),
@@ -169,5 +179,42 @@ pub(super) fn clients(c: &mut Checker, raw_clients: &Option<Vec<RawClient>>) -> 
             }
             out
         }
+    }
+}
+
+/// Warn when an imported CA signs a client certificate in `system:masters`:
+/// if that CA is Kubernetes' too (the usual reason to import one), the
+/// certificate is a Kubernetes cluster-admin credential, not only an etcd one.
+pub(super) fn admin_clients_of_an_imported_ca(
+    c: &mut Checker,
+    raw_pki: &RawPki,
+    raw_clients: &Option<Vec<RawClient>>,
+    pki: &Pki,
+    clients: &[Client],
+) {
+    if pki.import.is_none() {
+        return;
+    }
+    for (i, client) in clients.iter().enumerate() {
+        if client.organization.as_deref() != Some(KUBERNETES_ADMINS) {
+            continue;
+        }
+        // A listed client is named where it is written; a default one at the CA.
+        let at = match raw_clients {
+            Some(list) => c.at(&list[i].name),
+            None => c.at_or_file(&raw_pki.ca_cert),
+        };
+        let listed = if raw_clients.is_some() {
+            ""
+        } else {
+            " (a default client)"
+        };
+        c.warn(
+            at,
+            format!(
+                "client {}{listed} has organization {KUBERNETES_ADMINS} and is signed by the imported CA (pki.ca_cert): if Kubernetes trusts that CA, this certificate is a Kubernetes cluster-admin credential\n  help: etcd ignores the organization: drop it from the client (list `clients:` with {{ name: {} }}), or remove pki.ca_cert and pki.ca_key so that etcdpack creates a CA of etcd's own",
+                client.name, client.name
+            ),
+        );
     }
 }
