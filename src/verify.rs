@@ -200,33 +200,40 @@ pub fn verify(dir: &Path) -> Result<Report> {
         }
     }
 
-    // The CA key may have been moved to safer storage; then only its absence matters.
-    match fs::read_to_string(dir.join(out::PKI).join(pki::CA_KEY)) {
-        Ok(ca_key) => {
+    // The CA key is found by its public half, in any encoding, so the scan
+    // needs only the certificate. The key file, when it is still here, adds
+    // a byte search, which also finds its body split across lines or JSON.
+    let ca_key = fs::read_to_string(dir.join(out::PKI).join(pki::CA_KEY)).ok();
+    match pki::KeyFinder::for_cert_pem(&ca_pem) {
+        Ok(finder) => {
+            let scan = |data: &[u8]| find_ca_key(&finder, ca_key.as_deref(), data);
             for (rel, bytes) in &artifacts {
                 let what = format!("{rel}: does not contain the CA key");
-                match unpacked_contains(rel, bytes, &ca_key) {
-                    Ok(found) => r.check(!found, what),
+                match unpacked_find(rel, bytes, &scan) {
+                    Ok(None) => r.check(true, what),
+                    Ok(Some(found)) => r.check(false, format!("{what} (found {found})")),
                     // What cannot be unpacked cannot be shown to be clean.
                     Err(e) => r.check(false, format!("{what} (cannot unpack it: {e:#})")),
                 };
             }
             for node in &manifest.nodes {
-                let found = walk(&dir.join(&node.tree)).iter().any(|f| {
-                    fs::read(f)
-                        .map(|b| pki::contains_key(&b, &ca_key))
-                        .unwrap_or(false)
+                let found = walk(&dir.join(&node.tree)).iter().find_map(|f| {
+                    let found = scan(&fs::read(f).ok()?)?;
+                    Some(format!("{found} in {}", rel(dir, f)))
                 });
-                r.check(
-                    !found,
-                    format!("{}: does not contain the CA key", node.tree),
-                );
+                let what = format!("{}: does not contain the CA key", node.tree);
+                match found {
+                    None => r.check(true, what),
+                    Some(found) => r.check(false, format!("{what} (found {found})")),
+                };
             }
         }
-        Err(_) => {
+        Err(e) => {
             r.check(
-                true,
-                "pki/ca-key.pem is not here (kept elsewhere); key scan skipped",
+                false,
+                format!(
+                    "the CA key can be searched for: pki/ca.pem has no usable public key ({e:#})"
+                ),
             );
         }
     }
@@ -257,22 +264,39 @@ pub fn verify(dir: &Path) -> Result<Report> {
     Ok(r)
 }
 
-fn unpacked_contains(rel: &str, bytes: &[u8], key: &str) -> Result<bool> {
-    if pki::contains_key(bytes, key) {
-        return Ok(true);
+/// How the CA key is in `data`, if it is: parsed in any encoding, or byte
+/// for byte as the key file `ca_key` holds it.
+fn find_ca_key(finder: &pki::KeyFinder, ca_key: Option<&str>, data: &[u8]) -> Option<String> {
+    if let Some(key) = ca_key
+        && pki::contains_key(data, key)
+    {
+        return Some("as the text of pki/ca-key.pem".to_owned());
+    }
+    finder.find(data).map(|f| f.to_string())
+}
+
+/// `scan` over the artifact's own bytes, then over every stream in it.
+fn unpacked_find(
+    rel: &str,
+    bytes: &[u8],
+    scan: &dyn Fn(&[u8]) -> Option<String>,
+) -> Result<Option<String>> {
+    if let Some(found) = scan(bytes) {
+        return Ok(Some(found));
     }
     let format = Format::ALL
         .iter()
         .copied()
         .find(|f| f.matches_file_name(rel));
     let Some(format) = format else {
-        return Ok(false);
+        return Ok(None);
     };
     // Every stream, not only the installed entries: a key beside the
     // bundle's installer or in a .deb's control member leaks just the same.
     Ok(package::read_streams(format, bytes)?
         .iter()
-        .any(|s| pki::contains_key(s, key)))
+        .enumerate()
+        .find_map(|(i, s)| Some(format!("{} in stream {}", scan(s)?, i + 1))))
 }
 
 fn rel(base: &Path, p: &Path) -> String {
