@@ -5,9 +5,13 @@
 //! proves only that the file is the one they meant). Extraction happens in
 //! memory: no path from the archive ever reaches the file system, and an
 //! archive that tries path tricks, link tricks, duplicates or a decompression
-//! bomb is refused outright rather than partly used.
+//! bomb is refused outright rather than partly used. So is one that would
+//! cost memory or time out of proportion to a release: a GNU long name or PAX
+//! header is checked against [`MAX_PATH_BYTES`] / [`MAX_PAX_BYTES`] before it
+//! is read, and no more than [`MAX_ENTRIES`] entries are looked at.
 
 use std::cell::Cell;
+use std::collections::HashSet;
 use std::io::{self, Read};
 use std::path::Path;
 use std::rc::Rc;
@@ -25,6 +29,16 @@ use crate::release;
 pub const MAX_MEMBER_BYTES: u64 = 256 << 20;
 /// The whole decompressed archive may be at most this large (the official one is ~40 MiB).
 pub const MAX_TOTAL_BYTES: u64 = 1 << 30;
+/// No path in the archive may be longer (PATH_MAX on Linux).
+pub const MAX_PATH_BYTES: usize = 4096;
+/// A PAX header may be at most this large: a path, a link target and a few
+/// times and ids.
+pub const MAX_PAX_BYTES: u64 = 16 << 10;
+/// The archive may have at most this many entries, extension headers
+/// included (the official one has about 20).
+pub const MAX_ENTRIES: usize = 10_000;
+/// Top-level names listed when the programs are missing.
+const SHOWN_TOPS: usize = 10;
 
 /// The two programs a node needs, shared cheaply between all nodes' packages.
 #[derive(Debug, Clone)]
@@ -87,18 +101,54 @@ fn extract_limited(targz: &[u8], stem: &str, max_member: u64, max_total: u64) ->
     let mut etcd: Option<Vec<u8>> = None;
     let mut etcdctl: Option<Vec<u8>> = None;
     let mut tops: Vec<String> = Vec::new();
+    let mut seen_tops: HashSet<String> = HashSet::new();
+    // What extension headers said about the next member.
+    let mut ext = Extensions::default();
+    let mut count = 0usize;
 
     let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries().map_err(corrupt)? {
+    // Raw entries: the tar crate would read a GNU long name or a PAX header
+    // into memory whatever its size. Here each is checked before it is read.
+    for entry in archive.entries().map_err(corrupt)?.raw(true) {
         let mut entry = entry.map_err(corrupt)?;
-        let raw = entry.path_bytes().into_owned();
-        let shown = String::from_utf8_lossy(&raw).into_owned();
-        let path = check_path(&raw).map_err(|why| anyhow::anyhow!("entry {shown:?}: {why}"))?;
+        count += 1;
+        if count > MAX_ENTRIES {
+            bail!(
+                "the archive has more than {MAX_ENTRIES} entries: refusing it (a release has a few dozen)"
+            );
+        }
         let kind = entry.header().entry_type();
+        if ext.take_extension(&mut entry, kind).map_err(|e| match e {
+            ExtError::Io(e) => corrupt(e),
+            ExtError::Refused(e) => e,
+        })? {
+            continue;
+        }
+        if kind.is_gnu_sparse() {
+            bail!(
+                "entry {:?} is a GNU sparse file: refusing it (a release has none)",
+                shorten(&entry.path_bytes())
+            );
+        }
+        let raw = ext
+            .path
+            .take()
+            .unwrap_or_else(|| entry.path_bytes().into_owned());
+        let link_name = ext
+            .link
+            .take()
+            .or_else(|| entry.header().link_name_bytes().map(|t| t.into_owned()));
+        let shown = shorten(&raw);
+        if raw.len() > MAX_PATH_BYTES {
+            bail!(
+                "entry {shown:?} has a path of {} bytes, longer than {MAX_PATH_BYTES} bytes: refusing it",
+                raw.len()
+            );
+        }
+        let path = check_path(&raw).map_err(|why| anyhow::anyhow!("entry {shown:?}: {why}"))?;
 
         if matches!(kind, EntryType::Symlink | EntryType::Link) {
-            let target = entry.link_name_bytes().map(|t| t.into_owned());
-            let target = target.unwrap_or_default();
+            let target = link_name.unwrap_or_default();
             let from = if kind == EntryType::Symlink {
                 // A symlink resolves against the directory holding it.
                 &path[..path.len().saturating_sub(1)]
@@ -123,7 +173,8 @@ fn extract_limited(targz: &[u8], stem: &str, max_member: u64, max_total: u64) ->
         }
 
         if let Some(top) = path.first()
-            && !tops.contains(top)
+            && seen_tops.len() <= SHOWN_TOPS
+            && seen_tops.insert(top.clone())
         {
             tops.push(top.clone());
         }
@@ -170,6 +221,8 @@ fn extract_limited(targz: &[u8], stem: &str, max_member: u64, max_total: u64) ->
     if !missing.is_empty() {
         let found = if tops.is_empty() {
             "the archive is empty".to_string()
+        } else if tops.len() > SHOWN_TOPS {
+            format!("top-level entries: {}, ...", tops[..SHOWN_TOPS].join(", "))
         } else {
             format!("top-level entries: {}", tops.join(", "))
         };
@@ -182,6 +235,99 @@ fn extract_limited(targz: &[u8], stem: &str, max_member: u64, max_total: u64) ->
         etcd: etcd.unwrap_or_default().into(),
         etcdctl: etcdctl.unwrap_or_default().into(),
     })
+}
+
+/// What GNU long-name and PAX headers say about the member after them.
+#[derive(Default)]
+struct Extensions {
+    path: Option<Vec<u8>>,
+    link: Option<Vec<u8>>,
+}
+
+enum ExtError {
+    /// The archive ended or the stream broke.
+    Io(io::Error),
+    /// The header is refused.
+    Refused(anyhow::Error),
+}
+
+impl Extensions {
+    /// If `entry` is an extension header, check its declared size, read it
+    /// and remember what it says; true if it was one.
+    fn take_extension<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        kind: EntryType,
+    ) -> Result<bool, ExtError> {
+        let (what, cap) = if kind.is_gnu_longname() {
+            ("GNU long name", MAX_PATH_BYTES as u64 + 1)
+        } else if kind.is_gnu_longlink() {
+            ("GNU long link name", MAX_PATH_BYTES as u64 + 1)
+        } else if kind.is_pax_local_extensions() || kind.is_pax_global_extensions() {
+            ("PAX header", MAX_PAX_BYTES)
+        } else {
+            return Ok(false);
+        };
+        let size = entry.header().entry_size().map_err(ExtError::Io)?;
+        if size > cap {
+            return Err(ExtError::Refused(anyhow::anyhow!(
+                "a {what} of {size} bytes, more than the {cap} allowed: refusing the archive (a release has short names)"
+            )));
+        }
+        let mut data = Vec::with_capacity(size as usize);
+        entry.read_to_end(&mut data).map_err(ExtError::Io)?;
+        if data.len() as u64 != size {
+            return Err(ExtError::Io(io::ErrorKind::UnexpectedEof.into()));
+        }
+        let name = |mut d: Vec<u8>| {
+            // GNU terminates the name with NUL.
+            if let Some(end) = memchr::memchr(0, &d) {
+                d.truncate(end);
+            }
+            d
+        };
+        let refused = |why: String| ExtError::Refused(anyhow::anyhow!("a {what}: {why}"));
+        if kind.is_gnu_longname() {
+            if self.path.replace(name(data)).is_some() {
+                return Err(refused("two names for the same member".into()));
+            }
+        } else if kind.is_gnu_longlink() {
+            if self.link.replace(name(data)).is_some() {
+                return Err(refused("two link names for the same member".into()));
+            }
+        } else if kind.is_pax_local_extensions() {
+            for record in tar::PaxExtensions::new(&data) {
+                let record = record.map_err(|e| refused(format!("malformed record ({e})")))?;
+                match record.key_bytes() {
+                    b"path" => self.path = Some(record.value_bytes().to_vec()),
+                    b"linkpath" => self.link = Some(record.value_bytes().to_vec()),
+                    // The member's data would not be where its header says.
+                    b"size" | b"GNU.sparse.size" | b"GNU.sparse.realsize" => {
+                        return Err(refused(format!(
+                            "its {} record is not supported (a release has no such member)",
+                            String::from_utf8_lossy(record.key_bytes())
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // Global PAX headers carry nothing a member's path or size depends on.
+        Ok(true)
+    }
+}
+
+/// A name for messages: at most 200 bytes of it.
+fn shorten(raw: &[u8]) -> String {
+    if raw.len() <= 200 {
+        String::from_utf8_lossy(raw).into_owned()
+    } else {
+        format!(
+            "{}... ({} bytes)",
+            String::from_utf8_lossy(&raw[..200]),
+            raw.len()
+        )
+    }
 }
 
 /// The path's components with `.` and empty ones dropped, or why it is unsafe.

@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use reqwest::Url;
 use reqwest::blocking::Client;
 use reqwest::redirect::Policy;
 use sha2::{Digest, Sha256};
@@ -191,7 +192,7 @@ fn download_with_retries(
         .connect_timeout(opts.connect_timeout)
         // Per read in the blocking client: an idle timeout, not a deadline.
         .timeout(opts.idle_timeout)
-        .redirect(Policy::limited(MAX_REDIRECTS))
+        .redirect(redirect_policy())
         .user_agent(concat!("etcdpack/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("cannot set up the HTTP client")?;
@@ -340,11 +341,57 @@ fn attempt_once(
     Ok(actual)
 }
 
+/// A redirect that is not followed, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum Redirect {
+    #[error("too many redirects (more than {MAX_REDIRECTS}; a redirect loop?)")]
+    TooMany,
+    #[error(
+        "refusing the redirect from {from} to {to}: a download that started over https must stay on https\n  help: point --mirror (or etcd.url) at the final https URL, or fix the server's redirect"
+    )]
+    Downgrade { from: String, to: String },
+}
+
+/// Whether a redirect from `from` to `to` may be followed: from https only
+/// to https, so that a redirect cannot strip the transport's protection.
+pub fn allow_redirect(from: &Url, to: &Url) -> Result<(), Redirect> {
+    if from.scheme() == "https" && to.scheme() != "https" {
+        return Err(Redirect::Downgrade {
+            from: from.to_string(),
+            to: to.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// At most [`MAX_REDIRECTS`] redirects, none of them a downgrade from https
+/// (checked against the URL just left, at every hop).
+fn redirect_policy() -> Policy {
+    Policy::custom(|attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(Redirect::TooMany);
+        }
+        let verdict = match attempt.previous().last() {
+            Some(from) => allow_redirect(from, attempt.url()),
+            None => Ok(()),
+        };
+        match verdict {
+            Ok(()) => attempt.follow(),
+            Err(e) => attempt.error(e),
+        }
+    })
+}
+
 fn classify_send(err: reqwest::Error) -> Failure {
     if err.is_redirect() {
-        return Failure::Final(anyhow!(
-            "too many redirects (more than {MAX_REDIRECTS}; a redirect loop?)"
-        ));
+        let mut source = std::error::Error::source(&err);
+        while let Some(e) = source {
+            if let Some(r) = e.downcast_ref::<Redirect>() {
+                return Failure::Final(anyhow!("{r}"));
+            }
+            source = e.source();
+        }
+        return Failure::Final(anyhow!("{}", Redirect::TooMany));
     }
     if err.is_builder() {
         return Failure::Final(anyhow::Error::new(err).context("invalid URL"));
@@ -490,6 +537,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("not 64 hex digits"), "{msg}");
+    }
+
+    #[test]
+    fn redirects_may_not_leave_https() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        let https = u("https://github.com/etcd-io/etcd/releases/download/v3.4.16/x.tar.gz");
+        assert!(allow_redirect(&https, &u("https://objects.example/blob")).is_ok());
+        assert!(allow_redirect(&u("http://127.0.0.1/x"), &u("http://127.0.0.1/y")).is_ok());
+        assert!(allow_redirect(&u("http://127.0.0.1/x"), &u("https://mirror/y")).is_ok());
+        for to in ["http://objects.example/blob", "ftp://objects.example/blob"] {
+            let msg = allow_redirect(&https, &u(to)).unwrap_err().to_string();
+            assert!(msg.contains(https.as_str()) && msg.contains(to), "{msg}");
+            assert!(msg.contains("help:"), "{msg}");
+        }
     }
 
     #[test]

@@ -1,10 +1,16 @@
 //! `etcdpack verify`: re-check a finished output directory without trusting
 //! the run that wrote it — checksums, certificate chains and expiry, each
 //! node's certificate against its name and IP, private-key modes inside the
-//! artifacts, and that the CA key is in no artifact and no node tree.
+//! artifacts, and that the CA key is in no artifact and no node tree, in
+//! any encoding ([`pki::KeyFinder`]).
+//!
+//! The directory is not trusted either: every path taken from
+//! `SHA256SUMS` or `manifest.json` must be a plain relative path inside it,
+//! and nothing is read through a symbolic link — a link anywhere under
+//! `dist/`, `pki/` or a node tree is reported, never followed.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -105,6 +111,16 @@ pub fn verify(dir: &Path) -> Result<Report> {
         );
         return Ok(r);
     }
+    // Nothing is read through a symbolic link: the records first.
+    for name in [out::MANIFEST, out::SUMS, out::PKI, out::DIST, out::NODES] {
+        if let Err(why) = inside(dir, name) {
+            r.check(
+                false,
+                format!("{name}: a plain path in the output directory ({why})"),
+            );
+            return Ok(r);
+        }
+    }
     let manifest = Manifest::read(dir)?.context("manifest.json vanished")?;
     let sums_text = fs::read_to_string(dir.join(out::SUMS))
         .with_context(|| format!("cannot read {}", dir.join(out::SUMS).display()))?;
@@ -116,7 +132,22 @@ pub fn verify(dir: &Path) -> Result<Report> {
 
     let mut artifacts = Vec::new();
     for (hash, rel) in &sums {
-        let path = dir.join(rel);
+        let path = match inside(dir, rel) {
+            Ok(path) => path,
+            Err(why) => {
+                r.check(
+                    false,
+                    format!("{rel}: a plain path inside the output directory ({why})"),
+                );
+                continue;
+            }
+        };
+        if let Ok(meta) = fs::symlink_metadata(&path)
+            && !meta.is_file()
+        {
+            r.check(false, format!("{rel}: a regular file"));
+            continue;
+        }
         match fs::read(&path) {
             Ok(bytes) => {
                 let ok = crate::fsutil::sha256_hex(&bytes) == *hash;
@@ -129,7 +160,52 @@ pub fn verify(dir: &Path) -> Result<Report> {
         }
     }
 
+    // Every directory verify reads from holds only files and directories.
+    let mut trees = Vec::new();
+    for node in &manifest.nodes {
+        match inside(dir, &node.tree) {
+            Ok(tree) => trees.push((node, tree)),
+            Err(why) => {
+                r.check(
+                    false,
+                    format!(
+                        "{}: tree {} is a plain path inside the output directory ({why})",
+                        node.name, node.tree
+                    ),
+                );
+            }
+        }
+    }
+    let listed: Vec<(String, Walk)> = [out::DIST, out::PKI]
+        .iter()
+        .map(|d| (d.to_string(), dir.join(d)))
+        .chain(trees.iter().map(|(n, t)| (n.tree.clone(), t.clone())))
+        .map(|(name, path)| (name, walk(&path)))
+        .collect();
+    for (name, w) in &listed {
+        let odd: Vec<String> = w
+            .odd
+            .iter()
+            .map(|(p, what)| format!("{} is {what}", rel(dir, p)))
+            .collect();
+        r.check(
+            odd.is_empty(),
+            format!(
+                "{name}: holds only files and directories{}",
+                if odd.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", odd.join(", "))
+                }
+            ),
+        );
+    }
+
     let now = time::OffsetDateTime::now_utc();
+    if let Err(why) = inside(dir, &format!("{}/{}", out::PKI, pki::CA_CERT)) {
+        r.check(false, format!("pki/ca.pem: a plain file ({why})"));
+        return Ok(r);
+    }
     let ca_pem = fs::read_to_string(dir.join(out::PKI).join(pki::CA_CERT)).with_context(|| {
         format!(
             "cannot read the CA certificate in {}",
@@ -139,9 +215,8 @@ pub fn verify(dir: &Path) -> Result<Report> {
     let ca_ok = not_before(&ca_pem).is_ok();
     r.check(ca_ok, "pki/ca.pem is a certificate");
 
-    for node in &manifest.nodes {
-        let tree = dir.join(&node.tree);
-        let certs = find_files(&tree, "server.pem");
+    for (node, tree) in &trees {
+        let certs = find_files(tree, "server.pem");
         if !r.check(
             certs.len() == 1,
             format!("{}: one server certificate in {}", node.name, node.tree),
@@ -185,7 +260,7 @@ pub fn verify(dir: &Path) -> Result<Report> {
                 );
             }
         }
-        let keys = find_files(&tree, "server-key.pem");
+        let keys = find_files(tree, "server-key.pem");
         for k in keys {
             use std::os::unix::fs::PermissionsExt;
             let mode = fs::metadata(&k)?.permissions().mode() & 0o777;
@@ -200,33 +275,42 @@ pub fn verify(dir: &Path) -> Result<Report> {
         }
     }
 
-    // The CA key may have been moved to safer storage; then only its absence matters.
-    match fs::read_to_string(dir.join(out::PKI).join(pki::CA_KEY)) {
-        Ok(ca_key) => {
+    // The CA key is found by its public half, in any encoding, so the scan
+    // needs only the certificate. The key file, when it is still here, adds
+    // a byte search, which also finds its body split across lines or JSON.
+    let ca_key = inside(dir, &format!("{}/{}", out::PKI, pki::CA_KEY))
+        .ok()
+        .and_then(|p| fs::read_to_string(p).ok());
+    match pki::KeyFinder::for_cert_pem(&ca_pem) {
+        Ok(finder) => {
+            let scan = |data: &[u8]| find_ca_key(&finder, ca_key.as_deref(), data);
             for (rel, bytes) in &artifacts {
                 let what = format!("{rel}: does not contain the CA key");
-                match unpacked_contains(rel, bytes, &ca_key) {
-                    Ok(found) => r.check(!found, what),
+                match unpacked_find(rel, bytes, &scan) {
+                    Ok(None) => r.check(true, what),
+                    Ok(Some(found)) => r.check(false, format!("{what} (found {found})")),
                     // What cannot be unpacked cannot be shown to be clean.
                     Err(e) => r.check(false, format!("{what} (cannot unpack it: {e:#})")),
                 };
             }
-            for node in &manifest.nodes {
-                let found = walk(&dir.join(&node.tree)).iter().any(|f| {
-                    fs::read(f)
-                        .map(|b| pki::contains_key(&b, &ca_key))
-                        .unwrap_or(false)
+            for (node, tree) in &trees {
+                let found = walk(tree).files.iter().find_map(|f| {
+                    let found = scan(&fs::read(f).ok()?)?;
+                    Some(format!("{found} in {}", rel(dir, f)))
                 });
-                r.check(
-                    !found,
-                    format!("{}: does not contain the CA key", node.tree),
-                );
+                let what = format!("{}: does not contain the CA key", node.tree);
+                match found {
+                    None => r.check(true, what),
+                    Some(found) => r.check(false, format!("{what} (found {found})")),
+                };
             }
         }
-        Err(_) => {
+        Err(e) => {
             r.check(
-                true,
-                "pki/ca-key.pem is not here (kept elsewhere); key scan skipped",
+                false,
+                format!(
+                    "the CA key can be searched for: pki/ca.pem has no usable public key ({e:#})"
+                ),
             );
         }
     }
@@ -257,48 +341,103 @@ pub fn verify(dir: &Path) -> Result<Report> {
     Ok(r)
 }
 
-fn unpacked_contains(rel: &str, bytes: &[u8], key: &str) -> Result<bool> {
-    if pki::contains_key(bytes, key) {
-        return Ok(true);
+/// How the CA key is in `data`, if it is: parsed in any encoding, or byte
+/// for byte as the key file `ca_key` holds it.
+fn find_ca_key(finder: &pki::KeyFinder, ca_key: Option<&str>, data: &[u8]) -> Option<String> {
+    if let Some(key) = ca_key
+        && pki::contains_key(data, key)
+    {
+        return Some("as the text of pki/ca-key.pem".to_owned());
+    }
+    finder.find(data).map(|f| f.to_string())
+}
+
+/// `scan` over the artifact's own bytes, then over every stream in it.
+fn unpacked_find(
+    rel: &str,
+    bytes: &[u8],
+    scan: &dyn Fn(&[u8]) -> Option<String>,
+) -> Result<Option<String>> {
+    if let Some(found) = scan(bytes) {
+        return Ok(Some(found));
     }
     let format = Format::ALL
         .iter()
         .copied()
         .find(|f| f.matches_file_name(rel));
     let Some(format) = format else {
-        return Ok(false);
+        return Ok(None);
     };
     // Every stream, not only the installed entries: a key beside the
     // bundle's installer or in a .deb's control member leaks just the same.
     Ok(package::read_streams(format, bytes)?
         .iter()
-        .any(|s| pki::contains_key(s, key)))
+        .enumerate()
+        .find_map(|(i, s)| Some(format!("{} in stream {}", scan(s)?, i + 1))))
 }
 
 fn rel(base: &Path, p: &Path) -> String {
     p.strip_prefix(base).unwrap_or(p).display().to_string()
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
+/// `rel` joined to `dir` if it is a plain relative path there: not absolute,
+/// no `.` or `..` component, and no component a symbolic link. Otherwise why not.
+fn inside(dir: &Path, rel: &str) -> Result<PathBuf, String> {
+    let mut at = dir.to_owned();
+    for c in Path::new(rel).components() {
+        match c {
+            Component::Normal(name) => at.push(name),
+            Component::RootDir | Component::Prefix(_) => return Err("it is absolute".into()),
+            Component::ParentDir => return Err("it has a `..` component".into()),
+            Component::CurDir => return Err("it has a `.` component".into()),
+        }
+        if fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(format!("{} is a symbolic link", self::rel(dir, &at)));
+        }
+    }
+    if at == dir {
+        return Err("it is empty".into());
+    }
+    Ok(at)
+}
+
+/// What [`walk`] found: the regular files, and everything else that is not
+/// a directory, with what it is. Nothing is followed.
+#[derive(Default)]
+struct Walk {
+    files: Vec<PathBuf>,
+    odd: Vec<(PathBuf, String)>,
+}
+
+fn walk(dir: &Path) -> Walk {
+    let mut out = Walk::default();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
         let Ok(rd) = fs::read_dir(&d) else { continue };
         for e in rd.flatten() {
             let p = e.path();
-            if p.is_dir() {
+            let Ok(kind) = e.file_type() else { continue };
+            if kind.is_dir() {
                 stack.push(p);
+            } else if kind.is_file() {
+                out.files.push(p);
+            } else if kind.is_symlink() {
+                let target = fs::read_link(&p).unwrap_or_default();
+                let what = format!("a symbolic link to {}", target.display());
+                out.odd.push((p, what));
             } else {
-                out.push(p);
+                out.odd.push((p, "not a regular file".into()));
             }
         }
     }
-    out.sort();
+    out.files.sort();
+    out.odd.sort();
     out
 }
 
 fn find_files(dir: &Path, name: &str) -> Vec<PathBuf> {
     walk(dir)
+        .files
         .into_iter()
         .filter(|p| p.file_name().and_then(|n| n.to_str()) == Some(name))
         .collect()

@@ -611,3 +611,83 @@ fn gen_removes_only_what_it_wrote() {
     two.run_ok(&[]);
     assert_eq!(fs::read_to_string(&outside).unwrap(), "mine");
 }
+
+/// The official 3.4.16 amd64 checksum, pinned in etcdpack.
+const PINNED_3_4_16_AMD64: &str =
+    "2e2d5b3572e077e7641193ed07b4929b0eaf0dc2f9463e9b677765528acafb89";
+
+/// stderr of a successful `plan` of a one-node cluster with `etcd` as the
+/// config's etcd section.
+fn plan_stderr(etcd: &str) -> String {
+    let g = Gen::new(&["127.0.0.1"], etcd);
+    let out = etcdpack()
+        .args(["plan", "-c"])
+        .arg(&g.config)
+        .arg("-o")
+        .arg(&g.out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
+#[test]
+fn replacing_a_pinned_checksum_is_warned_about() {
+    let other = "ab".repeat(32);
+    let stderr = plan_stderr(&format!(
+        "etcd: {{ version: 3.4.16, arch: amd64, sha256: \"{other}\" }}\n"
+    ));
+    let warning = stderr
+        .lines()
+        .position(|l| l.starts_with("warning:") && l.contains("etcd.sha256"))
+        .unwrap_or_else(|| panic!("no warning about etcd.sha256:\n{stderr}"));
+    let text = stderr
+        .lines()
+        .skip(warning)
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        text.contains("cluster.yaml")
+            && text.contains(&other)
+            && text.contains(PINNED_3_4_16_AMD64),
+        "{text}"
+    );
+    assert!(text.contains("help: remove etcd.sha256"), "{text}");
+
+    // The pinned value itself, or a release without a pin, is no replacement.
+    for etcd in [
+        format!(
+            "etcd: {{ version: 3.4.16, sha256: \"{}\" }}\n",
+            PINNED_3_4_16_AMD64.to_uppercase()
+        ),
+        format!("etcd: {{ version: 3.5.0, sha256: \"{other}\" }}\n"),
+    ] {
+        let stderr = plan_stderr(&etcd);
+        assert!(!stderr.contains("warning"), "{etcd}: {stderr}");
+    }
+
+    // --etcd-sha256 replacing the pin says so, and how to undo it.
+    let g = Gen::new(&["127.0.0.1"], "");
+    let s = standin();
+    let out = etcdpack()
+        .args(["fetch", "-c"])
+        .arg(&g.config)
+        .arg("--cache-dir")
+        .arg(&g.cache)
+        .arg("--etcd-tarball")
+        .arg(&s.path)
+        .args(["--etcd-sha256", &s.sha256])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning:")
+            && stderr.contains(&format!("--etcd-sha256 {}", s.sha256))
+            && stderr.contains(PINNED_3_4_16_AMD64)
+            && stderr.contains("help: drop --etcd-sha256"),
+        "{stderr}"
+    );
+}

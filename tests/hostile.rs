@@ -381,3 +381,50 @@ fn a_decompression_bomb_is_refused_at_the_limit() {
     );
     eprintln!("refused the bomb in {:?}", t.elapsed());
 }
+
+/// A raw GNU long-name header declaring `size` bytes of name, with only a
+/// little of it present, then the two programs: refused on the header alone.
+fn long_name_claiming(size: u64) -> Vec<u8> {
+    let mut header = Header::new_gnu();
+    let name = b"././@LongLink";
+    header.as_old_mut().name[..name.len()].copy_from_slice(name);
+    header.set_entry_type(EntryType::GNULongName);
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let mut tar = header.as_bytes().to_vec();
+    tar.extend_from_slice(&[b'a'; 8192]);
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    gz.write_all(&tar).unwrap();
+    let programs = targz(&good_programs());
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&programs[..]), &mut plain)
+        .unwrap();
+    gz.write_all(&plain).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn a_huge_long_name_is_refused_before_it_is_read() {
+    let s = Scene::new();
+    // 300 MiB of name would cost gigabytes once read.
+    s.refused(
+        "long-name",
+        &long_name_claiming(300 << 20),
+        &["GNU long name of 314572800 bytes", "refusing"],
+    );
+}
+
+#[test]
+fn an_archive_of_too_many_entries_is_refused() {
+    let s = Scene::new();
+    let mut members: Vec<Member> = (0..20_000).map(|i| file(format!("top-{i}"), b"")).collect();
+    members.extend(good_programs());
+    let t = std::time::Instant::now();
+    s.refused(
+        "many-entries",
+        &targz(&members),
+        &["more than 10000 entries", "refusing"],
+    );
+    eprintln!("refused 20 000 entries in {:?}", t.elapsed());
+}

@@ -115,13 +115,23 @@ fn a_rerun_with_the_same_input_changes_no_byte_and_issues_nothing() {
     assert!(!second.contains("Creating"), "{second}");
     let reusing = second.lines().filter(|l| l.contains("Reusing")).count();
     assert_eq!(reusing, 6, "the CA and five leaves:\n{second}");
-    // The only warning is the config's own (two nodes).
+    // The only warnings are the config's own (two nodes) and the stand-in
+    // release's --etcd-sha256 replacing the pinned checksum.
     let warnings: Vec<&str> = second
         .lines()
         .filter(|l| l.starts_with("warning"))
         .collect();
-    assert_eq!(warnings.len(), 1, "{second}");
-    assert!(warnings[0].contains("2 nodes tolerate"), "{second}");
+    assert_eq!(warnings.len(), 2, "{second}");
+    assert!(
+        warnings.iter().any(|w| w.contains("2 nodes tolerate")),
+        "{second}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("--etcd-sha256") && w.contains("pinned checksum")),
+        "{second}"
+    );
     assert_eq!(changed(&before, &snapshot(&g.out)), Vec::<String>::new());
 }
 

@@ -359,14 +359,25 @@ fn the_tool_never_prints_a_key() {
 
 // ------------------------------------------------ verify catches a plant
 
-/// A finished one-node output with every format, copied per case.
+/// A finished one-node output with every format (ECDSA keys), copied per case.
 fn fresh_output() -> (tempfile::TempDir, PathBuf) {
     static BASE: OnceLock<Gen> = OnceLock::new();
-    let base = BASE.get_or_init(|| {
-        let g = Gen::new(&["127.0.0.1"], "");
-        g.run_ok(&["--formats", FORMATS]);
-        g
-    });
+    copy_of(BASE.get_or_init(|| base_output("")))
+}
+
+/// The same with RSA keys.
+fn fresh_rsa_output() -> (tempfile::TempDir, PathBuf) {
+    static BASE: OnceLock<Gen> = OnceLock::new();
+    copy_of(BASE.get_or_init(|| base_output("pki: { algorithm: rsa-2048 }\n")))
+}
+
+fn base_output(extra: &str) -> Gen {
+    let g = Gen::new(&["127.0.0.1"], extra);
+    g.run_ok(&["--formats", FORMATS]);
+    g
+}
+
+fn copy_of(base: &Gen) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     run_ok(Command::new("cp").arg("-a").arg(&base.out).arg(dir.path()));
     let out = dir.path().join("out");
@@ -541,13 +552,11 @@ fn verify_catches_a_ca_key_planted_in_a_deb() {
     assert_verify_fails(&out, &name, "does not contain the CA key");
 }
 
-#[test]
-fn verify_catches_a_ca_key_planted_in_an_rpm() {
-    let (_dir, out) = fresh_output();
-    let ca = ca_key(&out);
-    let name = artifact_name(&out, ".rpm");
+/// The .rpm `name` re-built with the rpm crate, its regular files and
+/// `extra` (absolute path, data, mode) added.
+fn repack_rpm(out: &Path, name: &str, extra: &[(&str, Vec<u8>, u16)]) -> Vec<u8> {
     let original =
-        rpm::Package::parse(&mut &fs::read(out.join("dist").join(&name)).unwrap()[..]).unwrap();
+        rpm::Package::parse(&mut &fs::read(out.join("dist").join(name)).unwrap()[..]).unwrap();
     let mut b = rpm::PackageBuilder::new("etcd-test-etcd-1", "3.4.16", "Apache-2.0", "x86_64", "x");
     b.using_config(rpm::BuildConfig::default().compression(rpm::CompressionType::Gzip));
     for f in original.files().unwrap() {
@@ -563,20 +572,36 @@ fn verify_catches_a_ca_key_planted_in_an_rpm() {
         )
         .unwrap();
     }
-    b.with_file_contents(
-        ca.into_bytes(),
-        rpm::FileOptions::new("/opt/etcd/ssl/ca-key.pem").permissions(0o600),
-    )
-    .unwrap();
+    for (path, data, mode) in extra {
+        b.with_file_contents(
+            data.clone(),
+            rpm::FileOptions::new(*path).permissions(*mode),
+        )
+        .unwrap();
+    }
     let mut planted = Vec::new();
     b.build().unwrap().write(&mut planted).unwrap();
-    // The real tools agree the key is inside, compressed.
+    // The real tools agree the files are inside, compressed.
     let scratch = tempfile::tempdir().unwrap();
     let rpm_path = scratch.path().join("planted.rpm");
     fs::write(&rpm_path, &planted).unwrap();
     let listing = run_ok(Command::new("rpm").arg("-qlp").arg(&rpm_path));
-    assert!(listing.contains("/opt/etcd/ssl/ca-key.pem"), "{listing}");
+    for (path, _, _) in extra {
+        assert!(listing.contains(path), "{listing}");
+    }
+    planted
+}
 
+#[test]
+fn verify_catches_a_ca_key_planted_in_an_rpm() {
+    let (_dir, out) = fresh_output();
+    let ca = ca_key(&out);
+    let name = artifact_name(&out, ".rpm");
+    let planted = repack_rpm(
+        &out,
+        &name,
+        &[("/opt/etcd/ssl/ca-key.pem", ca.into_bytes(), 0o600)],
+    );
     substitute(&out, &name, &planted);
     assert_verify_fails(&out, &name, "does not contain the CA key");
 }
@@ -612,4 +637,260 @@ fn verify_fails_on_an_artifact_it_cannot_read() {
     );
     substitute(&out, &name, &fs::read(&deb).unwrap());
     assert_verify_fails(&out, &name, "readable as deb");
+}
+
+// ------------------------------------- verify knows the key in any encoding
+
+/// `key_file` re-encoded by `openssl <args>` (the key on stdout).
+fn openssl(key_file: &Path, args: &[&str]) -> Vec<u8> {
+    let o = Command::new("openssl")
+        .args(args)
+        .arg("-in")
+        .arg(key_file)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o.stdout
+}
+
+/// The encodings openssl gives an ECDSA key: PKCS#8 and SEC1, PEM and DER.
+const EC_ENCODINGS: &[(&str, &[&str])] = &[
+    ("pkcs8-pem", &["pkey"]),
+    ("pkcs8-der", &["pkey", "-outform", "DER"]),
+    ("sec1-pem", &["ec"]),
+    ("sec1-der", &["ec", "-outform", "DER"]),
+];
+
+/// The encodings openssl gives an RSA key: PKCS#8 and PKCS#1, PEM and DER.
+const RSA_ENCODINGS: &[(&str, &[&str])] = &[
+    ("pkcs8-pem", &["pkey"]),
+    ("pkcs8-der", &["pkey", "-outform", "DER"]),
+    ("pkcs1-pem", &["rsa", "-traditional"]),
+    ("pkcs1-der", &["rsa", "-traditional", "-outform", "DER"]),
+];
+
+/// The key file `key` under pki/ in each encoding, each checked by openssl
+/// to be the same key. PKCS#8 is what etcdpack writes; the traditional
+/// encodings (PKCS#1, SEC1) share no bytes with it that a search could find.
+fn reencoded(out: &Path, key: &str, encodings: &[(&str, &[&str])]) -> Vec<(String, Vec<u8>)> {
+    let file = out.join("pki").join(key);
+    let original = fs::read(&file).unwrap();
+    let modulus = |data: &[u8]| {
+        let scratch = tempfile::NamedTempFile::new().unwrap();
+        fs::write(scratch.path(), data).unwrap();
+        let form = if data.starts_with(b"-----") {
+            "PEM"
+        } else {
+            "DER"
+        };
+        openssl(scratch.path(), &["pkey", "-pubout", "-inform", form])
+    };
+    let public = modulus(&original);
+    encodings
+        .iter()
+        .map(|(what, args)| {
+            let bytes = openssl(&file, args);
+            if !what.starts_with("pkcs8") {
+                assert_ne!(bytes, original, "{what}");
+            }
+            assert_eq!(modulus(&bytes), public, "{what}: not the same key");
+            (what.to_string(), bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn verify_knows_the_ca_key_in_every_encoding_in_a_tarball() {
+    for (fresh, encodings) in [
+        (fresh_output as fn() -> _, EC_ENCODINGS),
+        (fresh_rsa_output, RSA_ENCODINGS),
+    ] {
+        let (_dir, out) = fresh();
+        for (what, bytes) in reencoded(&out, "ca-key.pem", encodings) {
+            let (_dir, out) = copy_of_dir(&out);
+            let name = artifact_name(&out, ".tar.gz");
+            let tarball = fs::read(out.join("dist").join(&name)).unwrap();
+            // Neither under root/ nor named like a key.
+            let planted = repack_tarball(&tarball, &[("backup.bin".to_owned(), bytes)]);
+            substitute(&out, &name, &planted);
+            eprintln!("case: {what}");
+            assert_verify_fails(&out, &name, "does not contain the CA key");
+        }
+    }
+}
+
+#[test]
+fn verify_knows_the_ca_key_re_encoded_in_a_deb_an_rpm_and_a_node_tree() {
+    let (_dir, base) = fresh_output();
+    let keys = reencoded(&base, "ca-key.pem", EC_ENCODINGS);
+    let key = |what: &str| keys.iter().find(|(w, _)| w == what).unwrap().1.clone();
+
+    // SEC1 DER in the control member of the .deb, beside the scripts.
+    let (_dir, out) = copy_of_dir(&base);
+    let name = artifact_name(&out, ".deb");
+    let planted = repack_deb(&out, &name, |tree| {
+        fs::write(tree.join("DEBIAN/extra"), key("sec1-der")).unwrap();
+    });
+    substitute(&out, &name, &planted);
+    eprintln!("case: deb control");
+    assert_verify_fails(&out, &name, "does not contain the CA key");
+
+    // SEC1 PEM in the data member.
+    let (_dir, out) = copy_of_dir(&base);
+    let planted = repack_deb(&out, &name, |tree| {
+        fs::write(tree.join("opt/etcd/ssl/extra.txt"), key("sec1-pem")).unwrap();
+    });
+    substitute(&out, &name, &planted);
+    eprintln!("case: deb data");
+    assert_verify_fails(&out, &name, "does not contain the CA key");
+
+    // PKCS#8 DER in the .rpm's payload.
+    let (_dir, out) = copy_of_dir(&base);
+    let name = artifact_name(&out, ".rpm");
+    let planted = repack_rpm(&out, &name, &[("/opt/etcd/extra", key("pkcs8-der"), 0o644)]);
+    substitute(&out, &name, &planted);
+    eprintln!("case: rpm payload");
+    assert_verify_fails(&out, &name, "does not contain the CA key");
+
+    // SEC1 PEM in a staged node tree (no artifact changes).
+    let (_dir, out) = copy_of_dir(&base);
+    fs::write(out.join("nodes/etcd-1/opt/etcd/notes"), key("sec1-pem")).unwrap();
+    eprintln!("case: node tree");
+    assert_verify_fails(&out, "nodes/etcd-1", "does not contain the CA key");
+}
+
+#[test]
+fn verify_does_not_take_a_node_key_for_the_ca_key() {
+    // The control: the same plants with the node's own key, which the
+    // artifacts carry anyway, are no CA key.
+    for (fresh, encodings) in [
+        (fresh_output as fn() -> _, EC_ENCODINGS),
+        (fresh_rsa_output, RSA_ENCODINGS),
+    ] {
+        let (_dir, base) = fresh();
+        let keys = reencoded(&base, "nodes/etcd-1-key.pem", encodings);
+        let (_dir, out) = copy_of_dir(&base);
+        let name = artifact_name(&out, ".tar.gz");
+        let tarball = fs::read(out.join("dist").join(&name)).unwrap();
+        let extra: Vec<_> = keys
+            .iter()
+            .map(|(what, bytes)| (format!("backup-{what}"), bytes.clone()))
+            .collect();
+        substitute(&out, &name, &repack_tarball(&tarball, &extra));
+        fs::write(
+            out.join("nodes/etcd-1/opt/etcd/notes"),
+            &keys.iter().find(|(w, _)| w.ends_with("pem")).unwrap().1,
+        )
+        .unwrap();
+        assert_verify_passes(&out);
+    }
+}
+
+/// A copy of the output directory `out`.
+fn copy_of_dir(out: &Path) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(out)
+            .arg(dir.path().join("out")),
+    );
+    let out = dir.path().join("out");
+    (dir, out)
+}
+
+// ------------------------------- verify reads nothing outside its directory
+
+/// Add an artifact at `path` (as SHA256SUMS and manifest.json spell it)
+/// with the hash and size of `real`, the file it resolves to, so that the
+/// records agree and only the path itself is wrong.
+fn record_artifact(out: &Path, path: &str, real: &Path) {
+    let bytes = fs::read(real).unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let arts = m["nodes"][0]["artifacts"].as_array_mut().unwrap();
+    arts.push(serde_json::json!({
+        "format": "tar",
+        "path": path,
+        "sha256": sha256(&bytes),
+        "size": bytes.len(),
+    }));
+    let mut sums: Vec<String> = arts
+        .iter()
+        .map(|a| {
+            format!(
+                "{}  {}\n",
+                a["sha256"].as_str().unwrap(),
+                a["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    sums.sort();
+    fs::write(out.join("SHA256SUMS"), sums.concat()).unwrap();
+    let mut json = serde_json::to_vec_pretty(&m).unwrap();
+    json.push(b'\n');
+    fs::write(out.join("manifest.json"), json).unwrap();
+}
+
+#[test]
+fn verify_refuses_paths_that_leave_the_output_directory() {
+    let (_dir, out) = fresh_output();
+    // As many `..` as it takes from the output directory to /.
+    let up = "../".repeat(out.components().count() - 1);
+    let dotdot = format!("{up}etc/passwd");
+    assert_eq!(
+        fs::canonicalize(out.join(&dotdot)).unwrap(),
+        Path::new("/etc/passwd")
+    );
+    for (case, path) in [
+        ("dotdot", dotdot.as_str()),
+        ("absolute", "/etc/passwd"),
+        ("dotdot inside", "dist/../dist/x"),
+    ] {
+        let (_dir, out) = copy_of_dir(&out);
+        let real = if case == "dotdot inside" {
+            let real = out.join("dist/x");
+            fs::write(&real, b"x").unwrap();
+            real
+        } else {
+            PathBuf::from("/etc/passwd")
+        };
+        record_artifact(&out, path, &real);
+        eprintln!("case: {case}");
+        assert_verify_fails(&out, path, "inside the output directory");
+    }
+
+    // A path through a symbolic link, to a file with the right hash.
+    let (_dir, out) = copy_of_dir(&out);
+    std::os::unix::fs::symlink("/etc", out.join("dist/etc")).unwrap();
+    record_artifact(&out, "dist/etc/passwd", Path::new("/etc/passwd"));
+    eprintln!("case: through a symlink");
+    assert_verify_fails(&out, "dist/etc", "symbolic link");
+}
+
+#[test]
+fn verify_refuses_symbolic_links_and_does_not_follow_them() {
+    for (case, link, target) in [
+        ("dist", "dist/passwd", "/etc/passwd"),
+        ("node file", "nodes/etcd-1/opt/etcd/passwd", "/etc/passwd"),
+        ("node dir", "nodes/etcd-1/opt/etcd/etc", "/etc"),
+        ("pki", "pki/clients/elsewhere", "/etc"),
+    ] {
+        let (_dir, out) = fresh_output();
+        std::os::unix::fs::symlink(target, out.join(link)).unwrap();
+        eprintln!("case: {case}");
+        assert_verify_fails(&out, link, "symbolic link");
+    }
+    // A node tree that is itself a link to a copy of itself.
+    let (_dir, out) = fresh_output();
+    let tree = out.join("nodes/etcd-1");
+    let moved = out.join("elsewhere");
+    fs::rename(&tree, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &tree).unwrap();
+    eprintln!("case: node tree");
+    assert_verify_fails(&out, "nodes/etcd-1", "symbolic link");
 }

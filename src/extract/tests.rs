@@ -311,3 +311,105 @@ fn read_release_checks_the_hash_first() {
     );
     assert!(msg.contains("--etcd-sha256"), "{msg}");
 }
+
+/// A raw header of `kind` declaring `size` bytes, followed by `data` (which
+/// may be shorter: the reader must refuse before it needs the rest).
+fn raw_header(name: &str, kind: EntryType, size: u64, data: &[u8]) -> Vec<u8> {
+    let mut header = Header::new_gnu();
+    header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    header.set_entry_type(kind);
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let mut out = header.as_bytes().to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().next_multiple_of(512), 0);
+    out
+}
+
+#[test]
+fn a_huge_long_name_or_pax_header_is_refused_before_it_is_read() {
+    for (kind, what) in [
+        (EntryType::GNULongName, "GNU long name"),
+        (EntryType::GNULongLink, "GNU long link name"),
+        (EntryType::XHeader, "PAX header"),
+        (EntryType::XGlobalHeader, "PAX header"),
+    ] {
+        // 300 MiB declared; only a little of it follows.
+        let mut tar = raw_header("././@LongLink", kind, 300 << 20, &[b'a'; 4096]);
+        tar.extend_from_slice(&tar_bytes(&[
+            file(&n("etcd"), b"1"),
+            file(&n("etcdctl"), b"2"),
+        ]));
+        let msg = format!("{:#}", extract(&gz(&tar), STEM).unwrap_err());
+        assert!(msg.contains(what), "{kind:?}: {msg}");
+        assert!(msg.contains("314572800 bytes"), "{kind:?}: {msg}");
+        assert!(!msg.contains("corrupt"), "{kind:?}: {msg}");
+    }
+}
+
+#[test]
+fn paths_longer_than_the_limit_are_refused() {
+    let long = n(&format!("{}/x", "d".repeat(MAX_PATH_BYTES)));
+    // In a PAX header that is itself small enough.
+    let mut b = Builder::new(Vec::new());
+    b.append_pax_extensions([("path", long.as_bytes())])
+        .unwrap();
+    let mut h = Header::new_gnu();
+    h.set_path("short").unwrap();
+    h.set_size(1);
+    h.set_cksum();
+    b.append(&h, &b"x"[..]).unwrap();
+    for m in [file(&n("etcd"), b"1"), file(&n("etcdctl"), b"2")] {
+        let mut h = Header::new_gnu();
+        h.set_path(m.name).unwrap();
+        h.set_size(m.data.len() as u64);
+        h.set_cksum();
+        b.append(&h, m.data).unwrap();
+    }
+    let msg = format!(
+        "{:#}",
+        extract(&gz(&b.into_inner().unwrap()), STEM).unwrap_err()
+    );
+    assert!(msg.contains("longer than 4096 bytes"), "{msg}");
+    // Shown shortened, not all 4 KiB of it.
+    assert!(msg.len() < 1024, "{msg}");
+}
+
+#[test]
+fn long_names_and_pax_paths_within_the_limit_still_work() {
+    let mut b = Builder::new(Vec::new());
+    // etcd by a GNU long name (the builder writes one past 100 bytes) ...
+    let long_etcd = format!("{}{STEM}/etcd", "./".repeat(80));
+    let mut h = Header::new_gnu();
+    h.set_size(4);
+    h.set_mode(0o755);
+    b.append_data(&mut h, &long_etcd, &b"ETCD"[..]).unwrap();
+    // ... etcdctl by a PAX path over a bogus header name.
+    b.append_pax_extensions([("path", n("etcdctl").as_bytes())])
+        .unwrap();
+    let mut h = Header::new_gnu();
+    h.set_path("bogus").unwrap();
+    h.set_size(7);
+    h.set_cksum();
+    b.append(&h, &b"ETCDCTL"[..]).unwrap();
+    let bins = extract(&gz(&b.into_inner().unwrap()), STEM).unwrap();
+    assert_eq!(&*bins.etcd, b"ETCD");
+    assert_eq!(&*bins.etcdctl, b"ETCDCTL");
+}
+
+#[test]
+fn too_many_entries_are_refused() {
+    let names: Vec<String> = (0..20_000).map(|i| format!("top-{i}")).collect();
+    let mut members: Vec<Member> = names.iter().map(|n| file(n, b"")).collect();
+    let (e, c) = (n("etcd"), n("etcdctl"));
+    members.push(file(&e, b"1"));
+    members.push(file(&c, b"2"));
+    let msg = err(&members);
+    assert!(msg.contains("more than 10000 entries"), "{msg}");
+    // Just under the limit is fine, and the missing-program message does
+    // not list thousands of names.
+    let msg = err(&members[..9_999]);
+    assert!(msg.contains("not an etcd release"), "{msg}");
+    assert!(msg.len() < 1024, "{} bytes: {msg:.200}", msg.len());
+}

@@ -25,6 +25,7 @@
 
 mod ca;
 mod cert;
+mod keyscan;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -39,6 +40,7 @@ use crate::report::Reporter;
 
 pub use ca::check_import;
 pub use cert::check_leaf;
+pub use keyscan::{Found, KeyFinder};
 
 /// File name of the CA certificate inside the PKI directory.
 pub const CA_CERT: &str = "ca.pem";

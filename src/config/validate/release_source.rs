@@ -55,9 +55,23 @@ pub(super) fn etcd(c: &mut Checker, raw_etcd: &RawEtcd, overrides: &Overrides) -
     };
     let mut sha256 = String::new();
     let check_hex = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let pinned = release::pinned_sha256(&version, arch);
+    // An explicit checksum is for a release etcdpack has no pin for, or a
+    // rebuilt one on purpose; one that silently replaces the official
+    // checksum of a pinned release is said out loud.
+    let replaces_pin = |given: &str| pinned.filter(|p| !p.eq_ignore_ascii_case(given));
     if let Some(s) = &overrides.etcd_sha256 {
         if check_hex(s) {
             sha256 = s.to_ascii_lowercase();
+            if let Some(p) = replaces_pin(s) {
+                c.warn(
+                    Position::file(c.file),
+                    format!(
+                        "--etcd-sha256 {sha256} replaces the pinned checksum {p} of etcd {version} linux-{}: only a tarball with this checksum is accepted\n  help: drop --etcd-sha256 to use the pinned checksum of the official release",
+                        arch.as_str()
+                    ),
+                );
+            }
         } else {
             c.problem(
                 Rule::Sha256,
@@ -69,6 +83,16 @@ pub(super) fn etcd(c: &mut Checker, raw_etcd: &RawEtcd, overrides: &Overrides) -
     } else if let Some(s) = &raw_etcd.sha256 {
         if check_hex(&s.value) {
             sha256 = s.value.to_ascii_lowercase();
+            if let Some(p) = replaces_pin(&s.value) {
+                let at = c.at(s);
+                c.warn(
+                    at,
+                    format!(
+                        "etcd.sha256 {sha256} replaces the pinned checksum {p} of etcd {version} linux-{}: only a tarball with this checksum is accepted\n  help: remove etcd.sha256 to use the pinned checksum of the official release",
+                        arch.as_str()
+                    ),
+                );
+            }
         } else {
             let at = c.at(s);
             c.problem(
@@ -78,7 +102,7 @@ pub(super) fn etcd(c: &mut Checker, raw_etcd: &RawEtcd, overrides: &Overrides) -
                 "give the 64 hex digits of the tarball's SHA-256 (sha256sum prints it)",
             );
         }
-    } else if let Some(pinned) = release::pinned_sha256(&version, arch) {
+    } else if let Some(pinned) = pinned {
         sha256 = pinned.to_owned();
     } else {
         let at = raw_etcd
