@@ -6,6 +6,7 @@
 
 mod error;
 pub mod raw;
+pub mod schema;
 pub mod units;
 mod validate;
 
