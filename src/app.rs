@@ -44,18 +44,22 @@ pub fn run(cli: Cli, reporter: &Reporter) -> Result<()> {
         Command::Verify(a) => verify_cmd(&a),
         Command::Completions(a) => completions(&a),
         Command::Man(a) => man(&a, reporter),
-        Command::Schema => {
-            print!("{}", config::schema::text());
-            Ok(())
-        }
+        Command::Schema => std::io::stdout()
+            .lock()
+            .write_all(config::schema::text().as_bytes())
+            .context("cannot write the schema to stdout"),
     }
 }
 
 fn completions(a: &CompletionsArgs) -> Result<()> {
     let mut cmd = cli::command();
     let shell: clap_complete::Shell = a.shell.into();
-    clap_complete::generate(shell, &mut cmd, "etcdpack", &mut std::io::stdout().lock());
-    Ok(())
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "etcdpack", &mut script);
+    std::io::stdout()
+        .lock()
+        .write_all(&script)
+        .context("cannot write the completion script to stdout")
 }
 
 /// One page per command, rendered from the same definitions as `--help`.
