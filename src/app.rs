@@ -7,7 +7,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::{Cli, Command, FetchArgs, GenArgs, InitArgs, PlanArgs, SourceArgs, VerifyArgs};
+use crate::cli::{
+    self, Cli, Command, CompletionsArgs, FetchArgs, GenArgs, InitArgs, ManArgs, PlanArgs,
+    SourceArgs, VerifyArgs,
+};
 use crate::config::{self, Cluster, ConfigError, Overrides};
 use crate::fetch::{self, FetchOptions};
 use crate::fsutil::{self, OutputLock};
@@ -39,9 +42,72 @@ pub fn run(cli: Cli, reporter: &Reporter) -> Result<()> {
         Command::Fetch(a) => fetch_cmd(&a, reporter),
         Command::Gen(a) => gen_cmd(&a, reporter).map(|_| ()),
         Command::Verify(a) => verify_cmd(&a),
+        Command::Completions(a) => completions(&a),
+        Command::Man(a) => man(&a, reporter),
+        Command::Schema => std::io::stdout()
+            .lock()
+            .write_all(config::schema::text().as_bytes())
+            .context("cannot write the schema to stdout"),
     }
 }
 
+fn completions(a: &CompletionsArgs) -> Result<()> {
+    let mut cmd = cli::command();
+    let shell: clap_complete::Shell = a.shell.into();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "etcdpack", &mut script);
+    std::io::stdout()
+        .lock()
+        .write_all(&script)
+        .context("cannot write the completion script to stdout")
+}
+
+/// One page per command, rendered from the same definitions as `--help`.
+fn man(a: &ManArgs, reporter: &Reporter) -> Result<()> {
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    let mut top = cli::command().disable_help_subcommand(true);
+    top.build();
+    let source = format!("etcdpack {}", env!("CARGO_PKG_VERSION"));
+    let date = man_date()?;
+    let mut pages = vec![top.clone()];
+    pages.extend(top.get_subcommands().filter(|c| !c.is_hide_set()).cloned());
+    for cmd in pages {
+        let page = clap_mangen::Man::new(cmd)
+            .date(&date)
+            .source(&source)
+            .manual("etcdpack manual");
+        let path = a.out.join(page.get_filename());
+        let mut text = Vec::new();
+        page.render(&mut text)?;
+        fsutil::write_atomic(&path, &text, 0o644)?;
+        reporter.detail("Created", path.display());
+    }
+    reporter.status("Created", format!("man pages in {}", a.out.display()));
+    println!("{}", a.out.display());
+    Ok(())
+}
+
+/// The date on the pages: `SOURCE_DATE_EPOCH` when set (reproducible
+/// builds), else today.
+fn man_date() -> Result<String> {
+    let when = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(s) => {
+            let secs: i64 = s
+                .trim()
+                .parse()
+                .with_context(|| format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds"))?;
+            time::OffsetDateTime::from_unix_timestamp(secs)
+                .with_context(|| format!("SOURCE_DATE_EPOCH={s:?} is out of range"))?
+        }
+        Err(_) => time::OffsetDateTime::now_utc(),
+    };
+    Ok(when
+        .format(time::macros::format_description!("[year]-[month]-[day]"))
+        .expect("a date formats"))
+}
+
+/// The example config, and next to it the schema its first line names.
 fn init(a: &InitArgs, reporter: &Reporter) -> Result<()> {
     if a.output == Path::new("-") {
         print!("{}", config::EXAMPLE);
@@ -52,6 +118,24 @@ fn init(a: &InitArgs, reporter: &Reporter) -> Result<()> {
             "{} already exists\n  help: remove it first, or write elsewhere with -o FILE",
             a.output.display()
         );
+    }
+    let schema_path = a.output.with_file_name(config::schema::FILE_NAME);
+    let schema = config::schema::text();
+    // An identical schema (from an earlier `init`) is kept; any other file is
+    // the user's.
+    let write_schema = match std::fs::read(&schema_path) {
+        Ok(existing) if existing == schema.as_bytes() => false,
+        Ok(_) => bail!(
+            "{} already exists and is not this version's schema\n  help: remove it, or refresh it with `etcdpack schema > {}`",
+            schema_path.display(),
+            schema_path.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => return Err(e).context(format!("cannot read {}", schema_path.display())),
+    };
+    if write_schema {
+        fsutil::write_atomic(&schema_path, schema.as_bytes(), 0o644)?;
+        reporter.status("Created", schema_path.display());
     }
     fsutil::write_atomic(&a.output, config::EXAMPLE.as_bytes(), 0o644)?;
     reporter.status("Created", a.output.display());

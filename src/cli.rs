@@ -2,28 +2,66 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::package::Format;
 use crate::report::Verbosity;
 
+/// The exit codes, shown after `--help` of the commands that use them all.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  failure (download, I/O, certificates, packaging)
+  2  invalid config or usage
+  3  verify found a problem, or the output is from an incomplete run";
+
 /// Turn one YAML description of an etcd cluster into per-node TLS-ready packages.
 #[derive(Debug, Parser)]
-#[command(name = "etcdpack", version, about, long_about = None)]
+#[command(name = "etcdpack", version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
     /// Print only errors on stderr.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    // Shown after each command's own options.
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        display_order = 900
+    )]
     pub quiet: bool,
 
     /// Print more detail on stderr (reused certificates, cache hits).
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, display_order = 901)]
     pub verbose: bool,
 }
 
+/// The command line as clap sees it: the derived command plus what cannot be
+/// written as a constant (the pinned releases after `--version`). Parsing,
+/// completions and man pages all start here.
+pub fn command() -> clap::Command {
+    Cli::command().long_version(long_version())
+}
+
+/// `--version`: this version, then the etcd releases whose checksums are pinned.
+pub fn long_version() -> String {
+    format!(
+        "{}\npinned etcd releases: {}",
+        env!("CARGO_PKG_VERSION"),
+        crate::release::pinned_list()
+    )
+}
+
 impl Cli {
+    /// Parse the process's arguments; on `--help`, `--version` or a usage
+    /// error, print and exit (usage errors with code 2).
+    pub fn parse_args() -> Self {
+        let matches = command().get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+
     pub fn verbosity(&self) -> Verbosity {
         if self.quiet {
             Verbosity::Quiet
@@ -49,11 +87,58 @@ pub enum Command {
     /// node certificates against their names and IPs, and that no artifact
     /// contains the CA key.
     Verify(VerifyArgs),
+    /// Print a shell completion script on stdout.
+    Completions(CompletionsArgs),
+    /// Write a man page for etcdpack and for each of its commands.
+    Man(ManArgs),
+    /// Print the JSON Schema of cluster.yaml on stdout, for editors and linters.
+    Schema,
+}
+
+/// The shells `completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl From<Shell> for clap_complete::Shell {
+    fn from(s: Shell) -> Self {
+        match s {
+            Shell::Bash => clap_complete::Shell::Bash,
+            Shell::Zsh => clap_complete::Shell::Zsh,
+            Shell::Fish => clap_complete::Shell::Fish,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Where the script goes:
+  bash  /usr/share/bash-completion/completions/etcdpack
+        or ~/.local/share/bash-completion/completions/etcdpack
+  zsh   _etcdpack in a directory of $fpath
+  fish  ~/.config/fish/completions/etcdpack.fish")]
+pub struct CompletionsArgs {
+    /// The shell to complete for: bash, zsh or fish.
+    #[arg(value_enum, hide_possible_values = true)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages to (etcdpack.1, etcdpack-gen.1, …);
+    /// created if missing.
+    #[arg(short, long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Where to write the example; `-` for stdout. Refuses to overwrite.
+    /// The JSON Schema editors use to check it goes next to it, as
+    /// cluster.schema.json.
     #[arg(short, long, default_value = "cluster.yaml")]
     pub output: PathBuf,
 }
@@ -116,6 +201,7 @@ pub struct FetchArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct GenArgs {
     #[command(flatten)]
     pub config: ConfigArg,
@@ -149,6 +235,7 @@ pub struct GenArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct VerifyArgs {
     /// The output directory of a `gen` run.
     #[arg(value_name = "DIR", default_value = "out")]

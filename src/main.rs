@@ -2,11 +2,10 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use etcdpack::{app, cli::Cli, report::Reporter};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     let reporter = Reporter::new(cli.verbosity());
     match app::run(cli, &reporter) {
         Ok(()) => ExitCode::SUCCESS,

@@ -36,7 +36,16 @@ fn init_writes_a_valid_example_and_refuses_to_overwrite() {
 
 #[test]
 fn help_is_complete_for_every_command() {
-    for cmd in ["init", "plan", "fetch", "gen", "verify"] {
+    for cmd in [
+        "init",
+        "plan",
+        "fetch",
+        "gen",
+        "verify",
+        "completions",
+        "man",
+        "schema",
+    ] {
         let out = etcdpack().args([cmd, "--help"]).output().unwrap();
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout).into_owned();

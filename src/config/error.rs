@@ -90,6 +90,8 @@ impl fmt::Display for Problem {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("{}", missing(file))]
+    Missing { file: PathBuf },
     #[error("cannot read config {}: {source}\n  help: check the path given with --config", file.display())]
     Read {
         file: PathBuf,
@@ -113,6 +115,21 @@ impl ConfigError {
             ConfigError::Invalid(problems) => problems.iter().map(|p| p.rule).collect(),
             _ => Vec::new(),
         }
+    }
+}
+
+/// The default `cluster.yaml` missing is how a first run starts: say what
+/// writes one. Any other missing file is probably a typo in `--config`.
+fn missing(file: &Path) -> String {
+    if file == Path::new("cluster.yaml") {
+        "no cluster.yaml here\n  help: run `etcdpack init` to write one (or pass --config FILE)"
+            .to_owned()
+    } else {
+        format!(
+            "config {} does not exist\n  help: check the path given with --config, or run `etcdpack init -o {}` to write an example there",
+            file.display(),
+            file.display()
+        )
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod error;
 pub mod raw;
+pub mod schema;
 pub mod units;
 mod validate;
 
@@ -202,9 +203,17 @@ impl Cluster {
 
 /// Read and validate a config file.
 pub fn load(path: &Path, overrides: &Overrides) -> Result<Cluster, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        file: path.to_owned(),
-        source,
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            ConfigError::Missing {
+                file: path.to_owned(),
+            }
+        } else {
+            ConfigError::Read {
+                file: path.to_owned(),
+                source,
+            }
+        }
     })?;
     parse(path, &text, overrides)
 }

@@ -1,26 +1,84 @@
 //! The YAML as written: a strict serde mirror (`deny_unknown_fields`) that
 //! keeps the source position of every value a later check may complain about.
 //! Nothing here applies defaults or judges values; see `validate`.
+//!
+//! The same types describe `cluster.yaml` as a JSON Schema (`etcdpack
+//! schema`, see [`super::schema`]): their doc comments are the descriptions
+//! editors show, so every comment on a field speaks to the person writing
+//! the file.
 
-use serde::Deserialize;
-use serde_saphyr::Spanned;
+use std::borrow::Cow;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer};
+use serde_saphyr::{Location, Spanned};
+
+use super::schema::{algorithms, arches, config_versions, formats};
 use super::units::Quantity;
 
-pub type S<T> = Spanned<T>;
+/// A value and where it was written: serde-saphyr's [`Spanned`], with the
+/// schema of the value itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct S<T> {
+    pub value: T,
+    /// Where the value is used (an alias's position for an aliased value).
+    pub referenced: Location,
+    /// Where the value is written.
+    pub defined: Location,
+}
 
-#[derive(Debug, Deserialize)]
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for S<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Spanned::<T>::deserialize(d)?;
+        Ok(S {
+            value: s.value,
+            referenced: s.referenced,
+            defined: s.defined,
+        })
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for S<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// An etcd cluster for etcdpack: its members, the etcd release, TLS and
+/// packaging. Only `version`, `cluster` and `nodes` are required.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "etcdpack cluster.yaml")]
 pub struct RawConfig {
+    /// The format of this file: 1.
+    #[schemars(transform = config_versions)]
     pub version: S<u32>,
     pub cluster: RawCluster,
     #[serde(default)]
     pub etcd: RawEtcd,
+    /// The members, one per machine: each gets its own certificate and its
+    /// own package. URLs and the initial cluster are derived from this list.
+    #[schemars(length(min = 1))]
     pub nodes: S<Vec<RawNode>>,
     #[serde(default)]
     pub tuning: RawTuning,
     #[serde(default)]
     pub pki: RawPki,
+    /// Client certificates to write to OUT/pki/clients/, for the programs
+    /// that talk to etcd (etcdctl, kube-apiserver, …). Not installed on the
+    /// nodes.
     pub clients: Option<Vec<RawClient>>,
     #[serde(default)]
     pub paths: RawPaths,
@@ -30,94 +88,168 @@ pub struct RawConfig {
     pub packages: RawPackages,
 }
 
-#[derive(Debug, Deserialize)]
+/// The cluster as a whole.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCluster {
+    /// Part of every package name: a DNS label (lower-case letters, digits
+    /// and '-'), e.g. k8s.
     pub name: S<String>,
+    /// ETCD_INITIAL_CLUSTER_TOKEN, which keeps members of different clusters
+    /// apart. Default: etcd-cluster-NAME.
     pub token: Option<S<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Which etcd release to package.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEtcd {
+    /// The release, MAJOR.MINOR.PATCH (a leading 'v' is allowed), e.g.
+    /// 3.4.16, the default. Releases without a pinned checksum need `sha256`.
     pub version: Option<S<String>>,
+    /// The CPU architecture of the nodes. Default: amd64.
+    #[schemars(transform = arches)]
     pub arch: Option<S<String>>,
+    /// SHA-256 of the release tarball, 64 hex digits (from the release's
+    /// SHA256SUMS). Required for a release without a pinned checksum.
     pub sha256: Option<S<String>>,
+    /// Download the release tarball from this URL instead of the official
+    /// GitHub release.
     pub url: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One member of the cluster.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawNode {
+    /// The member's name (ETCD_NAME) and part of its package name: a DNS
+    /// label, unique in the cluster.
     pub name: S<String>,
+    /// The address the member listens on and peers use: an IPv4 or IPv6
+    /// address without a port, unique in the cluster.
     pub ip: S<String>,
+    /// Extra subject alternative names of the member's certificate: IP
+    /// addresses or DNS names. The IP, the name, localhost, 127.0.0.1 and ::1
+    /// are always included.
     #[serde(default)]
     pub sans: Vec<S<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// etcd's timing and storage settings.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTuning {
+    /// How often the leader sends heartbeats: a duration such as 100ms or
+    /// 1s; a bare number is milliseconds. A whole number of milliseconds,
+    /// at least 1ms. Default: 100ms.
     pub heartbeat_interval: Option<S<Quantity>>,
+    /// How long a follower waits for a heartbeat before it calls an
+    /// election: a duration such as 1000ms or 1s; a bare number is
+    /// milliseconds. At least 5 times heartbeat_interval and at most 50s.
+    /// Default: 1000ms.
     pub election_timeout: Option<S<Quantity>>,
+    /// The size limit of the backend database: a size such as 8GiB or
+    /// 512MiB (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB); a bare number
+    /// is bytes. Above 8GiB is a warning. Default: 8GiB.
     pub quota_backend_bytes: Option<S<Quantity>>,
+    /// How much history to keep before compaction: a duration such as 1h or
+    /// 30m; a bare number is hours. Default: 1h.
     pub auto_compaction_retention: Option<S<Quantity>>,
+    /// Serve the v2 API as well (flannel still speaks it). Default: true.
     pub enable_v2: Option<bool>,
+    /// Also listen on plaintext http://127.0.0.1:2379, which gives every
+    /// local process full, unauthenticated access. Default: false.
     pub insecure_localhost_listener: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The CA and the certificates.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPki {
+    /// The key type of every new key. Default: rsa-2048.
+    #[schemars(transform = algorithms)]
     pub algorithm: Option<S<String>>,
+    /// How long new certificates are valid: a duration such as 87600h (ten
+    /// years) or 365d; a bare number is hours. At least a day. Default:
+    /// 87600h.
     pub validity: Option<S<Quantity>>,
     #[serde(default)]
     pub subject: RawSubject,
+    /// Sign with this existing CA certificate (PEM) instead of creating a
+    /// CA; a path relative to this file. Needs `ca_key`.
     pub ca_cert: Option<S<String>>,
+    /// The private key (PEM) of `ca_cert`; a path relative to this file.
     pub ca_key: Option<S<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The distinguished name parts every certificate's subject carries.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSubject {
+    /// Country, e.g. CN.
     #[serde(rename = "C")]
     pub country: Option<String>,
+    /// State or province, e.g. Beijing.
     #[serde(rename = "ST")]
     pub state: Option<String>,
+    /// Locality (city), e.g. Beijing.
     #[serde(rename = "L")]
     pub locality: Option<String>,
+    /// Organization.
     #[serde(rename = "O")]
     pub organization: Option<String>,
+    /// Organizational unit.
     #[serde(rename = "OU")]
     pub organizational_unit: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A client certificate.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawClient {
+    /// The certificate's common name and file name, e.g. etcdctl; unique.
     pub name: S<String>,
+    /// The certificate's organization, e.g. "system:masters" for a
+    /// Kubernetes API server.
     pub organization: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Where the package installs on a node.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPaths {
+    /// An absolute path holding bin/, cfg/ and ssl/. Default: /opt/etcd.
     pub install_dir: Option<S<String>>,
+    /// etcd's data directory, an absolute path; created at install, never
+    /// deleted. Default: /var/lib/etcd/default.etcd.
     pub data_dir: Option<S<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The systemd service.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawService {
+    /// The system user etcd runs as, created at install; root is allowed.
+    /// Default: etcd.
     pub user: Option<S<String>>,
+    /// Start etcd when the package is installed (false: enable only).
+    /// Default: true.
     pub start: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// The packages written to OUT/dist/.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPackages {
+    /// Which packages to build for every node. Default: all.
+    #[schemars(transform = formats)]
     pub formats: Option<S<Vec<String>>>,
+    /// The package name pattern with the placeholders {cluster} and {node}
+    /// ({node} is required). Default: etcd-{cluster}-{node}.
     pub name: Option<S<String>>,
+    /// The packages' maintainer, `Name <email>`. Default: CLUSTER etcd
+    /// operators <root@localhost>.
     pub maintainer: Option<S<String>>,
+    /// The packages' homepage URL. Default: https://etcd.io.
     pub homepage: Option<S<String>>,
 }

@@ -38,6 +38,25 @@ impl<'de> Deserialize<'de> for Quantity {
     }
 }
 
+/// In the schema: a whole number or a string; which units the string may
+/// carry is said by each setting's description.
+impl schemars::JsonSchema for Quantity {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Quantity".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": ["integer", "string"],
+            "minimum": 0
+        })
+    }
+}
+
 /// Parse a duration: a sequence of `<number><unit>` with units ms, s, m, h, d
 /// (e.g. "1h30m", "100ms", "87600h"). A bare integer means `bare_unit`.
 pub fn parse_duration(q: &Quantity, bare_unit: Duration) -> Result<Duration, String> {
