@@ -165,6 +165,13 @@ const SEMANTIC: &[&str] = &[
     "40-ca-is-not-a-ca",
     "41-ca-expired",
     "42-ca-cert-not-pem",
+    "43-install-dir-is-a-system-dir",
+    "44-data-dir-is-a-system-dir",
+    "45-data-dir-is-install-dir",
+    "46-data-dir-inside-install-dir",
+    "47-homepage-with-a-newline",
+    "48-san-names-another-node",
+    "49-ca-cert-holds-the-key",
 ];
 
 #[test]
