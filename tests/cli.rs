@@ -7,7 +7,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use support::{Gen, etcdpack, mode_of, run_ok, standin};
+use support::{COMMANDS, Gen, etcdpack, mode_of, run_ok, standin};
 
 #[test]
 fn init_writes_a_valid_example_and_refuses_to_overwrite() {
@@ -36,16 +36,7 @@ fn init_writes_a_valid_example_and_refuses_to_overwrite() {
 
 #[test]
 fn help_is_complete_for_every_command() {
-    for cmd in [
-        "init",
-        "plan",
-        "fetch",
-        "gen",
-        "verify",
-        "completions",
-        "man",
-        "schema",
-    ] {
+    for &cmd in COMMANDS {
         let out = etcdpack().args([cmd, "--help"]).output().unwrap();
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -8,19 +8,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use support::{Gen, etcdpack, run_ok, standin};
-
-/// Every command with a page, as `etcdpack CMD --help` names it.
-const COMMANDS: &[&str] = &[
-    "init",
-    "plan",
-    "fetch",
-    "gen",
-    "verify",
-    "completions",
-    "man",
-    "schema",
-];
+use support::{COMMANDS, Gen, etcdpack, run_ok, standin};
 
 /// A tool the tests need; .ci/install-deps installs its package.
 fn tool(name: &str, package: &str) -> Command {

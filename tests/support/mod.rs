@@ -8,6 +8,18 @@
 #![allow(dead_code)]
 
 mod generate;
+
+/// Every subcommand, as `etcdpack CMD --help` names it.
+pub const COMMANDS: &[&str] = &[
+    "init",
+    "plan",
+    "fetch",
+    "gen",
+    "verify",
+    "completions",
+    "man",
+    "schema",
+];
 #[allow(unused_imports)]
 pub use generate::{Gen, mirror, mode_of, run_ok};
 
