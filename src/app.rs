@@ -12,13 +12,14 @@ use crate::cli::{
     SourceArgs, VerifyArgs,
 };
 use crate::config::{self, Cluster, ConfigError, Overrides};
-use crate::fetch::{self, FetchOptions};
+use crate::fetch;
 use crate::fsutil::{self, OutputLock};
+use crate::model::out;
 use crate::output::{
     self, Artifact, CaInfo, ClientInfo, EtcdInfo, HashingWriter, Manifest, NodeInfo,
 };
 use crate::package::{Format, Identity, PackageSpec};
-use crate::plan::{self, out};
+use crate::plan;
 use crate::render::{self, Templates};
 use crate::report::Reporter;
 use crate::{extract, outdir, pki, stage, verify};
@@ -145,6 +146,7 @@ fn init(a: &InitArgs, reporter: &Reporter) -> Result<()> {
 
 fn load(path: &Path, overrides: &Overrides, reporter: &Reporter) -> Result<Cluster> {
     let cluster = config::load(path, overrides)?;
+    pki::check_import(&cluster, time::OffsetDateTime::now_utc())?;
     for w in &cluster.warnings {
         reporter.warn(w);
     }
@@ -191,7 +193,7 @@ fn fetch_cmd(a: &FetchArgs, reporter: &Reporter) -> Result<()> {
         &overrides(Some(&a.source), None),
         reporter,
     )?;
-    let opts = FetchOptions::from_args(&a.source)?;
+    let opts = a.source.fetch_options()?;
     let path = fetch::ensure_release(&cluster.etcd, &opts, reporter)?;
     println!("{}", path.display());
     Ok(())
@@ -206,7 +208,7 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
     )?;
     // Everything that can be checked without writing is checked first.
     let templates = Templates::new(a.templates.as_deref())?;
-    let opts = FetchOptions::from_args(&a.source)?;
+    let opts = a.source.fetch_options()?;
     // The release is verified before the output directory is touched.
     let tarball = fetch::ensure_release(&cluster.etcd, &opts, reporter)?;
     let bins = extract::read_release(&tarball, &cluster.etcd)?;
@@ -361,8 +363,14 @@ pub fn package_spec<'a>(
     let mut scripts = BTreeMap::new();
     for format in &cluster.packages.formats {
         for &name in format.template_names() {
-            let text =
-                render::render_script(templates, name, cluster, node, tree, &id.full_version())?;
+            let text = render::render_script(
+                templates,
+                name,
+                cluster,
+                node,
+                &tree.script_entries(),
+                &id.full_version(),
+            )?;
             scripts.insert(name, text);
         }
     }

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::package::Format;
+use crate::fetch::{self, FetchOptions};
+use crate::model::Format;
 use crate::report::Verbosity;
 
 /// The exit codes, shown after `--help` of the commands that use them all.
@@ -173,6 +174,24 @@ pub struct SourceArgs {
     pub cache_dir: Option<PathBuf>,
 }
 
+impl SourceArgs {
+    /// Where this command line says releases come from.
+    pub fn fetch_options(&self) -> anyhow::Result<FetchOptions> {
+        let cache_dir = match &self.cache_dir {
+            Some(dir) => dir.clone(),
+            None => fetch::default_cache_dir(
+                std::env::var_os("XDG_CACHE_HOME"),
+                std::env::var_os("HOME"),
+            )?,
+        };
+        Ok(FetchOptions {
+            mirror: self.mirror.clone(),
+            local_tarball: self.etcd_tarball.clone(),
+            ..FetchOptions::new(cache_dir)
+        })
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
@@ -244,4 +263,25 @@ pub struct VerifyArgs {
     /// Print the findings as one JSON document.
     #[arg(long)]
     pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_cache_dir_and_sources_come_from_the_args() {
+        let args = SourceArgs {
+            etcd_tarball: Some("etcd.tgz".into()),
+            etcd_sha256: None,
+            mirror: Some("http://mirror".into()),
+            cache_dir: Some("/c".into()),
+        };
+        let opts = args.fetch_options().unwrap();
+        assert_eq!(opts.cache_dir, PathBuf::from("/c"));
+        assert_eq!(opts.mirror.as_deref(), Some("http://mirror"));
+        assert_eq!(opts.local_tarball, Some(PathBuf::from("etcd.tgz")));
+        assert_eq!(opts.retries, 3);
+        assert_eq!(opts.max_bytes, 512 << 20);
+    }
 }

@@ -21,9 +21,9 @@ use anyhow::{Context, Result, bail};
 use flate2::read::GzDecoder;
 use tar::EntryType;
 
-use crate::config::Etcd;
 use crate::fsutil::sha256_hex;
 use crate::release;
+use crate::release::Etcd;
 
 /// One member may be at most this large (etcd 3.4's binary is ~23 MiB).
 pub const MAX_MEMBER_BYTES: u64 = 256 << 20;

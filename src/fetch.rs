@@ -21,9 +21,8 @@ use reqwest::blocking::Client;
 use reqwest::redirect::Policy;
 use sha2::{Digest, Sha256};
 
-use crate::cli::SourceArgs;
-use crate::config::Etcd;
 use crate::release;
+use crate::release::Etcd;
 use crate::report::{Reporter, Verbosity};
 
 /// A loop or a misconfigured mirror fails instead of bouncing forever.
@@ -64,25 +63,11 @@ impl FetchOptions {
             max_bytes: 512 << 20,
         }
     }
-
-    pub fn from_args(args: &SourceArgs) -> Result<Self> {
-        let cache_dir = match &args.cache_dir {
-            Some(dir) => dir.clone(),
-            None => {
-                default_cache_dir(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"))?
-            }
-        };
-        Ok(FetchOptions {
-            mirror: args.mirror.clone(),
-            local_tarball: args.etcd_tarball.clone(),
-            ..FetchOptions::new(cache_dir)
-        })
-    }
 }
 
 /// `$XDG_CACHE_HOME/etcdpack`, else `$HOME/.cache/etcdpack`. A relative
 /// `XDG_CACHE_HOME` is ignored, as the XDG spec asks.
-fn default_cache_dir(
+pub fn default_cache_dir(
     xdg_cache_home: Option<std::ffi::OsString>,
     home: Option<std::ffi::OsString>,
 ) -> Result<PathBuf> {
@@ -508,26 +493,10 @@ mod tests {
     }
 
     #[test]
-    fn explicit_cache_dir_and_sources_come_from_the_args() {
-        let args = SourceArgs {
-            etcd_tarball: Some("etcd.tgz".into()),
-            etcd_sha256: None,
-            mirror: Some("http://mirror".into()),
-            cache_dir: Some("/c".into()),
-        };
-        let opts = FetchOptions::from_args(&args).unwrap();
-        assert_eq!(opts.cache_dir, PathBuf::from("/c"));
-        assert_eq!(opts.mirror.as_deref(), Some("http://mirror"));
-        assert_eq!(opts.local_tarball, Some(PathBuf::from("etcd.tgz")));
-        assert_eq!(opts.retries, 3);
-        assert_eq!(opts.max_bytes, 512 << 20);
-    }
-
-    #[test]
     fn a_malformed_hash_never_becomes_a_cache_path() {
         let etcd = Etcd {
             version: "3.4.16".into(),
-            arch: crate::config::Arch::Amd64,
+            arch: crate::model::Arch::Amd64,
             sha256: "../../etc".into(),
             url: None,
         };

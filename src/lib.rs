@@ -41,6 +41,7 @@ pub mod envfile;
 pub mod extract;
 pub mod fetch;
 pub mod fsutil;
+pub mod model;
 pub mod outdir;
 pub mod output;
 pub mod package;

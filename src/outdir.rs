@@ -24,8 +24,8 @@ use std::path::{Component, Path};
 use anyhow::{Context, Result, bail};
 
 use crate::fsutil::{self, OutputLock};
+use crate::model::out;
 use crate::output::Manifest;
-use crate::plan::out;
 use crate::report::Reporter;
 
 /// Mode of the output directory and of every directory etcdpack creates in it.

@@ -6,58 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::Cluster;
-use crate::package::Format;
+use crate::model::{Format, Layout, out};
 use crate::{pki, release};
-
-/// Where things go on a node, derived from `paths.install_dir`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Layout {
-    pub install_dir: String,
-    pub bin_dir: String,
-    pub cfg_dir: String,
-    pub ssl_dir: String,
-    pub etcd_bin: String,
-    pub etcdctl_bin: String,
-    pub conf_file: String,
-    pub ca_file: String,
-    pub cert_file: String,
-    pub key_file: String,
-}
-
-impl Layout {
-    pub const UNIT_FILE: &'static str = "/usr/lib/systemd/system/etcd.service";
-    pub const PROFILE_FILE: &'static str = "/etc/profile.d/etcdctl.sh";
-
-    pub fn new(cluster: &Cluster) -> Self {
-        let base = &cluster.paths.install_dir;
-        let bin_dir = format!("{base}/bin");
-        let cfg_dir = format!("{base}/cfg");
-        let ssl_dir = format!("{base}/ssl");
-        Layout {
-            install_dir: base.clone(),
-            etcd_bin: format!("{bin_dir}/etcd"),
-            etcdctl_bin: format!("{bin_dir}/etcdctl"),
-            conf_file: format!("{cfg_dir}/etcd.conf"),
-            ca_file: format!("{ssl_dir}/ca.pem"),
-            cert_file: format!("{ssl_dir}/server.pem"),
-            key_file: format!("{ssl_dir}/server-key.pem"),
-            bin_dir,
-            cfg_dir,
-            ssl_dir,
-        }
-    }
-}
-
-/// Output-directory layout, relative to `--out`.
-pub mod out {
-    pub const PKI: &str = "pki";
-    pub const NODES: &str = "nodes";
-    pub const DIST: &str = "dist";
-    pub const SUMS: &str = "SHA256SUMS";
-    pub const MANIFEST: &str = "manifest.json";
-    /// Present while a `gen` run is writing; removed when it has finished.
-    pub const INCOMPLETE: &str = ".incomplete";
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -96,7 +46,7 @@ pub struct ArtifactPlan {
 
 /// The on-node paths every node's package holds.
 pub fn node_files(cluster: &Cluster) -> Vec<String> {
-    let l = Layout::new(cluster);
+    let l = Layout::new(&cluster.paths.install_dir);
     let mut files = vec![
         l.etcd_bin,
         l.etcdctl_bin,

@@ -3,7 +3,21 @@
 //! The pinned table is the one source of truth for official checksums; the
 //! Nix code reads the same data (see `nix/pins.nix`, kept equal by a test).
 
-use crate::config::{Arch, Etcd};
+use serde::Serialize;
+
+use crate::model::Arch;
+
+/// The release a cluster runs, as the config resolved it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Etcd {
+    /// Without the leading `v`, e.g. "3.4.16".
+    pub version: String,
+    pub arch: Arch,
+    /// Lower-case hex; from the pinned table, the config or `--etcd-sha256`.
+    pub sha256: String,
+    /// Full download URL when the config names one; otherwise derived from the mirror.
+    pub url: Option<String>,
+}
 
 /// The release built when the config names none.
 pub const DEFAULT_VERSION: &str = "3.4.16";

@@ -16,8 +16,8 @@ use tera::{Context, Tera};
 
 use crate::config::{Arch, Cluster, Node};
 use crate::envfile;
-use crate::plan::Layout;
-use crate::stage::{NodeTree, Owner};
+use crate::model::Layout;
+use crate::model::Owner;
 
 /// (name, embedded default) of every template.
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -221,7 +221,7 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout) -> Vars<'a> {
         advertise_peer_urls: peer_url(node),
         advertise_client_urls: client_url(node),
         initial_cluster: initial_cluster(cluster),
-        peer_hostname: crate::pki::peer_hostname(cluster),
+        peer_hostname: crate::model::peer_hostname(&cluster.name),
         endpoints: cluster
             .nodes
             .iter()
@@ -242,7 +242,7 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout) -> Vars<'a> {
 /// Render every text file `node` receives. The EnvironmentFile is checked by
 /// systemd's rules before it is returned (this also guards user templates).
 pub fn render_node(t: &Templates, cluster: &Cluster, node: &Node) -> Result<Rendered> {
-    let l = Layout::new(cluster);
+    let l = Layout::new(&cluster.paths.install_dir);
     let ctx = Context::from_serialize(&vars(cluster, node, &l))?;
     let etcd_conf = t.render("etcd.conf", &ctx)?;
     envfile::lint(&etcd_conf).context(
@@ -255,39 +255,30 @@ pub fn render_node(t: &Templates, cluster: &Cluster, node: &Node) -> Result<Rend
     })
 }
 
-#[derive(Serialize)]
-struct InstallEntry<'a> {
-    path: &'a str,
-    mode: String,
-    owner: Owner,
-    dir: bool,
-    owned: bool,
+/// One entry of the tree a script handles, as the script templates see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScriptEntry<'a> {
+    pub path: &'a str,
+    /// Octal, four digits: `0644`.
+    pub mode: String,
+    pub owner: Owner,
+    pub dir: bool,
+    pub owned: bool,
 }
 
-/// A script that handles exactly the entries of `tree`: the bundle's
+/// A script that handles exactly `entries` (a node tree's): the bundle's
 /// `install.sh` or a package's maintainer script (`deb/postinst`, `rpm/post`,
-/// the .deb's lintian overrides; see [`crate::package::Format::template_names`]).
+/// the .deb's lintian overrides; see [`crate::model::Format::template_names`]).
 pub fn render_script(
     t: &Templates,
     name: &str,
     cluster: &Cluster,
     node: &Node,
-    tree: &NodeTree,
+    entries: &[ScriptEntry],
     version: &str,
 ) -> Result<String> {
-    let l = Layout::new(cluster);
+    let l = Layout::new(&cluster.paths.install_dir);
     let mut ctx = Context::from_serialize(&vars(cluster, node, &l))?;
-    let entries: Vec<InstallEntry> = tree
-        .entries
-        .iter()
-        .map(|e| InstallEntry {
-            path: &e.path,
-            mode: format!("{:04o}", e.mode),
-            owner: e.owner,
-            dir: e.is_dir(),
-            owned: e.owned,
-        })
-        .collect();
     ctx.insert("entries", &entries);
     ctx.insert("version", version);
     t.render(name, &ctx)

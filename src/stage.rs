@@ -14,24 +14,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::config::{Cluster, Node};
 use crate::extract::Binaries;
 use crate::fsutil;
+use crate::model::Layout;
+pub use crate::model::Owner;
 use crate::pki::Pki;
-use crate::plan::Layout;
-use crate::render::Rendered;
-
-/// Who owns an entry on the node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Owner {
-    Root,
-    /// The service user (`service.user`), e.g. for private keys.
-    Service,
-}
+use crate::render::{Rendered, ScriptEntry};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -128,6 +119,20 @@ impl NodeTree {
 
     pub fn files(&self) -> impl Iterator<Item = &Entry> {
         self.entries.iter().filter(|e| !e.is_dir())
+    }
+
+    /// The entries as the script templates see them.
+    pub fn script_entries(&self) -> Vec<ScriptEntry<'_>> {
+        self.entries
+            .iter()
+            .map(|e| ScriptEntry {
+                path: &e.path,
+                mode: format!("{:04o}", e.mode),
+                owner: e.owner,
+                dir: e.is_dir(),
+                owned: e.owned,
+            })
+            .collect()
     }
 
     pub fn get(&self, path: &str) -> Option<&Entry> {
@@ -231,7 +236,7 @@ pub fn assemble(
     certs: NodeCerts,
     rendered: &Rendered,
 ) -> Result<NodeTree> {
-    let l = Layout::new(cluster);
+    let l = Layout::new(&cluster.paths.install_dir);
     let file = |path: &str, data: Arc<[u8]>, mode: u32, owner: Owner, config: bool| Entry {
         path: path.to_owned(),
         kind: Kind::File(data),

@@ -16,10 +16,10 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::config::San;
+use crate::model::out;
 use crate::output::{Manifest, parse_sums};
 use crate::package::{self, Format};
 use crate::pki;
-use crate::plan::out;
 
 /// `verify` found a problem (exit code 3).
 #[derive(Debug, thiserror::Error)]

@@ -193,7 +193,15 @@ fn run_script(dir: &Path, cluster: &Cluster, script: &str, args: &[&str]) -> Out
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(p, e.data()).unwrap();
     }
-    let text = render::render_script(&templates, script, cluster, node, &tree, "3.4.16-1").unwrap();
+    let text = render::render_script(
+        &templates,
+        script,
+        cluster,
+        node,
+        &tree.script_entries(),
+        "3.4.16-1",
+    )
+    .unwrap();
     let file = dir.join(script.replace('/', "-"));
     fs::write(&file, text).unwrap();
     let bin = dir.join("stub-bin");

@@ -4,6 +4,7 @@
 //! says what the user wrote, with positions; the `Cluster` says what will be
 //! built, with every default applied and no `Option` where a value is required.
 
+mod choices;
 mod error;
 pub mod raw;
 pub mod schema;
@@ -18,7 +19,9 @@ use serde::Serialize;
 
 pub use error::{ConfigError, Position, Problem, Rule};
 
-use crate::package::Format;
+pub use crate::model::Arch;
+use crate::model::Format;
+pub use crate::release::Etcd;
 
 /// Values given on the command line that take precedence over the file.
 #[derive(Debug, Clone, Default)]
@@ -44,42 +47,6 @@ pub struct Cluster {
     pub packages: Packages,
     /// Things that are allowed but probably not meant (an even node count).
     pub warnings: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Arch {
-    Amd64,
-    Arm64,
-}
-
-impl Arch {
-    /// The name etcd's release files and Debian use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Arch::Amd64 => "amd64",
-            Arch::Arm64 => "arm64",
-        }
-    }
-
-    /// The name RPM uses.
-    pub fn rpm(self) -> &'static str {
-        match self {
-            Arch::Amd64 => "x86_64",
-            Arch::Arm64 => "aarch64",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Etcd {
-    /// Without the leading `v`, e.g. "3.4.16".
-    pub version: String,
-    pub arch: Arch,
-    /// Lower-case hex; from the pinned table, the config or `--etcd-sha256`.
-    pub sha256: String,
-    /// Full download URL when the config names one; otherwise derived from the mirror.
-    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -148,6 +115,12 @@ pub struct Pki {
 pub struct CaImport {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Where the config names each file, for messages of the later check
+    /// ([`crate::pki`] reads the files; loading a config reads only the YAML).
+    #[serde(skip)]
+    pub cert_at: Position,
+    #[serde(skip)]
+    pub key_at: Position,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -13,7 +13,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::{Location, Spanned};
 
-use super::schema::{algorithms, arches, config_versions, formats};
+use super::choices::{algorithms, arches, config_versions, formats};
 use super::units::Quantity;
 
 /// A value and where it was written: serde-saphyr's [`Spanned`], with the

@@ -8,20 +8,16 @@
 //! (`true`, `1`); the loader also reads YAML 1.1 spellings such as `yes` and
 //! quoted numbers, which an editor will underline.
 
-use schemars::Schema;
 use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
 
 use super::raw::RawConfig;
-use super::{Algorithm, Arch};
-use crate::package::Format;
 
 /// The file name `init` writes the schema to, next to the config, and that
 /// the config's `yaml-language-server` line refers to.
 pub const FILE_NAME: &str = "cluster.schema.json";
 
-/// The config format versions the loader reads.
-pub const CONFIG_VERSIONS: &[u32] = &[1];
+pub use super::choices::CONFIG_VERSIONS;
 
 /// The schema as a JSON value (draft-07, which editors support widely).
 pub fn schema() -> Value {
@@ -86,46 +82,4 @@ pub fn text() -> String {
     let mut text = serde_json::to_string_pretty(&schema()).expect("a JSON value serialises");
     text.push('\n');
     text
-}
-
-pub(super) fn arches(schema: &mut Schema) {
-    one_of(
-        schema,
-        [Arch::Amd64, Arch::Arm64].map(|a| json!(a.as_str())),
-    );
-}
-
-pub(super) fn algorithms(schema: &mut Schema) {
-    one_of(
-        schema,
-        [Algorithm::Rsa2048, Algorithm::EcdsaP256].map(|a| json!(a.as_str())),
-    );
-}
-
-pub(super) fn config_versions(schema: &mut Schema) {
-    one_of(schema, CONFIG_VERSIONS.iter().map(|v| json!(v)));
-}
-
-/// `packages.formats`: a list of known formats.
-pub(super) fn formats(schema: &mut Schema) {
-    if let Some(items) = schema.get_mut("items") {
-        let mut items = Schema::try_from(items.take()).expect("items is a schema");
-        one_of(&mut items, Format::ALL.iter().map(|f| json!(f.as_str())));
-        schema.insert("items".into(), items.to_value());
-    }
-    schema.insert("minItems".into(), json!(1));
-}
-
-/// Restrict `schema` to `values` (and null, where the schema allows it).
-fn one_of(schema: &mut Schema, values: impl IntoIterator<Item = Value>) {
-    let mut values: Vec<Value> = values.into_iter().collect();
-    let nullable = match schema.get("type") {
-        Some(Value::Array(types)) => types.iter().any(|t| t == "null"),
-        Some(t) => t == "null",
-        None => false,
-    };
-    if nullable {
-        values.push(Value::Null);
-    }
-    schema.insert("enum".into(), Value::Array(values));
 }

@@ -345,13 +345,18 @@ fn rule_validity() {
 #[test]
 fn rule_ca_files() {
     assert_eq!(rules(with("pki: { ca_cert: ca.pem }\n")), [Rule::CaFiles]);
-    let m = message(with(
-        "pki: { ca_cert: /nonexistent/ca.pem, ca_key: /nonexistent/ca-key.pem }\n",
-    ));
+    // Loading reads only the YAML: the files are checked later, before
+    // anything is written (`pki::check_import`), with the same positions.
+    let c = with("pki: { ca_cert: /nonexistent/ca.pem, ca_key: /nonexistent/ca-key.pem }\n")
+        .expect("loading does not open the CA files");
+    let err = crate::pki::check_import(&c, time::OffsetDateTime::now_utc()).unwrap_err();
+    assert_eq!(err.rules(), [Rule::CaFiles, Rule::CaFiles]);
+    let m = err.to_string();
     assert!(
-        m.contains("/nonexistent/ca.pem") && m.contains("/nonexistent/ca-key.pem"),
+        m.contains("cluster.yaml:7:17:") && m.contains("/nonexistent/ca.pem"),
         "{m}"
     );
+    assert!(m.contains("/nonexistent/ca-key.pem"), "{m}");
 }
 
 #[test]

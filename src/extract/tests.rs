@@ -5,7 +5,7 @@ use flate2::write::GzEncoder;
 use tar::{Builder, EntryType, Header};
 
 use super::*;
-use crate::config::Arch;
+use crate::model::Arch;
 
 const STEM: &str = "etcd-v3.4.16-linux-amd64";
 

@@ -23,33 +23,12 @@ mod relations;
 mod rpm;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::Write;
-use std::str::FromStr;
 
 use anyhow::Result;
-use serde::Serialize;
 
-use crate::config::Arch;
+pub use crate::model::{Format, Identity};
 use crate::stage::NodeTree;
-
-/// A package's name, version and architecture.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Identity {
-    pub name: String,
-    /// The etcd version.
-    pub version: String,
-    /// Rises whenever the node's contents change, so package managers upgrade.
-    pub release: u32,
-    pub arch: Arch,
-}
-
-impl Identity {
-    /// `3.4.16-2`
-    pub fn full_version(&self) -> String {
-        format!("{}-{}", self.version, self.release)
-    }
-}
 
 /// Everything a format needs to serialise one node's package.
 #[derive(Debug, Clone)]
@@ -112,27 +91,7 @@ fn one_line(format: Format, field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// The artifact formats, a closed set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Tar,
-    Deb,
-    Rpm,
-}
-
 impl Format {
-    /// Every format, in the order they are built.
-    pub const ALL: &'static [Format] = &[Format::Tar, Format::Deb, Format::Rpm];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Tar => "tar",
-            Format::Deb => "deb",
-            Format::Rpm => "rpm",
-        }
-    }
-
     /// The artifact's file name, in each ecosystem's convention:
     /// `etcd-k8s-etcd-1_3.4.16-1_amd64.tar.gz`, `…_3.4.16-1_amd64.deb`,
     /// `etcd-k8s-etcd-1-3.4.16-1.x86_64.rpm`.
@@ -176,33 +135,6 @@ impl Format {
             Format::Deb => deb::TEMPLATES,
             Format::Rpm => rpm::SCRIPTS,
         }
-    }
-
-    /// "tar, deb, rpm" for messages.
-    pub fn names() -> String {
-        Self::ALL
-            .iter()
-            .map(|f| f.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Format {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|f| f.as_str() == s)
-            .ok_or_else(|| format!("unknown package format \"{s}\" (known: {})", Self::names()))
     }
 }
 
@@ -279,7 +211,8 @@ mod tests {
 
     use std::sync::Arc;
 
-    use crate::stage::{Entry, Kind, Owner};
+    use crate::model::{Arch, Owner};
+    use crate::stage::{Entry, Kind};
 
     fn tree() -> NodeTree {
         let file = Entry {

@@ -15,9 +15,9 @@ use rcgen::{
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use super::cert::{self, Policy};
+use super::x509::{self, Policy};
 use super::{CA_CERT, CA_KEY, CERT_MODE, CaOrigin, KEY_MODE};
-use crate::config::{CaImport, Cluster, Subject};
+use crate::config::{CaImport, Cluster, ConfigError, Problem, Rule, Subject};
 use crate::fsutil;
 use crate::report::Reporter;
 
@@ -125,7 +125,7 @@ fn create(
     reporter: &Reporter,
 ) -> Result<Ca> {
     let policy = Policy::new(&cluster.pki, now)?;
-    let key = cert::generate_key(cluster.pki.algorithm)?;
+    let key = x509::generate_key(cluster.pki.algorithm)?;
     let mut params = CertificateParams::default();
     params.distinguished_name = distinguished_name(&cluster.pki.subject);
     // pathlen:0: the CA signs leaves only; no certificate it issues can act
@@ -136,9 +136,9 @@ fn create(
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    params.not_before = now - cert::CLOCK_SKEW;
+    params.not_before = now - x509::CLOCK_SKEW;
     params.not_after = policy.fresh_not_after();
-    params.serial_number = Some(cert::random_serial()?);
+    params.serial_number = Some(x509::random_serial()?);
     let cert = params
         .self_signed(&key)
         .map_err(|e| anyhow::anyhow!("cannot create the CA certificate: {e}"))?;
@@ -217,7 +217,7 @@ fn import_ca(
         )
     };
     if cert_path.exists() {
-        let existing = cert::cert_der(&read(&cert_path)?)
+        let existing = x509::cert_der(&read(&cert_path)?)
             .with_context(|| format!("cannot read {}", cert_path.display()))?;
         if existing != ca.der {
             return Err(different(&cert_path));
@@ -248,19 +248,63 @@ fn import_ca(
     Ok(ca)
 }
 
-/// Check a CA to import without writing anything: readable, a CA, key and
-/// certificate belong together, not expired. Config validation calls this so
-/// that an unusable CA is reported before any output exists.
-pub fn check_import(cert_file: &Path, key_file: &Path, now: OffsetDateTime) -> Result<()> {
-    load(
-        &read(cert_file)?,
-        &read(key_file)?,
-        cert_file,
-        key_file,
-        now,
-        CaOrigin::Imported,
-    )
-    .map(|_| ())
+/// Check the CA that `cluster` imports (`pki.ca_cert`, `pki.ca_key`), if
+/// any, without writing anything: readable, a CA, key and certificate
+/// belong together, no key in the certificate file, not expired. This runs
+/// after loading (which reads only the YAML) and before anything is
+/// written, and reports like config validation: exit 2, file:line, help.
+pub fn check_import(cluster: &Cluster, now: OffsetDateTime) -> Result<(), ConfigError> {
+    let Some(import) = &cluster.pki.import else {
+        return Ok(());
+    };
+    let mut problems = Vec::new();
+    for (path, at, what) in [
+        (&import.cert, &import.cert_at, "ca_cert"),
+        (&import.key, &import.key_at, "ca_key"),
+    ] {
+        if let Err(e) = fs::File::open(path) {
+            problems.push(Problem {
+                rule: Rule::CaFiles,
+                at: at.clone(),
+                message: format!("pki.{what} {}: {e}", path.display()),
+                help: "give a readable PEM file; relative paths are relative to the config file"
+                    .into(),
+            });
+        }
+    }
+    if problems.is_empty()
+        && let Err(e) = read(&import.cert).and_then(|cert| {
+            let key = read(&import.key)?;
+            load(
+                &cert,
+                &key,
+                &import.cert,
+                &import.key,
+                now,
+                CaOrigin::Imported,
+            )
+        })
+    {
+        let text = format!("{e:#}");
+        let (message, help) = text
+            .split_once("\n  help: ")
+            .map(|(m, h)| (m.to_owned(), h.to_owned()))
+            .unwrap_or((
+                text.clone(),
+                "give the certificate and key of a CA that is still valid".into(),
+            ));
+        problems.push(Problem {
+            rule: Rule::CaFiles,
+            at: import.cert_at.clone(),
+            message: format!("the CA to import is unusable: {message}"),
+            help,
+        });
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(problems))
+    }
 }
 
 /// Parse and check a CA from the bytes of its two files; the paths are for messages.
@@ -272,10 +316,10 @@ fn load(
     now: OffsetDateTime,
     origin: CaOrigin,
 ) -> Result<Ca> {
-    let der = cert::ca_cert_der(cert_bytes, cert_file)?;
+    let der = x509::ca_cert_der(cert_bytes, cert_file)?;
     // What is written and packaged is the certificate alone, re-encoded from
     // the DER that was checked: never the file's other blocks or text.
-    let cert_pem = cert::encode_pem("CERTIFICATE", &der);
+    let cert_pem = x509::encode_pem("CERTIFICATE", &der);
     let (_, x509) = X509Certificate::from_der(&der)
         .map_err(|e| anyhow::anyhow!("{} is not a valid certificate: {e}", cert_file.display()))?;
     let key_text = std::str::from_utf8(key_bytes)
@@ -318,7 +362,7 @@ fn load(
         bail!(
             "the CA {} expired on {}\n  help: a new CA is needed; nodes must then be reinstalled with certificates it signs",
             cert_file.display(),
-            cert::show_time(not_after)
+            x509::show_time(not_after)
         );
     }
     Ok(Ca {
@@ -344,11 +388,11 @@ fn warn_on_drift(
     let s = x.subject();
     let wanted = &cluster.pki.subject;
     let actual = Subject {
-        country: cert::first_text(s.iter_country()),
-        state: cert::first_text(s.iter_state_or_province()),
-        locality: cert::first_text(s.iter_locality()),
-        organization: cert::first_text(s.iter_organization()),
-        organizational_unit: cert::first_text(s.iter_organizational_unit()),
+        country: x509::first_text(s.iter_country()),
+        state: x509::first_text(s.iter_state_or_province()),
+        locality: x509::first_text(s.iter_locality()),
+        organization: x509::first_text(s.iter_organization()),
+        organizational_unit: x509::first_text(s.iter_organizational_unit()),
     };
     let help = format!(
         "the existing CA is kept; to get a new one, delete {} (every certificate is then re-issued and every node must be reinstalled)",
@@ -360,7 +404,7 @@ fn warn_on_drift(
             pki_dir.join(CA_CERT).display()
         ));
     }
-    let alg = cert::algorithm_of_spki(x.public_key());
+    let alg = x509::algorithm_of_spki(x.public_key());
     if alg != Some(cluster.pki.algorithm) {
         reporter.warn(format!(
             "pki.algorithm is {} but the existing CA's key is {}\n  help: {help}",
@@ -373,10 +417,10 @@ fn warn_on_drift(
 }
 
 fn warn_if_expiring(ca: &Ca, now: OffsetDateTime, reporter: &Reporter) {
-    if ca.not_after - now < cert::RENEW_BEFORE {
+    if ca.not_after - now < x509::RENEW_BEFORE {
         reporter.warn(format!(
             "the CA expires on {}; leaves cannot outlive it\n  help: plan a CA rotation: a new CA means new certificates on every node",
-            cert::show_time(ca.not_after)
+            x509::show_time(ca.not_after)
         ));
     }
 }

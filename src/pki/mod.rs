@@ -26,6 +26,7 @@
 mod ca;
 mod cert;
 mod keyscan;
+mod x509;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -42,10 +43,7 @@ pub use ca::check_import;
 pub use cert::check_leaf;
 pub use keyscan::{Found, KeyFinder};
 
-/// File name of the CA certificate inside the PKI directory.
-pub const CA_CERT: &str = "ca.pem";
-/// File name of the CA private key inside the PKI directory. Never packaged.
-pub const CA_KEY: &str = "ca-key.pem";
+pub use crate::model::{CA_CERT, CA_KEY};
 
 const DIR_MODE: u32 = 0o700;
 const CERT_MODE: u32 = 0o644;
@@ -65,13 +63,10 @@ pub struct LeafSpec {
     pub client: bool,
 }
 
-/// The name that makes a certificate a peer of `cluster`: every node
-/// certificate carries it as a DNS SAN and etcd's
-/// `ETCD_PEER_CERT_ALLOWED_HOSTNAME` requires it on the peer port, so a
-/// client certificate from the same CA (which names nothing) is refused
-/// there. Under `.invalid` (RFC 2606): it never resolves and names no host.
+/// The name that admits a certificate to the peer port of `cluster` (see
+/// [`crate::model::peer_hostname`]).
 pub fn peer_hostname(cluster: &Cluster) -> String {
-    format!("peer.{}.etcd.invalid", cluster.name)
+    crate::model::peer_hostname(&cluster.name)
 }
 
 /// Every leaf the cluster needs, nodes first, in config order.
@@ -210,7 +205,7 @@ pub fn ensure(
     }
     let ca = ca::ensure(pki_dir, cluster, now, reporter)?;
     let issuer = ca.issuer()?;
-    let policy = cert::Policy::new(&cluster.pki, now)?;
+    let policy = x509::Policy::new(&cluster.pki, now)?;
     let mut leaves = Vec::new();
     for spec in leaf_specs(cluster) {
         leaves.push(cert::ensure_leaf(
@@ -240,7 +235,7 @@ pub fn contains_key(data: &[u8], key_pem: &str) -> bool {
     if find(data, key_pem.trim().as_bytes()) {
         return true;
     }
-    if let Ok(der) = cert::pem_contents(key_pem.as_bytes())
+    if let Ok(der) = x509::pem_contents(key_pem.as_bytes())
         && !der.is_empty()
         && find(data, &der)
     {

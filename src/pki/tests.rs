@@ -62,7 +62,7 @@ fn quiet() -> Reporter {
 }
 
 fn der_of(pem: &str) -> Vec<u8> {
-    cert::pem_contents(pem.as_bytes()).unwrap()
+    x509::pem_contents(pem.as_bytes()).unwrap()
 }
 
 fn mode(path: &Path) -> u32 {
@@ -517,14 +517,16 @@ fn a_ca_cert_file_that_holds_a_key_is_refused_in_either_order() {
         c.pki.import = Some(crate::config::CaImport {
             cert: bundle.clone(),
             key: ca_key.clone(),
+            cert_at: crate::config::Position::file(Path::new("cluster.yaml")),
+            key_at: crate::config::Position::file(Path::new("cluster.yaml")),
         });
         let err = format!("{:#}", ensure(&pki_dir, &c, now(), &quiet()).unwrap_err());
         assert!(err.contains(&bundle.display().to_string()), "{err}");
         assert!(err.contains("holds a private key"), "{err}");
         assert!(err.contains("help: give only the CA certificate"), "{err}");
         assert!(!pki_dir.join(CA_CERT).exists(), "nothing written: {err}");
-        // Config validation uses the same check.
-        let err = format!("{:#}", check_import(&bundle, &ca_key, now()).unwrap_err());
+        // The check before anything is written uses the same code.
+        let err = format!("{:#}", check_import(&c, now()).unwrap_err());
         assert!(err.contains("holds a private key"), "{err}");
     }
 }
@@ -675,6 +677,8 @@ fn unusable_imports_are_refused_with_the_file_named() {
         c.pki.import = Some(crate::config::CaImport {
             cert: cert.to_owned(),
             key: key.to_owned(),
+            cert_at: crate::config::Position::file(Path::new("cluster.yaml")),
+            key_at: crate::config::Position::file(Path::new("cluster.yaml")),
         });
         let pki_dir = dir.path().join("pki");
         let err = ensure(&pki_dir, &c, t, &quiet()).unwrap_err();

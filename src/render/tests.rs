@@ -207,10 +207,26 @@ fn package_scripts_are_overridden_from_a_subdirectory() {
     .unwrap();
     let t = Templates::new(Some(dir.path())).unwrap();
     let c = cluster("");
-    let text = render_script(&t, "deb/postinst", &c, &c.nodes[0], &tree(&c), "3.4.16-1").unwrap();
+    let text = render_script(
+        &t,
+        "deb/postinst",
+        &c,
+        &c.nodes[0],
+        &tree(&c).script_entries(),
+        "3.4.16-1",
+    )
+    .unwrap();
     assert_eq!(text, "#!/bin/sh\n# etcd-k8s-etcd-1 3.4.16-1\n");
     // The others stay built in.
-    let prerm = render_script(&t, "deb/prerm", &c, &c.nodes[0], &tree(&c), "3.4.16-1").unwrap();
+    let prerm = render_script(
+        &t,
+        "deb/prerm",
+        &c,
+        &c.nodes[0],
+        &tree(&c).script_entries(),
+        "3.4.16-1",
+    )
+    .unwrap();
     assert!(prerm.contains("systemctl disable etcd.service"), "{prerm}");
 
     std::fs::write(dir.path().join("deb/postinstall"), "x").unwrap();
@@ -227,7 +243,15 @@ fn maintainer_scripts_follow_the_service_settings() {
     let t = Templates::new(None).unwrap();
     let tree = tree(&c);
     for name in ["deb/postinst", "rpm/pre", "rpm/post"] {
-        let s = render_script(&t, name, &c, &c.nodes[0], &tree, "3.4.16-1").unwrap();
+        let s = render_script(
+            &t,
+            name,
+            &c,
+            &c.nodes[0],
+            &tree.script_entries(),
+            "3.4.16-1",
+        )
+        .unwrap();
         assert!(!s.contains("useradd"), "{name}:\n{s}");
         assert!(!s.contains("systemctl start"), "{name}:\n{s}");
     }
@@ -238,7 +262,7 @@ fn maintainer_scripts_follow_the_service_settings() {
         "deb/postinst",
         &c,
         &c.nodes[0],
-        &tree_default,
+        &tree_default.script_entries(),
         "3.4.16-1",
     )
     .unwrap();
@@ -256,7 +280,7 @@ fn maintainer_scripts_follow_the_service_settings() {
         "deb/lintian-overrides",
         &c,
         &c.nodes[0],
-        &tree_default,
+        &tree_default.script_entries(),
         "3.4.16-1",
     )
     .unwrap();
@@ -279,7 +303,7 @@ fn lintian_overrides_follow_the_install_dir() {
         "deb/lintian-overrides",
         &c,
         &c.nodes[0],
-        &tree(&c),
+        &tree(&c).script_entries(),
         "3.4.16-1",
     )
     .unwrap();

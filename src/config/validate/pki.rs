@@ -57,46 +57,9 @@ pub(super) fn pki(c: &mut Checker, raw_pki: &RawPki) -> Pki {
             let import = CaImport {
                 cert: base.join(&cert.value),
                 key: base.join(&key.value),
+                cert_at: c.at(cert),
+                key_at: c.at(key),
             };
-            let mut readable = true;
-            for (s, p, what) in [
-                (cert, &import.cert, "ca_cert"),
-                (key, &import.key, "ca_key"),
-            ] {
-                if let Err(e) = std::fs::File::open(p) {
-                    readable = false;
-                    let at = c.at(s);
-                    c.problem(
-                        Rule::CaFiles,
-                        at,
-                        format!("pki.{what} {}: {e}", p.display()),
-                        "give a readable PEM file; relative paths are relative to the config file",
-                    );
-                }
-            }
-            if readable
-                && let Err(e) = crate::pki::check_import(
-                    &import.cert,
-                    &import.key,
-                    time::OffsetDateTime::now_utc(),
-                )
-            {
-                let at = c.at(cert);
-                let text = format!("{e:#}");
-                let (message, help) = text
-                    .split_once("\n  help: ")
-                    .map(|(m, h)| (m.to_owned(), h.to_owned()))
-                    .unwrap_or((
-                        text.clone(),
-                        "give the certificate and key of a CA that is still valid".into(),
-                    ));
-                c.problem(
-                    Rule::CaFiles,
-                    at,
-                    format!("the CA to import is unusable: {message}"),
-                    help,
-                );
-            }
             Some(import)
         }
         (Some(one), None) | (None, Some(one)) => {

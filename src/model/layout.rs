@@ -1,0 +1,76 @@
+use serde::Serialize;
+
+/// Where things go on a node, derived from `paths.install_dir`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Layout {
+    pub install_dir: String,
+    pub bin_dir: String,
+    pub cfg_dir: String,
+    pub ssl_dir: String,
+    pub etcd_bin: String,
+    pub etcdctl_bin: String,
+    pub conf_file: String,
+    pub ca_file: String,
+    pub cert_file: String,
+    pub key_file: String,
+}
+
+impl Layout {
+    pub const UNIT_FILE: &'static str = "/usr/lib/systemd/system/etcd.service";
+    pub const PROFILE_FILE: &'static str = "/etc/profile.d/etcdctl.sh";
+
+    pub fn new(install_dir: &str) -> Self {
+        let base = install_dir;
+        let bin_dir = format!("{base}/bin");
+        let cfg_dir = format!("{base}/cfg");
+        let ssl_dir = format!("{base}/ssl");
+        Layout {
+            install_dir: base.to_owned(),
+            etcd_bin: format!("{bin_dir}/etcd"),
+            etcdctl_bin: format!("{bin_dir}/etcdctl"),
+            conf_file: format!("{cfg_dir}/etcd.conf"),
+            ca_file: format!("{ssl_dir}/ca.pem"),
+            cert_file: format!("{ssl_dir}/server.pem"),
+            key_file: format!("{ssl_dir}/server-key.pem"),
+            bin_dir,
+            cfg_dir,
+            ssl_dir,
+        }
+    }
+}
+
+/// Who owns an entry on the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Owner {
+    Root,
+    /// The service user (`service.user`), e.g. for private keys.
+    Service,
+}
+
+/// The output directory's layout, relative to `--out`. Every path that a
+/// manifest, a plan or a marker records is spelled by these functions.
+pub mod out {
+    pub const PKI: &str = "pki";
+    pub const NODES: &str = "nodes";
+    pub const DIST: &str = "dist";
+    pub const SUMS: &str = "SHA256SUMS";
+    pub const MANIFEST: &str = "manifest.json";
+    /// Present while a `gen` run is writing; removed when it has finished.
+    pub const INCOMPLETE: &str = ".incomplete";
+
+    /// `nodes/<node>`: the node's staged tree.
+    pub fn tree(node: &str) -> String {
+        format!("{NODES}/{node}")
+    }
+
+    /// `dist/<file>`: an artifact.
+    pub fn artifact(file_name: &str) -> String {
+        format!("{DIST}/{file_name}")
+    }
+
+    /// `pki/<file>`: a file of the PKI, `file` relative to the PKI directory.
+    pub fn pki(file: &str) -> String {
+        format!("{PKI}/{file}")
+    }
+}

@@ -1,0 +1,20 @@
+//! The shared vocabulary, at the bottom of the module graph: what every
+//! stage names and none of them owns. Nothing here imports another module
+//! of the crate, and nothing here does I/O.
+//!
+//! - [`Arch`] and [`Format`]: the closed sets a config chooses from.
+//! - [`Identity`]: a package's name, version, release and architecture.
+//! - [`Layout`]: where things go on a node; [`out`]: where things go in `OUT/`.
+//! - [`CertId`]: the one spelling of a certificate's id and its files.
+
+mod arch;
+mod certs;
+mod format;
+mod identity;
+mod layout;
+
+pub use arch::Arch;
+pub use certs::{CA_CERT, CA_KEY, CertId, peer_hostname};
+pub use format::Format;
+pub use identity::Identity;
+pub use layout::{Layout, Owner, out};
