@@ -1,8 +1,6 @@
 //! Runs a parsed command line: each command walks the pipeline stages it needs.
 
-use std::collections::BTreeMap;
-
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -14,15 +12,12 @@ use crate::cli::{
 use crate::config::{self, Cluster, ConfigError, Overrides};
 use crate::fetch;
 use crate::fsutil::{self, OutputLock};
-use crate::model::out;
-use crate::output::{
-    self, Artifact, CaInfo, ClientInfo, EtcdInfo, HashingWriter, Manifest, NodeInfo,
-};
-use crate::package::{Format, Identity, PackageSpec};
+use crate::model::Format;
+use crate::output::Manifest;
 use crate::plan;
-use crate::render::{self, Templates};
+use crate::render::Templates;
 use crate::report::Reporter;
-use crate::{extract, outdir, pki, stage, verify};
+use crate::{execute, extract, outdir, pki, verify};
 
 /// Exit codes: 0 success, 1 failure, 2 invalid config or usage, 3 `verify`
 /// found a problem or an incomplete run.
@@ -163,28 +158,27 @@ fn overrides(source: Option<&SourceArgs>, formats: Option<&Vec<Format>>) -> Over
 fn plan_cmd(a: &PlanArgs, reporter: &Reporter) -> Result<()> {
     let cluster = load(
         &a.config.config,
-        &overrides(None, a.formats.as_ref()),
+        &overrides(Some(&a.source), a.formats.as_ref()),
         reporter,
     )?;
-    let previous = Manifest::read(&a.out).ok().flatten();
-    let p = plan::plan(&cluster, &a.out, None, |node| {
-        previous
-            .as_ref()
-            .and_then(|m| m.nodes.iter().find(|n| n.name == node))
-            .map_or(1, |n| n.release)
-    });
+    let templates = Templates::new(a.templates.as_deref())?;
+    let p = plan::build(
+        &cluster,
+        &templates,
+        &a.out,
+        a.source.mirror.as_deref(),
+        time::OffsetDateTime::now_utc(),
+        reporter,
+    )?;
+    let mut stdout = std::io::stdout().lock();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&p)?);
+        let mut json = serde_json::to_vec_pretty(&p)?;
+        json.push(b'\n');
+        stdout.write_all(&json)
     } else {
-        reporter.status(
-            "Release",
-            format!("{} sha256 {}", p.release.url, p.release.sha256),
-        );
-        for path in p.paths() {
-            println!("{}", path.display());
-        }
+        stdout.write_all(plan::render_text(&p).as_bytes())
     }
-    Ok(())
+    .context("cannot write the plan to stdout")
 }
 
 fn fetch_cmd(a: &FetchArgs, reporter: &Reporter) -> Result<()> {
@@ -199,7 +193,8 @@ fn fetch_cmd(a: &FetchArgs, reporter: &Reporter) -> Result<()> {
     Ok(())
 }
 
-/// The main job. Returns the manifest it wrote.
+/// The main job: build the plan, then carry it out. Returns the manifest
+/// it wrote.
 pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
     let cluster = load(
         &a.config.config,
@@ -216,125 +211,15 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
     let out_dir = &a.out;
     outdir::claim(out_dir, a.force, reporter)?;
     let _lock = OutputLock::acquire(out_dir)?;
-    let previous = Manifest::read(out_dir).unwrap_or_else(|e| {
-        reporter.warn(format!("{e:#}; package releases start again at 1"));
-        None
-    });
-    let declared = outdir::begin(out_dir)?;
-
-    let pki_dir = out_dir.join(out::PKI);
-    let now = time::OffsetDateTime::now_utc();
-    let pki = pki::ensure(&pki_dir, &cluster, now, reporter)?;
-    let ca_not_before = verify::not_before(&pki.ca_cert_pem)?;
-    let mtime = output::source_date_epoch(ca_not_before)?;
-
-    // Every node's contents and name first, so that the marker declares
-    // every output before the first one is written.
-    let mut staged = Vec::new();
-    for node in &cluster.nodes {
-        let rendered = render::render_node(&templates, &cluster, node)?;
-        let tree = stage::node_tree(&cluster, node, &bins, &pki, &rendered)?;
-        let digest = tree.digest();
-        let id = Identity {
-            name: cluster.packages.name_for(&cluster.name, &node.name),
-            version: cluster.etcd.version.clone(),
-            release: Manifest::next_release(previous.as_ref(), &node.name, &digest),
-            arch: cluster.etcd.arch,
-        };
-        staged.push((node, tree, digest, id));
-    }
-    let mut outputs = Vec::new();
-    for (node, _, _, id) in &staged {
-        outputs.push(format!("{}/{}", out::NODES, node.name));
-        for format in &cluster.packages.formats {
-            outputs.push(format!("{}/{}", out::DIST, format.file_name(id)));
-        }
-    }
-    outdir::declare(out_dir, &outputs)?;
-
-    let dist = out_dir.join(out::DIST);
-    outdir::create_private(&dist)?;
-    outdir::create_private(&out_dir.join(out::NODES))?;
-    let mut nodes = Vec::new();
-    for (node, tree, digest, id) in staged {
-        let tree_dir = out_dir.join(out::NODES).join(&node.name);
-        tree.write_to(&tree_dir)?;
-        reporter.status("Staged", tree_dir.display());
-
-        let spec = package_spec(&templates, &cluster, node, &tree, id.clone(), mtime)?;
-        let mut artifacts = Vec::new();
-        for &format in &cluster.packages.formats {
-            let name = format.file_name(&id);
-            let path = dist.join(&name);
-            let mut sum = None;
-            fsutil::write_atomic_with(&path, outdir::ARTIFACT_MODE, |f| {
-                let mut w = HashingWriter::new(BufWriter::new(f));
-                format.write(&spec, &mut w)?;
-                let (hash, size, mut inner) = w.finish();
-                inner.flush()?;
-                sum = Some((hash, size));
-                Ok(())
-            })?;
-            let (sha256, size) = sum.expect("set by the writer");
-            reporter.status("Packaged", path.display());
-            artifacts.push(Artifact {
-                format: format.as_str().to_owned(),
-                path: format!("{}/{name}", out::DIST),
-                sha256,
-                size,
-            });
-        }
-        let leaf = pki
-            .leaf(&format!("nodes/{}", node.name))
-            .context("internal: node certificate missing")?;
-        nodes.push(NodeInfo {
-            name: node.name.clone(),
-            ip: node.ip.to_string(),
-            package: id.name.clone(),
-            version: id.full_version(),
-            release: id.release,
-            content_sha256: digest,
-            tree: format!("{}/{}", out::NODES, node.name),
-            cert_not_after: rfc3339(leaf.not_after),
-            artifacts,
-        });
-    }
-    outdir::remove_stale(out_dir, previous.as_ref(), &declared, &outputs, reporter)?;
-
-    let manifest = Manifest {
-        generator: format!("etcdpack {}", env!("CARGO_PKG_VERSION")),
-        cluster: cluster.name.clone(),
-        source_date_epoch: mtime,
-        etcd: EtcdInfo {
-            version: cluster.etcd.version.clone(),
-            arch: cluster.etcd.arch.as_str().to_owned(),
-            sha256: cluster.etcd.sha256.clone(),
-        },
-        ca: CaInfo {
-            cert: format!("{}/{}", out::PKI, pki::CA_CERT),
-            not_after: rfc3339(pki.ca_not_after),
-        },
-        nodes,
-        clients: cluster
-            .clients
-            .iter()
-            .map(|c| {
-                let id = format!("clients/{}", c.name);
-                let not_after = pki
-                    .leaf(&id)
-                    .map(|l| rfc3339(l.not_after))
-                    .unwrap_or_default();
-                ClientInfo {
-                    name: c.name.clone(),
-                    cert: rel(out_dir, &pki::cert_path(&pki_dir, &id)),
-                    key: rel(out_dir, &pki::key_path(&pki_dir, &id)),
-                    not_after,
-                }
-            })
-            .collect(),
-    };
-    manifest.write(out_dir)?;
-    outdir::finish(out_dir)?;
+    let plan = plan::build(
+        &cluster,
+        &templates,
+        out_dir,
+        a.source.mirror.as_deref(),
+        time::OffsetDateTime::now_utc(),
+        reporter,
+    )?;
+    let manifest = execute::run(plan, &cluster, &templates, &bins, out_dir, reporter)?;
     reporter.status(
         "Finished",
         format!("{} node(s) in {}", manifest.nodes.len(), out_dir.display()),
@@ -348,65 +233,6 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
         }
     }
     Ok(manifest)
-}
-
-/// What every format needs to package `node`: its tree, identity, metadata,
-/// and the scripts of each format in `packages.formats`, rendered for `tree`.
-pub fn package_spec<'a>(
-    templates: &Templates,
-    cluster: &Cluster,
-    node: &config::Node,
-    tree: &'a stage::NodeTree,
-    id: Identity,
-    mtime: u64,
-) -> Result<PackageSpec<'a>> {
-    let mut scripts = BTreeMap::new();
-    for format in &cluster.packages.formats {
-        for &name in format.template_names() {
-            let text = render::render_script(
-                templates,
-                name,
-                cluster,
-                node,
-                &tree.script_entries(),
-                &id.full_version(),
-            )?;
-            scripts.insert(name, text);
-        }
-    }
-    Ok(PackageSpec {
-        id,
-        tree,
-        scripts,
-        summary: format!("etcd member {} of cluster {}", node.name, cluster.name),
-        description: format!(
-            "etcd {} with TLS certificates and configuration for member {} ({}) of the {}-member cluster {}, and its systemd unit.",
-            cluster.etcd.version,
-            node.name,
-            node.ip,
-            cluster.nodes.len(),
-            cluster.name
-        ),
-        maintainer: cluster.packages.maintainer.clone(),
-        homepage: cluster.packages.homepage.clone(),
-        // etcd's licence; etcdpack's generated files are under the same.
-        license: "Apache-2.0",
-        cluster: cluster.name.clone(),
-        service_user: cluster.service.user.clone(),
-        mtime,
-    })
-}
-
-fn rel(base: &Path, path: &Path) -> String {
-    path.strip_prefix(base)
-        .unwrap_or(path)
-        .display()
-        .to_string()
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
 }
 
 fn verify_cmd(a: &VerifyArgs) -> Result<()> {

@@ -197,13 +197,21 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub config: ConfigArg,
 
-    /// Output directory the plan is for.
+    /// Output directory the plan is for: what a `gen` into it would do.
     #[arg(short, long, value_name = "DIR", default_value = "out")]
     pub out: PathBuf,
+
+    /// Where the release comes from, as for `gen` (the plan downloads nothing).
+    #[command(flatten)]
+    pub source: SourceArgs,
 
     /// Package formats, comma-separated; overrides `packages.formats`.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub formats: Option<Vec<Format>>,
+
+    /// Templates that replace the built-in ones, as for `gen`.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
 
     /// Print the plan as one JSON document.
     #[arg(long)]

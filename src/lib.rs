@@ -38,6 +38,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod envfile;
+pub mod execute;
 pub mod extract;
 pub mod fetch;
 pub mod fsutil;

@@ -105,20 +105,28 @@ pub fn create_private(dir: &Path) -> Result<()> {
     fsutil::ensure_dir(dir, DIR_MODE)
 }
 
-/// Mark the run as started. Returns what an interrupted earlier run had
-/// declared, so that [`remove_stale`] can clean up after it too.
-pub fn begin(out_dir: &Path) -> Result<Vec<String>> {
-    let marker = out_dir.join(out::INCOMPLETE);
-    let declared = match fs::read_to_string(&marker) {
+/// What an interrupted earlier run declared in its `.incomplete` marker
+/// (nothing if there is none). Reads only.
+pub fn declared(out_dir: &Path) -> Vec<String> {
+    match fs::read_to_string(out_dir.join(out::INCOMPLETE)) {
         Ok(text) => text
             .lines()
             .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
             .map(str::to_owned)
             .collect(),
         Err(_) => Vec::new(),
-    };
-    fsutil::write_atomic(&marker, MARKER_HEADER.as_bytes(), 0o644)?;
-    Ok(declared)
+    }
+}
+
+/// Mark the run as started, keeping what an interrupted earlier run
+/// declared until this run declares its own outputs.
+pub fn begin(out_dir: &Path) -> Result<()> {
+    let mut text = MARKER_HEADER.to_owned();
+    for o in declared(out_dir) {
+        text.push_str(&o);
+        text.push('\n');
+    }
+    fsutil::write_atomic(&out_dir.join(out::INCOMPLETE), text.as_bytes(), 0o644)
 }
 
 /// Record in the marker what this run is about to write, before it writes it.
@@ -136,18 +144,12 @@ pub fn finish(out_dir: &Path) -> Result<()> {
     fs::remove_file(out_dir.join(out::INCOMPLETE)).context("cannot remove the .incomplete marker")
 }
 
-/// Remove what an earlier run wrote (the previous manifest's artifacts and
-/// node trees, an interrupted run's declared outputs) that this run did not
-/// produce, with the temporary files of those names. Nothing else is touched;
-/// a recorded path that is not `dist/<file>` or `nodes/<name>` is ignored, so
-/// an edited manifest cannot aim the removal anywhere else.
-pub fn remove_stale(
-    out_dir: &Path,
-    previous: Option<&Manifest>,
-    declared: &[String],
-    produced: &[String],
-    reporter: &Reporter,
-) -> Result<()> {
+/// What an earlier run wrote (the previous manifest's artifacts and node
+/// trees, an interrupted run's declared outputs) that a run producing
+/// `produced` does not produce again, sorted. A recorded path that is not
+/// `dist/<file>` or `nodes/<name>` is never listed, so an edited manifest
+/// cannot aim a removal anywhere else.
+pub fn stale(previous: Option<&Manifest>, declared: &[String], produced: &[String]) -> Vec<String> {
     let mut recorded: BTreeSet<&str> = declared.iter().map(String::as_str).collect();
     if let Some(m) = previous {
         for n in &m.nodes {
@@ -156,12 +158,27 @@ pub fn remove_stale(
         }
     }
     let produced: BTreeSet<&str> = produced.iter().map(String::as_str).collect();
-    let all: BTreeSet<&str> = recorded.union(&produced).copied().collect();
-    for rel in all {
+    recorded
+        .into_iter()
+        .filter(|rel| !produced.contains(rel) && recorded_output(rel).is_some())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Remove `stale` (from [`stale`]), and the temporary files that an
+/// interrupted write of any of those or of `produced` left behind. Nothing
+/// else is touched.
+pub fn remove_stale(
+    out_dir: &Path,
+    stale: &[String],
+    produced: &[String],
+    reporter: &Reporter,
+) -> Result<()> {
+    for rel in stale.iter().chain(produced) {
         let Some((dir, name)) = recorded_output(rel) else {
             continue;
         };
-        if !produced.contains(rel) {
+        if stale.contains(rel) {
             remove(&out_dir.join(rel), reporter)?;
         }
         // Leftovers of an interrupted write of this name.

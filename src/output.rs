@@ -3,6 +3,7 @@
 //! is still writing (or was killed), so a reader never mistakes a partial
 //! output directory for a finished one.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::fsutil;
-use crate::model::out;
+use crate::model::{FileRecord, out};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Manifest {
@@ -22,6 +23,17 @@ pub struct Manifest {
     pub ca: CaInfo,
     pub nodes: Vec<NodeInfo>,
     pub clients: Vec<ClientInfo>,
+    /// Nodes that earlier runs built and a later config removed, with their
+    /// last release: a node added again continues from there, so that a
+    /// machine that still has the old package upgrades.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<Retired>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Retired {
+    pub name: String,
+    pub release: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -44,8 +56,15 @@ pub struct NodeInfo {
     pub package: String,
     pub version: String,
     pub release: u32,
-    /// Digest of everything the node receives; a change raises `release`.
+    /// Digest of everything the node receives (every entry of its tree).
     pub content_sha256: String,
+    /// Every file the node receives, by path: what a plan compares against.
+    #[serde(default)]
+    pub files: BTreeMap<String, FileRecord>,
+    /// Digest of the package's own inputs besides the files (metadata and
+    /// maintainer scripts); a change raises `release` too.
+    #[serde(default)]
+    pub package_sha256: String,
     pub tree: String,
     pub cert_not_after: String,
     pub artifacts: Vec<Artifact>,
@@ -69,26 +88,41 @@ pub struct ClientInfo {
 }
 
 impl Manifest {
-    /// The manifest of the previous finished run in `dir`, if any.
+    /// The manifest of the previous finished run in `dir`, if any. One
+    /// that cannot be read is an error, never a fresh start: it records the
+    /// package releases that machines have installed, and releases that
+    /// started again at 1 would be older than those, so apt and dnf would
+    /// not upgrade.
     pub fn read(dir: &Path) -> Result<Option<Manifest>> {
         let path = dir.join(out::MANIFEST);
+        let help = format!(
+            "help: restore {} from a backup or from version control; only if no machine has these packages installed, delete it (package releases then start again at 1)",
+            path.display()
+        );
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .with_context(|| format!("{} is not an etcdpack manifest", path.display())),
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                anyhow::anyhow!(
+                    "{} is not an etcdpack manifest ({e}): it records the package release of every node, and without it new packages would be older than the installed ones\n  {help}",
+                    path.display()
+                )
+            }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}\n  {help}", path.display())),
         }
     }
 
-    /// The release for `node` whose contents digest to `digest`: unchanged
-    /// contents keep their release, changed ones get the next.
-    pub fn next_release(previous: Option<&Manifest>, node: &str, digest: &str) -> u32 {
-        match previous.and_then(|m| m.nodes.iter().find(|n| n.name == node)) {
-            Some(n) if n.content_sha256 == digest => n.release,
-            Some(n) => n.release + 1,
-            None => 1,
-        }
+    pub fn node(&self, name: &str) -> Option<&NodeInfo> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The last release `name` had, whether it is still a node or retired.
+    pub fn last_release(&self, name: &str) -> Option<u32> {
+        self.node(name).map(|n| n.release).or_else(|| {
+            self.retired
+                .iter()
+                .find(|r| r.name == name)
+                .map(|r| r.release)
+        })
     }
 
     pub fn artifacts(&self) -> impl Iterator<Item = &Artifact> {
@@ -199,6 +233,8 @@ mod tests {
                 version: format!("3.4.16-{release}"),
                 release,
                 content_sha256: digest.into(),
+                files: BTreeMap::new(),
+                package_sha256: String::new(),
                 tree: "nodes/n1".into(),
                 cert_not_after: "x".into(),
                 artifacts: vec![Artifact {
@@ -209,16 +245,29 @@ mod tests {
                 }],
             }],
             clients: vec![],
+            retired: vec![Retired {
+                name: "n0".into(),
+                release: 7,
+            }],
         }
     }
 
     #[test]
-    fn release_rises_only_when_contents_change() {
+    fn the_last_release_of_a_node_or_a_retired_one_is_known() {
         let m = manifest(3, "d1");
-        assert_eq!(Manifest::next_release(Some(&m), "n1", "d1"), 3);
-        assert_eq!(Manifest::next_release(Some(&m), "n1", "d2"), 4);
-        assert_eq!(Manifest::next_release(Some(&m), "n2", "d1"), 1);
-        assert_eq!(Manifest::next_release(None, "n1", "d1"), 1);
+        assert_eq!(m.last_release("n1"), Some(3));
+        assert_eq!(m.last_release("n0"), Some(7));
+        assert_eq!(m.last_release("n2"), None);
+    }
+
+    #[test]
+    fn a_corrupt_manifest_is_an_error_with_help() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Manifest::read(dir.path()).unwrap(), None);
+        std::fs::write(dir.path().join(out::MANIFEST), b"{ truncated").unwrap();
+        let err = format!("{:#}", Manifest::read(dir.path()).unwrap_err());
+        assert!(err.contains("is not an etcdpack manifest"), "{err}");
+        assert!(err.contains("help: restore"), "{err}");
     }
 
     #[test]

@@ -14,13 +14,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::config::{Cluster, Node};
 use crate::extract::Binaries;
 use crate::fsutil;
-use crate::model::Layout;
 pub use crate::model::Owner;
+use crate::model::{FileRecord, Layout};
 use crate::pki::Pki;
 use crate::render::{Rendered, ScriptEntry};
 
@@ -135,6 +136,19 @@ impl NodeTree {
             .collect()
     }
 
+    /// The record of every file, by path, as the manifest keeps it.
+    pub fn records(&self) -> BTreeMap<String, FileRecord> {
+        self.files()
+            .map(|e| {
+                let sha = hex::encode(Sha256::digest(e.data()));
+                (
+                    e.path.clone(),
+                    FileRecord::new(sha, e.mode, e.owner, e.config),
+                )
+            })
+            .collect()
+    }
+
     pub fn get(&self, path: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.path == path)
     }
@@ -227,6 +241,76 @@ pub fn node_tree(
     assemble(cluster, node, bins, certs, rendered)
 }
 
+/// What fills one file of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// The `etcd` binary of the release.
+    Etcd,
+    /// The `etcdctl` binary of the release.
+    Etcdctl,
+    /// Rendered: `etcd.conf`.
+    EtcdConf,
+    /// Rendered: the systemd unit.
+    Unit,
+    /// Rendered: the etcdctl profile.
+    Profile,
+    /// The CA certificate.
+    CaCert,
+    /// The node's certificate.
+    NodeCert,
+    /// The node's private key.
+    NodeKey,
+}
+
+/// One file a node gets, before its contents are known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSpec {
+    pub path: String,
+    pub source: Source,
+    pub mode: u32,
+    pub owner: Owner,
+    pub config: bool,
+}
+
+/// Every file a node of `cluster` gets: the one list that both the plan
+/// and [`assemble`] read, sorted by path.
+pub fn node_files(cluster: &Cluster) -> Vec<FileSpec> {
+    let l = Layout::new(&cluster.paths.install_dir);
+    let file = |path: &str, source, mode, owner, config| FileSpec {
+        path: path.to_owned(),
+        source,
+        mode,
+        owner,
+        config,
+    };
+    let mut files = vec![
+        file(&l.etcd_bin, Source::Etcd, 0o755, Owner::Root, false),
+        file(&l.etcdctl_bin, Source::Etcdctl, 0o755, Owner::Root, false),
+        file(&l.conf_file, Source::EtcdConf, 0o644, Owner::Root, true),
+        file(&l.ca_file, Source::CaCert, 0o644, Owner::Root, false),
+        file(&l.cert_file, Source::NodeCert, 0o644, Owner::Root, false),
+        file(&l.key_file, Source::NodeKey, 0o600, Owner::Service, false),
+        file(Layout::UNIT_FILE, Source::Unit, 0o644, Owner::Root, false),
+        file(
+            Layout::PROFILE_FILE,
+            Source::Profile,
+            0o644,
+            Owner::Root,
+            false,
+        ),
+    ];
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files
+}
+
+impl FileSpec {
+    /// The record of this file with contents of sha256 `content_sha256`.
+    pub fn record(&self, content_sha256: String) -> FileRecord {
+        FileRecord::new(content_sha256, self.mode, self.owner, self.config)
+    }
+}
+
 /// [`node_tree`] from its parts, for callers that hold certificates
 /// themselves (tests build packages this way without a PKI run).
 pub fn assemble(
@@ -236,68 +320,45 @@ pub fn assemble(
     certs: NodeCerts,
     rendered: &Rendered,
 ) -> Result<NodeTree> {
-    let l = Layout::new(&cluster.paths.install_dir);
-    let file = |path: &str, data: Arc<[u8]>, mode: u32, owner: Owner, config: bool| Entry {
-        path: path.to_owned(),
-        kind: Kind::File(data),
-        mode,
-        owner,
-        config,
-        owned: false,
-    };
     let text = |s: &str| -> Arc<[u8]> { Arc::from(s.as_bytes()) };
-    let files = vec![
-        file(&l.etcd_bin, bins.etcd.clone(), 0o755, Owner::Root, false),
-        file(
-            &l.etcdctl_bin,
-            bins.etcdctl.clone(),
-            0o755,
-            Owner::Root,
-            false,
-        ),
-        file(
-            &l.conf_file,
-            text(&rendered.etcd_conf),
-            0o644,
-            Owner::Root,
-            true,
-        ),
-        file(
-            &l.ca_file,
-            text(certs.ca_cert_pem),
-            0o644,
-            Owner::Root,
-            false,
-        ),
-        file(
-            &l.cert_file,
-            text(certs.cert_pem),
-            0o644,
-            Owner::Root,
-            false,
-        ),
-        file(
-            &l.key_file,
-            text(certs.key_pem),
-            0o600,
-            Owner::Service,
-            false,
-        ),
-        file(
-            Layout::UNIT_FILE,
-            text(&rendered.etcd_service),
-            0o644,
-            Owner::Root,
-            false,
-        ),
-        file(
-            Layout::PROFILE_FILE,
-            text(&rendered.etcdctl_profile),
-            0o644,
-            Owner::Root,
-            false,
-        ),
-    ];
+    let files = node_files(cluster)
+        .into_iter()
+        .map(|f| Entry {
+            kind: Kind::File(match f.source {
+                Source::Etcd => bins.etcd.clone(),
+                Source::Etcdctl => bins.etcdctl.clone(),
+                Source::EtcdConf => text(&rendered.etcd_conf),
+                Source::Unit => text(&rendered.etcd_service),
+                Source::Profile => text(&rendered.etcdctl_profile),
+                Source::CaCert => text(certs.ca_cert_pem),
+                Source::NodeCert => text(certs.cert_pem),
+                Source::NodeKey => text(certs.key_pem),
+            }),
+            path: f.path,
+            mode: f.mode,
+            owner: f.owner,
+            config: f.config,
+            owned: false,
+        })
+        .collect();
+    NodeTree::new(&node.name, &cluster.paths.install_dir, files)
+}
+
+/// The shape of a node's tree (paths, modes, owners; every file empty),
+/// for what depends on the shape only: the maintainer scripts, which a plan
+/// renders before any contents exist.
+pub fn shape(cluster: &Cluster, node: &Node) -> Result<NodeTree> {
+    let files = node_files(cluster)
+        .into_iter()
+        .map(|f| Entry {
+            kind: Kind::File(Arc::from(&[][..])),
+            path: f.path,
+            mode: f.mode,
+            owner: f.owner,
+            config: f.config,
+            owned: false,
+        })
+        .collect();
     NodeTree::new(&node.name, &cluster.paths.install_dir, files)
 }
 

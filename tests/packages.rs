@@ -108,8 +108,7 @@ fn build(format: Format, cluster: &Cluster, node: &str, release: u32) -> (String
     };
     let templates = Templates::new(None).unwrap();
     let n = cluster.node(node).unwrap();
-    let spec =
-        etcdpack::app::package_spec(&templates, cluster, n, &tree, id.clone(), MTIME).unwrap();
+    let spec = etcdpack::package::spec(&templates, cluster, n, &tree, id.clone(), MTIME).unwrap();
     let mut bytes = Vec::new();
     format.write(&spec, &mut bytes).unwrap();
     (format.file_name(&id), bytes)

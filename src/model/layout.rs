@@ -40,7 +40,7 @@ impl Layout {
 }
 
 /// Who owns an entry on the node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Owner {
     Root,
@@ -72,5 +72,30 @@ pub mod out {
     /// `pki/<file>`: a file of the PKI, `file` relative to the PKI directory.
     pub fn pki(file: &str) -> String {
         format!("{PKI}/{file}")
+    }
+}
+
+/// One file on a node as a run records it (in `manifest.json`) and a plan
+/// compares it: everything about it that reaches the node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FileRecord {
+    /// sha256 of the contents, lower-case hex.
+    pub sha256: String,
+    /// Octal, four digits: `0644`.
+    pub mode: String,
+    pub owner: Owner,
+    /// Tracked by the package manager as a configuration file.
+    #[serde(default)]
+    pub config: bool,
+}
+
+impl FileRecord {
+    pub fn new(content_sha256: String, mode: u32, owner: Owner, config: bool) -> Self {
+        FileRecord {
+            sha256: content_sha256,
+            mode: format!("{mode:04o}"),
+            owner,
+            config,
+        }
     }
 }

@@ -17,4 +17,4 @@ pub use arch::Arch;
 pub use certs::{CA_CERT, CA_KEY, CertId, peer_hostname};
 pub use format::Format;
 pub use identity::Identity;
-pub use layout::{Layout, Owner, out};
+pub use layout::{FileRecord, Layout, Owner, out};

@@ -28,7 +28,11 @@ use std::io::Write;
 use anyhow::Result;
 
 pub use crate::model::{Format, Identity};
-use crate::stage::NodeTree;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Cluster, Node};
+use crate::render::{self, Templates};
+use crate::stage::{self, NodeTree};
 
 /// Everything a format needs to serialise one node's package.
 #[derive(Debug, Clone)]
@@ -136,6 +140,96 @@ impl Format {
             Format::Rpm => rpm::SCRIPTS,
         }
     }
+}
+
+/// What every format needs to package `node`: its tree, identity, metadata,
+/// and the scripts of each format in `packages.formats`, rendered for `tree`.
+pub fn spec<'a>(
+    templates: &Templates,
+    cluster: &Cluster,
+    node: &Node,
+    tree: &'a NodeTree,
+    id: Identity,
+    mtime: u64,
+) -> Result<PackageSpec<'a>> {
+    let mut scripts = BTreeMap::new();
+    for format in &cluster.packages.formats {
+        for &name in format.template_names() {
+            let text = render::render_script(
+                templates,
+                name,
+                cluster,
+                node,
+                &tree.script_entries(),
+                &id.full_version(),
+            )?;
+            scripts.insert(name, text);
+        }
+    }
+    Ok(PackageSpec {
+        id,
+        tree,
+        scripts,
+        summary: format!("etcd member {} of cluster {}", node.name, cluster.name),
+        description: format!(
+            "etcd {} with TLS certificates and configuration for member {} ({}) of the {}-member cluster {}, and its systemd unit.",
+            cluster.etcd.version,
+            node.name,
+            node.ip,
+            cluster.nodes.len(),
+            cluster.name
+        ),
+        maintainer: cluster.packages.maintainer.clone(),
+        homepage: cluster.packages.homepage.clone(),
+        // etcd's licence; etcdpack's generated files are under the same.
+        license: "Apache-2.0",
+        cluster: cluster.name.clone(),
+        service_user: cluster.service.user.clone(),
+        mtime,
+    })
+}
+
+/// A digest of what a node's package holds besides its files: metadata and
+/// every format's maintainer scripts (rendered at release 0, since the
+/// release follows from this digest). The plan compares it with the
+/// previous run's, so that a changed script or maintainer raises the
+/// release as a changed file does.
+pub fn inputs_digest(
+    templates: &Templates,
+    cluster: &Cluster,
+    node: &Node,
+    name: &str,
+) -> Result<String> {
+    let shape = stage::shape(cluster, node)?;
+    let id = Identity {
+        name: name.to_owned(),
+        version: cluster.etcd.version.clone(),
+        release: 0,
+        arch: cluster.etcd.arch,
+    };
+    let mut all = cluster.clone();
+    all.packages.formats = Format::ALL.to_vec();
+    let s = spec(templates, &all, node, &shape, id, 0)?;
+    let mut h = Sha256::new();
+    for v in [
+        s.summary.as_str(),
+        &s.description,
+        &s.maintainer,
+        &s.homepage,
+        s.license,
+        &s.cluster,
+        &s.service_user,
+    ] {
+        h.update(v.as_bytes());
+        h.update([0]);
+    }
+    for (name, text) in &s.scripts {
+        h.update(name.as_bytes());
+        h.update([0]);
+        h.update(text.as_bytes());
+        h.update([0]);
+    }
+    Ok(hex::encode(h.finalize()))
 }
 
 /// Greedy word wrap at `width` columns; paragraphs (split on blank lines)

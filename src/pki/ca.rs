@@ -47,12 +47,31 @@ impl Ca {
     }
 }
 
-pub(super) fn ensure(
+/// What this run does with the CA, decided without writing anything.
+pub(super) enum CaStep {
+    /// No CA yet (or only the key of an interrupted creation): create one.
+    Create,
+    /// The CA of an earlier run, checked.
+    Reuse(Ca),
+    /// The CA given in `pki.ca_cert` / `pki.ca_key`, checked; `write` when
+    /// the PKI directory does not hold exactly these files yet.
+    Import {
+        ca: Ca,
+        from: std::path::PathBuf,
+        key_bytes: Vec<u8>,
+        write: bool,
+    },
+}
+
+/// Decide what to do with the CA in `pki_dir`. Reads, never writes; every
+/// refusal (half a CA, a different CA than the one to import) happens here,
+/// so `plan` reports it as `gen` would.
+pub(super) fn decide(
     pki_dir: &Path,
     cluster: &Cluster,
     now: OffsetDateTime,
     reporter: &Reporter,
-) -> Result<Ca> {
+) -> Result<CaStep> {
     let cert_path = pki_dir.join(CA_CERT);
     let key_path = pki_dir.join(CA_KEY);
     let have_cert = cert_path.exists();
@@ -63,28 +82,24 @@ pub(super) fn ensure(
     );
 
     if let Some(import) = &cluster.pki.import {
-        return import_ca(pki_dir, import, now, reporter);
+        return decide_import(pki_dir, import, now, reporter);
     }
     let ca = match (have_cert, have_key) {
-        (false, false) => return create(pki_dir, cluster, now, reporter),
-        (true, true) => {
-            let ca = load(
-                &read(&cert_path)?,
-                &read(&key_path)?,
-                &cert_path,
-                &key_path,
-                now,
-                CaOrigin::Reused,
+        (false, false) => return Ok(CaStep::Create),
+        (true, true) => load(
+            &read(&cert_path)?,
+            &read(&key_path)?,
+            &cert_path,
+            &key_path,
+            now,
+            CaOrigin::Reused,
+        )
+        .with_context(|| {
+            format!(
+                "the CA in {} cannot be reused\n  help: restore both files from a backup, {start_over}",
+                pki_dir.display()
             )
-            .with_context(|| {
-                format!(
-                    "the CA in {} cannot be reused\n  help: restore both files from a backup, {start_over}",
-                    pki_dir.display()
-                )
-            })?;
-            reporter.detail("Reusing", format!("CA {}", cert_path.display()));
-            ca
-        }
+        })?,
         (true, false) => bail!(
             "{} is missing but {} exists: certificates cannot be issued without the CA key\n  help: restore {CA_KEY} from a backup, {start_over}",
             key_path.display(),
@@ -97,7 +112,7 @@ pub(super) fn ensure(
                 "{} has no certificate and signed nothing: an earlier run was interrupted while creating the CA; creating it again",
                 key_path.display()
             ));
-            return create(pki_dir, cluster, now, reporter);
+            return Ok(CaStep::Create);
         }
         (false, true) => bail!(
             "{} is missing but {} exists: the CA certificate that nodes trust is gone\n  help: restore {CA_CERT} from a backup, {start_over}",
@@ -106,7 +121,44 @@ pub(super) fn ensure(
         ),
     };
     warn_on_drift(&ca, pki_dir, cluster, now, reporter)?;
-    Ok(ca)
+    Ok(CaStep::Reuse(ca))
+}
+
+/// Carry out `step`: the CA to sign with.
+pub(super) fn apply(
+    step: CaStep,
+    pki_dir: &Path,
+    cluster: &Cluster,
+    now: OffsetDateTime,
+    reporter: &Reporter,
+) -> Result<Ca> {
+    let cert_path = pki_dir.join(CA_CERT);
+    let key_path = pki_dir.join(CA_KEY);
+    match step {
+        CaStep::Create => create(pki_dir, cluster, now, reporter),
+        CaStep::Reuse(ca) => {
+            reporter.detail("Reusing", format!("CA {}", cert_path.display()));
+            Ok(ca)
+        }
+        CaStep::Import {
+            ca,
+            from,
+            key_bytes,
+            write,
+        } => {
+            if write {
+                reporter.status(
+                    "Importing",
+                    format!("CA {} into {}", from.display(), cert_path.display()),
+                );
+                fsutil::write_atomic(&key_path, &key_bytes, KEY_MODE)?;
+                fsutil::write_atomic(&cert_path, ca.cert_pem.as_bytes(), CERT_MODE)?;
+            } else {
+                reporter.detail("Reusing", format!("imported CA {}", cert_path.display()));
+            }
+            Ok(ca)
+        }
+    }
 }
 
 /// Whether any certificate has been issued into `pki_dir` (nodes/, clients/).
@@ -187,12 +239,12 @@ fn distinguished_name(subject: &Subject) -> rcgen::DistinguishedName {
     dn
 }
 
-fn import_ca(
+fn decide_import(
     pki_dir: &Path,
     import: &CaImport,
     now: OffsetDateTime,
     reporter: &Reporter,
-) -> Result<Ca> {
+) -> Result<CaStep> {
     let cert_bytes = read(&import.cert)?;
     let key_bytes = read(&import.key)?;
     let ca = load(
@@ -234,18 +286,13 @@ fn import_ca(
 
     let unchanged = fs::read(&cert_path).is_ok_and(|b| b == ca.cert_pem.as_bytes())
         && fs::read(&key_path).is_ok_and(|b| b == key_bytes);
-    if unchanged {
-        reporter.detail("Reusing", format!("imported CA {}", cert_path.display()));
-    } else {
-        reporter.status(
-            "Importing",
-            format!("CA {} into {}", import.cert.display(), cert_path.display()),
-        );
-        fsutil::write_atomic(&key_path, &key_bytes, KEY_MODE)?;
-        fsutil::write_atomic(&cert_path, ca.cert_pem.as_bytes(), CERT_MODE)?;
-    }
     warn_if_expiring(&ca, now, reporter);
-    Ok(ca)
+    Ok(CaStep::Import {
+        ca,
+        from: import.cert.clone(),
+        key_bytes,
+        write: !unchanged,
+    })
 }
 
 /// Check the CA that `cluster` imports (`pki.ca_cert`, `pki.ca_key`), if

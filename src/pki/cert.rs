@@ -110,9 +110,40 @@ pub fn check_leaf(ca_cert_pem: &str, leaf_cert_pem: &str, now: OffsetDateTime) -
     })
 }
 
-/// Reuse the leaf of `spec` under `pki_dir` if it is still good, otherwise
-/// issue a new one and write it.
-pub(super) fn ensure_leaf(
+/// What this run does with one leaf, decided without writing.
+#[derive(Debug, Clone)]
+pub enum LeafStep {
+    /// The existing certificate still says what the config asks for.
+    Reuse(Issued),
+    /// A new certificate and key, and why (shown to the user).
+    Issue { reason: String },
+}
+
+/// Decide whether the leaf of `spec` under `pki_dir` may stay. `ca` is None
+/// when the CA is created on this run: then every leaf is new.
+pub(super) fn decide(
+    pki_dir: &Path,
+    spec: &LeafSpec,
+    ca: Option<&Ca>,
+    policy: &Policy,
+) -> LeafStep {
+    let Some(ca) = ca else {
+        return LeafStep::Issue {
+            reason: "new CA".into(),
+        };
+    };
+    let cert_file = cert_path(pki_dir, &spec.id);
+    let key_file = key_path(pki_dir, &spec.id);
+    match reusable(&cert_file, &key_file, spec, ca, policy) {
+        Ok(issued) => LeafStep::Reuse(issued),
+        Err(reason) => LeafStep::Issue { reason },
+    }
+}
+
+/// Carry out `step` for `spec`: the reused leaf, or a new one written under
+/// `pki_dir`.
+pub(super) fn apply(
+    step: LeafStep,
     pki_dir: &Path,
     spec: &LeafSpec,
     ca: &Ca,
@@ -120,18 +151,19 @@ pub(super) fn ensure_leaf(
     policy: &Policy,
     reporter: &Reporter,
 ) -> Result<Issued> {
-    let cert_file = cert_path(pki_dir, &spec.id);
-    let key_file = key_path(pki_dir, &spec.id);
-    match reusable(&cert_file, &key_file, spec, ca, policy) {
-        Ok(issued) => {
+    let why = match step {
+        LeafStep::Reuse(issued) => {
             reporter.detail(
                 "Reusing",
                 format!("{} (expires {})", spec.id, show_time(issued.not_after)),
             );
             return Ok(issued);
         }
-        Err(why) => reporter.status("Issuing", format!("{} ({why})", spec.id)),
-    }
+        LeafStep::Issue { reason } => reason,
+    };
+    reporter.status("Issuing", format!("{} ({why})", spec.id));
+    let cert_file = cert_path(pki_dir, &spec.id);
+    let key_file = key_path(pki_dir, &spec.id);
     let (cert_pem, key_pem) = issue(spec, ca, issuer, policy)
         .with_context(|| format!("cannot issue the certificate {}", spec.id))?;
     let not_after = parse(&cert_der(cert_pem.as_bytes())?)?
@@ -192,7 +224,16 @@ fn reusable(
     let have: BTreeSet<&San> = f.sans.iter().collect();
     let want: BTreeSet<&San> = spec.sans.iter().collect();
     if have != want || f.sans.len() != spec.sans.len() {
-        return Err("subject alternative names changed".into());
+        let mut diff: Vec<String> = want
+            .difference(&have)
+            .map(|s| format!("+{}", show_san(s)))
+            .collect();
+        diff.extend(have.difference(&want).map(|s| format!("-{}", show_san(s))));
+        return Err(if diff.is_empty() {
+            "subject alternative names changed".into()
+        } else {
+            format!("subject alternative names changed: {}", diff.join(" "))
+        });
     }
     if (f.server, f.client) != (spec.server, spec.client) {
         return Err("extended key usages changed".into());
@@ -212,6 +253,14 @@ fn reusable(
         not_after: f.not_after,
         reused: true,
     })
+}
+
+/// `IP:10.0.0.1`, `DNS:etcd-1`, as openssl prints them.
+fn show_san(san: &San) -> String {
+    match san {
+        San::Ip(ip) => format!("IP:{ip}"),
+        San::Dns(d) => format!("DNS:{d}"),
+    }
 }
 
 /// Sign a new leaf; returns (certificate PEM, PKCS#8 key PEM).

@@ -40,9 +40,10 @@ use crate::fsutil;
 use crate::report::Reporter;
 
 pub use ca::check_import;
-pub use cert::check_leaf;
+pub use cert::{LeafStep, check_leaf};
 pub use keyscan::{Found, KeyFinder};
 
+use crate::model::CertId;
 pub use crate::model::{CA_CERT, CA_KEY};
 
 const DIR_MODE: u32 = 0o700;
@@ -52,8 +53,10 @@ const KEY_MODE: u32 = 0o600;
 /// What one leaf certificate must say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeafSpec {
-    /// Path under the PKI directory without extension: `nodes/etcd-1`, `clients/etcdctl`.
+    /// Path under the PKI directory without extension: `nodes/etcd-1`,
+    /// `clients/etcdctl` (the id of [`LeafSpec::cert`]).
     pub id: String,
+    pub cert: CertId,
     pub common_name: String,
     pub organization: Option<String>,
     pub sans: Vec<San>,
@@ -91,8 +94,10 @@ pub fn leaf_specs(cluster: &Cluster) -> Vec<LeafSpec> {
                 sans.push(san.clone());
             }
         }
+        let cert = CertId::Node(node.name.clone());
         specs.push(LeafSpec {
-            id: format!("nodes/{}", node.name),
+            id: cert.id(),
+            cert,
             common_name: node.name.clone(),
             organization: None,
             sans,
@@ -101,8 +106,10 @@ pub fn leaf_specs(cluster: &Cluster) -> Vec<LeafSpec> {
         });
     }
     for client in &cluster.clients {
+        let cert = CertId::Client(client.name.clone());
         specs.push(LeafSpec {
-            id: format!("clients/{}", client.name),
+            id: cert.id(),
+            cert,
             common_name: client.name.clone(),
             organization: client.organization.clone(),
             sans: Vec::new(),
@@ -151,6 +158,7 @@ impl fmt::Debug for Issued {
 #[derive(Debug, Clone)]
 pub struct Pki {
     pub ca_cert_pem: String,
+    pub ca_not_before: OffsetDateTime,
     pub ca_not_after: OffsetDateTime,
     pub ca_origin: CaOrigin,
     pub leaves: Vec<Issued>,
@@ -182,42 +190,137 @@ pub fn key_path(pki_dir: &Path, id: &str) -> PathBuf {
     pki_dir.join(format!("{id}-key.pem"))
 }
 
-/// Create or reuse the CA and every leaf under `pki_dir` (normally `OUT/pki`).
+/// What a run will do with the CA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaAction {
+    Create,
+    Reuse,
+    Import,
+}
+
+/// Every PKI decision of a run, made by reading `OUT/pki` and the files
+/// to import, never by writing: [`inspect`] makes it, `plan` shows it and
+/// [`apply`] carries out exactly it.
+pub struct PkiPlan {
+    ca: ca::CaStep,
+    now: OffsetDateTime,
+    /// One per leaf, in [`leaf_specs`] order.
+    pub leaves: Vec<(LeafSpec, LeafStep)>,
+}
+
+impl fmt::Debug for PkiPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PkiPlan")
+            .field("ca", &self.ca_action())
+            .field("leaves", &self.leaves)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PkiPlan {
+    pub fn ca_action(&self) -> CaAction {
+        match &self.ca {
+            ca::CaStep::Create => CaAction::Create,
+            ca::CaStep::Reuse(_) => CaAction::Reuse,
+            ca::CaStep::Import { write: true, .. } => CaAction::Import,
+            ca::CaStep::Import { write: false, .. } => CaAction::Reuse,
+        }
+    }
+
+    /// The CA certificate, when it exists before the run (reused or imported).
+    pub fn ca_cert_pem(&self) -> Option<&str> {
+        match &self.ca {
+            ca::CaStep::Create => None,
+            ca::CaStep::Reuse(c) | ca::CaStep::Import { ca: c, .. } => Some(&c.cert_pem),
+        }
+    }
+
+    /// The CA's notBefore, when it exists before the run.
+    pub fn ca_not_before(&self) -> Option<OffsetDateTime> {
+        match &self.ca {
+            ca::CaStep::Create => None,
+            ca::CaStep::Reuse(c) | ca::CaStep::Import { ca: c, .. } => Some(c.not_before),
+        }
+    }
+
+    pub fn leaf(&self, id: &str) -> Option<&(LeafSpec, LeafStep)> {
+        self.leaves.iter().find(|(s, _)| s.id == id)
+    }
+}
+
+/// Decide, without writing, what [`apply`] will do under `pki_dir`
+/// (normally `OUT/pki`): create, reuse or import the CA; reuse or issue
+/// each leaf, with the reason.
 ///
 /// `now` is taken as a parameter so that reruns and tests control time.
+pub fn inspect(
+    pki_dir: &Path,
+    cluster: &Cluster,
+    now: OffsetDateTime,
+    reporter: &Reporter,
+) -> Result<PkiPlan> {
+    // Certificates carry whole seconds; keep `now` comparable with them.
+    let now = now
+        .to_offset(UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .expect("0 is a valid nanosecond");
+    let ca = ca::decide(pki_dir, cluster, now, reporter)?;
+    let policy = x509::Policy::new(&cluster.pki, now)?;
+    let existing = match &ca {
+        ca::CaStep::Create => None,
+        ca::CaStep::Reuse(c) => Some(c),
+        // An imported CA that replaces nothing signs everything anew only
+        // if the leaves on disk are not its own; `decide` checks that.
+        ca::CaStep::Import { ca: c, .. } => Some(c),
+    };
+    let leaves = leaf_specs(cluster)
+        .into_iter()
+        .map(|spec| {
+            let step = cert::decide(pki_dir, &spec, existing, &policy);
+            (spec, step)
+        })
+        .collect();
+    Ok(PkiPlan { ca, now, leaves })
+}
+
+/// Carry out `plan` under `pki_dir`: write the CA if it is created or
+/// imported, and every leaf it issues.
+pub fn apply(pki_dir: &Path, cluster: &Cluster, plan: PkiPlan, reporter: &Reporter) -> Result<Pki> {
+    for dir in [pki_dir.to_owned()]
+        .into_iter()
+        .chain(CertId::DIRS.iter().map(|d| pki_dir.join(d)))
+    {
+        fsutil::ensure_dir(&dir, DIR_MODE)?;
+    }
+    let now = plan.now;
+    let ca = ca::apply(plan.ca, pki_dir, cluster, now, reporter)?;
+    let issuer = ca.issuer()?;
+    let policy = x509::Policy::new(&cluster.pki, now)?;
+    let mut leaves = Vec::new();
+    for (spec, step) in plan.leaves {
+        leaves.push(cert::apply(
+            step, pki_dir, &spec, &ca, &issuer, &policy, reporter,
+        )?);
+    }
+    Ok(Pki {
+        ca_cert_pem: ca.cert_pem.clone(),
+        ca_not_before: ca.not_before,
+        ca_not_after: ca.not_after,
+        ca_origin: ca.origin,
+        leaves,
+    })
+}
+
+/// [`inspect`] then [`apply`]: create or reuse the CA and every leaf.
 pub fn ensure(
     pki_dir: &Path,
     cluster: &Cluster,
     now: OffsetDateTime,
     reporter: &Reporter,
 ) -> Result<Pki> {
-    // Certificates carry whole seconds; keep `now` comparable with them.
-    let now = now
-        .to_offset(UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .expect("0 is a valid nanosecond");
-    for dir in [
-        pki_dir.to_owned(),
-        pki_dir.join("nodes"),
-        pki_dir.join("clients"),
-    ] {
-        fsutil::ensure_dir(&dir, DIR_MODE)?;
-    }
-    let ca = ca::ensure(pki_dir, cluster, now, reporter)?;
-    let issuer = ca.issuer()?;
-    let policy = x509::Policy::new(&cluster.pki, now)?;
-    let mut leaves = Vec::new();
-    for spec in leaf_specs(cluster) {
-        leaves.push(cert::ensure_leaf(
-            pki_dir, &spec, &ca, &issuer, &policy, reporter,
-        )?);
-    }
-    Ok(Pki {
-        ca_cert_pem: ca.cert_pem.clone(),
-        ca_not_after: ca.not_after,
-        ca_origin: ca.origin,
-        leaves,
-    })
+    let plan = inspect(pki_dir, cluster, now, reporter)?;
+    apply(pki_dir, cluster, plan, reporter)
 }
 
 /// True if `data` contains the private key of `key_pem` in any of the forms it

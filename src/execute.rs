@@ -1,0 +1,200 @@
+//! **execute**: carry out a [`Plan`] in `OUT/`. Every path, name, release
+//! and certificate decision comes from the plan; this stage only produces
+//! the bytes and writes them, and checks as it goes that they are what the
+//! plan predicted (a file the plan knew the contents of must come out with
+//! those contents, an unchanged node must come out with its recorded
+//! digest), so that `plan` can never promise what `gen` does not do.
+//!
+//! Order: the marker declares every output first; then the PKI, each node's
+//! tree and artifacts, the removals, and last `SHA256SUMS` and
+//! `manifest.json` (see [`crate::output`]).
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use crate::config::Cluster;
+use crate::extract::Binaries;
+use crate::model::{CertId, out};
+use crate::output::{
+    self, Artifact, CaInfo, ClientInfo, EtcdInfo, HashingWriter, Manifest, NodeInfo, Retired,
+};
+use crate::plan::{ArtifactAction, Plan};
+use crate::render::Templates;
+use crate::report::Reporter;
+use crate::{fsutil, outdir, package, pki, stage};
+
+/// Carry out `plan` for `cluster` in `out_dir`, which the caller has claimed
+/// and locked. Returns the manifest written.
+pub fn run(
+    plan: Plan,
+    cluster: &Cluster,
+    templates: &Templates,
+    bins: &Binaries,
+    out_dir: &Path,
+    reporter: &Reporter,
+) -> Result<Manifest> {
+    let Plan {
+        nodes: node_plans,
+        removed,
+        pki: pki_plan,
+        previous,
+        ..
+    } = plan;
+    let outputs: Vec<String> = node_plans.iter().flat_map(|n| n.outputs()).collect();
+    outdir::begin(out_dir)?;
+    outdir::declare(out_dir, &outputs)?;
+
+    let pki_dir = out_dir.join(out::PKI);
+    let pki = pki::apply(&pki_dir, cluster, pki_plan, reporter)?;
+    let mtime = output::source_date_epoch(pki.ca_not_before.unix_timestamp().max(0) as u64)?;
+
+    outdir::create_private(&out_dir.join(out::DIST))?;
+    outdir::create_private(&out_dir.join(out::NODES))?;
+    let mut nodes = Vec::new();
+    for (node, np) in cluster.nodes.iter().zip(&node_plans) {
+        debug_assert_eq!(node.name, np.name);
+        let tree = stage::node_tree(cluster, node, bins, &pki, &np.rendered)?;
+        let records = tree.records();
+        for (path, sha) in &np.expected {
+            let got = records.get(path).map(|r| r.sha256.as_str());
+            if got != Some(sha.as_str()) {
+                bail!(
+                    "internal: the plan expected {path} of {} with sha256 {sha}, the run made {}",
+                    np.name,
+                    got.unwrap_or("nothing")
+                );
+            }
+        }
+        let digest = tree.digest();
+        let prev = previous.as_ref().and_then(|m| m.node(&np.name));
+        if np.status == crate::plan::Change::Unchanged
+            && let Some(p) = prev
+            && p.content_sha256 != digest
+        {
+            bail!(
+                "internal: the plan found {} unchanged, but its contents differ from the previous run's",
+                np.name
+            );
+        }
+        let tree_dir = out_dir.join(&np.tree);
+        tree.write_to(&tree_dir)?;
+        reporter.status("Staged", tree_dir.display());
+
+        let spec = package::spec(templates, cluster, node, &tree, np.identity.clone(), mtime)?;
+        let mut artifacts = Vec::new();
+        for a in &np.artifacts {
+            let path = out_dir.join(&a.path);
+            let recorded = prev.and_then(|p| p.artifacts.iter().find(|r| r.path == a.path));
+            if a.action == ArtifactAction::Keep
+                && let Some(r) = recorded
+                && std::fs::read(&path).is_ok_and(|b| fsutil::sha256_hex(&b) == r.sha256)
+            {
+                reporter.detail("Kept", path.display());
+                artifacts.push(r.clone());
+                continue;
+            }
+            let mut sum = None;
+            fsutil::write_atomic_with(&path, outdir::ARTIFACT_MODE, |f| {
+                let mut w = HashingWriter::new(BufWriter::new(f));
+                a.format.write(&spec, &mut w)?;
+                let (hash, size, mut inner) = w.finish();
+                inner.flush()?;
+                sum = Some((hash, size));
+                Ok(())
+            })?;
+            let (sha256, size) = sum.expect("set by the writer");
+            reporter.status("Packaged", path.display());
+            artifacts.push(Artifact {
+                format: a.format.as_str().to_owned(),
+                path: a.path.clone(),
+                sha256,
+                size,
+            });
+        }
+        let leaf = pki
+            .leaf(&CertId::Node(node.name.clone()).id())
+            .context("internal: node certificate missing")?;
+        nodes.push(NodeInfo {
+            name: np.name.clone(),
+            ip: np.ip.clone(),
+            package: np.package.clone(),
+            version: np.version.clone(),
+            release: np.release,
+            content_sha256: digest,
+            files: records,
+            package_sha256: np.package_sha256.clone(),
+            tree: np.tree.clone(),
+            cert_not_after: rfc3339(leaf.not_after),
+            artifacts,
+        });
+    }
+    outdir::remove_stale(out_dir, &removed, &outputs, reporter)?;
+
+    // Nodes that leave keep their last release on record.
+    let mut retired: Vec<Retired> = previous
+        .as_ref()
+        .map(|m| {
+            let mut r: Vec<Retired> = m
+                .retired
+                .iter()
+                .filter(|r| !nodes.iter().any(|n| n.name == r.name))
+                .cloned()
+                .collect();
+            for n in &m.nodes {
+                if !nodes.iter().any(|k| k.name == n.name) {
+                    r.retain(|x| x.name != n.name);
+                    r.push(Retired {
+                        name: n.name.clone(),
+                        release: n.release,
+                    });
+                }
+            }
+            r
+        })
+        .unwrap_or_default();
+    retired.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let manifest = Manifest {
+        generator: format!("etcdpack {}", env!("CARGO_PKG_VERSION")),
+        cluster: cluster.name.clone(),
+        source_date_epoch: mtime,
+        etcd: EtcdInfo {
+            version: cluster.etcd.version.clone(),
+            arch: cluster.etcd.arch.as_str().to_owned(),
+            sha256: cluster.etcd.sha256.clone(),
+        },
+        ca: CaInfo {
+            cert: out::pki(pki::CA_CERT),
+            not_after: rfc3339(pki.ca_not_after),
+        },
+        nodes,
+        clients: cluster
+            .clients
+            .iter()
+            .map(|c| {
+                let id = CertId::Client(c.name.clone());
+                let not_after = pki
+                    .leaf(&id.id())
+                    .map(|l| rfc3339(l.not_after))
+                    .unwrap_or_default();
+                ClientInfo {
+                    name: c.name.clone(),
+                    cert: out::pki(&id.cert_file()),
+                    key: out::pki(&id.key_file()),
+                    not_after,
+                }
+            })
+            .collect(),
+        retired,
+    };
+    manifest.write(out_dir)?;
+    outdir::finish(out_dir)?;
+    Ok(manifest)
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
