@@ -78,7 +78,7 @@ impl Cli {
 pub enum Command {
     /// Write a commented example config for a 3-node cluster.
     Init(InitArgs),
-    /// Print every artifact that `gen` would write, without writing anything.
+    /// Show what `gen` would change, node by node, without writing anything.
     Plan(PlanArgs),
     /// Download and verify the etcd release into the cache, and nothing else.
     Fetch(FetchArgs),

@@ -630,7 +630,7 @@ pub fn render_text(plan: &Plan) -> String {
     let m = &plan.summary;
     let _ = writeln!(
         s,
-        "\nPlan: {} to add, {} to change, {} unchanged, {} to remove.",
+        "\nPlan (nodes): {} to add, {} to change, {} unchanged, {} to remove.",
         m.added, m.changed, m.unchanged, m.removed
     );
     s

@@ -69,9 +69,12 @@ fn plan_lists_every_artifact_and_writes_nothing() {
         "  issue  clients/kube-apiserver (new CA)".to_owned(),
         "+ etcd-3 (192.168.0.3): etcd-test-etcd-3 3.4.16-1 (new)".to_owned(),
         format!("    create  {o}/dist/etcd-test-etcd-1_3.4.16-1_amd64.tar.gz"),
-        "Plan: 3 to add, 0 to change, 0 unchanged, 0 to remove.".to_owned(),
+        "Plan (nodes): 3 to add, 0 to change, 0 unchanged, 0 to remove.".to_owned(),
     ] {
-        assert!(text.lines().any(|l| l == want), "missing {want:?} in\n{text}");
+        assert!(
+            text.lines().any(|l| l == want),
+            "missing {want:?} in\n{text}"
+        );
     }
     assert!(!g.out.exists(), "plan must not write");
 }

@@ -240,7 +240,10 @@ fn gen_defaults_to_cluster_yaml_and_out_in_the_current_directory() {
     assert!(g.out.join("SHA256SUMS").is_file());
     run_ok(etcdpack().current_dir(g.dir.path()).arg("verify"));
     let plan = run_ok(etcdpack().current_dir(g.dir.path()).arg("plan"));
-    assert!(plan.lines().any(|l| l == "CA: reuse out/pki/ca.pem"), "{plan}");
+    assert!(
+        plan.lines().any(|l| l == "CA: reuse out/pki/ca.pem"),
+        "{plan}"
+    );
 }
 
 #[test]
