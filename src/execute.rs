@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::config::Cluster;
 use crate::extract::Binaries;
-use crate::model::{CertId, out};
+use crate::model::{CertId, out, rfc3339};
 use crate::output::{
     self, Artifact, CaInfo, ClientInfo, EtcdInfo, HashingWriter, Manifest, NodeInfo, Retired,
 };
@@ -192,9 +192,4 @@ pub fn run(
     manifest.write(out_dir)?;
     outdir::finish(out_dir)?;
     Ok(manifest)
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
 }

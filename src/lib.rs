@@ -4,35 +4,48 @@
 //!
 //! # The pipeline
 //!
-//! Every `gen` run walks these stages in order; each has its own module.
+//! `gen` is one plan, executed. Each stage has its own module, and a module
+//! imports only the ones listed before it (`tests/layers.rs` holds the
+//! crate to that: no import cycles).
 //!
+//! 0. **vocabulary** ([`model`]) — what every stage names: [`model::Arch`],
+//!    [`model::Format`], [`model::Identity`], the node [`model::Layout`], the
+//!    output layout [`model::out`], [`model::CertId`]. Imports nothing of the
+//!    crate. [`fsutil`], [`report`] and [`envfile`] are leaf helpers beside it.
 //! 1. **load** ([`config`]) — parse `cluster.yaml` strictly (unknown keys are
 //!    errors with line and column) and validate it into a [`config::Cluster`]
-//!    with every default applied.
-//! 2. **plan** ([`plan`]) — a pure function from the cluster to the list of
-//!    artifacts, their inputs and output paths. `etcdpack plan` prints it.
-//! 3. **fetch/verify** ([`release`], [`fetch`], [`extract`]) — download the
-//!    official release (or take a local tarball), check its SHA-256 against the
-//!    pinned table or an explicit hash, and pull out `etcd` and `etcdctl` only.
-//! 4. **pki** ([`pki`]) — create or reuse the CA and the per-node and client
-//!    certificates under `OUT/pki`. The CA key never leaves that directory.
-//! 5. **render** ([`render`]) — `etcd.conf`, `etcd.service`, the etcdctl
-//!    profile, the bundle's installer and the deb/rpm maintainer scripts from
-//!    the templates in `templates/`; `etcd.conf` is checked by systemd's
-//!    EnvironmentFile rules ([`envfile`]).
-//! 6. **stage** ([`stage`]) — normalise each node's contents once (paths,
-//!    parents, modes, owners, order) and write `OUT/nodes/<name>/`.
-//! 7. **package** ([`package`]) — serialise each node's contents into each
-//!    requested [`package::Format`]: the `.tar.gz` bundle, `.deb`, `.rpm`.
-//! 8. **publish** ([`output`]) — `SHA256SUMS` and `manifest.json`, written last,
-//!    so that an interrupted run is recognisable ([`verify`] checks it).
+//!    with every default applied. Reads the YAML and nothing else.
+//! 2. **release** ([`release`], [`fetch`], [`extract`]) — which release and
+//!    its checksum (pinned or explicit); download it or take a local tarball,
+//!    verify it, pull out `etcd` and `etcdctl`.
+//! 3. **pki** ([`pki`]) — [`pki::check_import`] checks a CA to import (exit
+//!    2, file:line, before anything is written); [`pki::inspect`] decides,
+//!    reading `OUT/pki` only, whether the CA is created, reused or imported
+//!    and which leaves are reused or issued and why; [`pki::apply`] carries
+//!    that out. The CA key never leaves `OUT/pki`.
+//! 4. **render** ([`render`]) — `etcd.conf`, `etcd.service`, the etcdctl
+//!    profile and every maintainer script from the templates in `templates/`;
+//!    `etcd.conf` is checked by systemd's EnvironmentFile rules ([`envfile`]).
+//! 5. **stage** ([`stage`]) — [`stage::node_files`] is the one list of what
+//!    a node gets; a node's contents are normalised once (paths, parents,
+//!    modes, owners, order) into a [`stage::NodeTree`].
+//! 6. **package** ([`package`]) — serialise a tree into each requested
+//!    format: the `.tar.gz` bundle, `.deb`, `.rpm`.
+//! 7. **record** ([`output`], [`outdir`]) — `manifest.json` (every node's
+//!    files, releases, artifacts, retired nodes) and `SHA256SUMS`; the output
+//!    directory is claimed, private, and cleaned only of what a run recorded.
+//! 8. **plan** ([`plan`]) — from the config, the templates, the previous
+//!    manifest and the PKI decisions: per node added, changed or unchanged,
+//!    which files change and why, the release that results, the artifact
+//!    names, what is removed. Reads, never writes; `etcdpack plan` prints it.
+//! 9. **execute** ([`execute`]) — carry out a plan: PKI, trees, artifacts,
+//!    removals, and last the record. It re-derives no path or name, and
+//!    checks that every file the plan knew the contents of comes out so.
 //!
-//! Before anything is written, [`outdir`] claims the output directory: a
-//! stranger's non-empty directory is refused, every directory is made 0700
-//! and every package 0600, and only what an earlier run recorded is ever
-//! removed. Everything is written through [`fsutil::write_atomic`]: a killed
-//! run never leaves a half-written file under its final name. [`app`] wires the stages
-//! to the commands; [`report`] is the one writer of stderr.
+//! [`cli`] and [`app`] wire the commands to the stages; [`verify`] re-checks
+//! a finished output directory. Everything is written through
+//! [`fsutil::write_atomic`]: a killed run never leaves a half-written file
+//! under its final name, and `.incomplete` marks a run that has not finished.
 
 pub mod app;
 pub mod cli;

@@ -229,7 +229,7 @@ pub fn node_tree(
     pki: &Pki,
     rendered: &Rendered,
 ) -> Result<NodeTree> {
-    let leaf_id = format!("nodes/{}", node.name);
+    let leaf_id = crate::model::CertId::Node(node.name.clone()).id();
     let leaf = pki
         .leaf(&leaf_id)
         .with_context(|| format!("internal: no certificate issued for {leaf_id}"))?;
@@ -321,37 +321,35 @@ pub fn assemble(
     rendered: &Rendered,
 ) -> Result<NodeTree> {
     let text = |s: &str| -> Arc<[u8]> { Arc::from(s.as_bytes()) };
-    let files = node_files(cluster)
-        .into_iter()
-        .map(|f| Entry {
-            kind: Kind::File(match f.source {
-                Source::Etcd => bins.etcd.clone(),
-                Source::Etcdctl => bins.etcdctl.clone(),
-                Source::EtcdConf => text(&rendered.etcd_conf),
-                Source::Unit => text(&rendered.etcd_service),
-                Source::Profile => text(&rendered.etcdctl_profile),
-                Source::CaCert => text(certs.ca_cert_pem),
-                Source::NodeCert => text(certs.cert_pem),
-                Source::NodeKey => text(certs.key_pem),
-            }),
-            path: f.path,
-            mode: f.mode,
-            owner: f.owner,
-            config: f.config,
-            owned: false,
-        })
-        .collect();
-    NodeTree::new(&node.name, &cluster.paths.install_dir, files)
+    tree_of(cluster, node, |source| match source {
+        Source::Etcd => bins.etcd.clone(),
+        Source::Etcdctl => bins.etcdctl.clone(),
+        Source::EtcdConf => text(&rendered.etcd_conf),
+        Source::Unit => text(&rendered.etcd_service),
+        Source::Profile => text(&rendered.etcdctl_profile),
+        Source::CaCert => text(certs.ca_cert_pem),
+        Source::NodeCert => text(certs.cert_pem),
+        Source::NodeKey => text(certs.key_pem),
+    })
 }
 
 /// The shape of a node's tree (paths, modes, owners; every file empty),
 /// for what depends on the shape only: the maintainer scripts, which a plan
 /// renders before any contents exist.
 pub fn shape(cluster: &Cluster, node: &Node) -> Result<NodeTree> {
+    tree_of(cluster, node, |_| Arc::from(&[][..]))
+}
+
+/// The tree of [`node_files`], each file filled by `contents`.
+fn tree_of(
+    cluster: &Cluster,
+    node: &Node,
+    contents: impl Fn(Source) -> Arc<[u8]>,
+) -> Result<NodeTree> {
     let files = node_files(cluster)
         .into_iter()
         .map(|f| Entry {
-            kind: Kind::File(Arc::from(&[][..])),
+            kind: Kind::File(contents(f.source)),
             path: f.path,
             mode: f.mode,
             owner: f.owner,

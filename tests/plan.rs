@@ -180,41 +180,11 @@ fn step(g: &Gen, what: &str) -> Value {
         }
     }
     // gen used the plan's releases and names.
-    let planned: Vec<(String, String, Vec<String>)> = plan["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            (
-                n["name"].as_str().unwrap().to_owned(),
-                n["version"].as_str().unwrap().to_owned(),
-                n["artifacts"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|a| a["path"].as_str().unwrap().to_owned())
-                    .collect(),
-            )
-        })
-        .collect();
-    let built: Vec<(String, String, Vec<String>)> = manifest["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            (
-                n["name"].as_str().unwrap().to_owned(),
-                n["version"].as_str().unwrap().to_owned(),
-                n["artifacts"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|a| a["path"].as_str().unwrap().to_owned())
-                    .collect(),
-            )
-        })
-        .collect();
-    assert_eq!(planned, built, "{what}: releases and artifacts");
+    assert_eq!(
+        versions(&plan),
+        versions(&manifest),
+        "{what}: releases and artifacts"
+    );
     // And a plan right after gen finds nothing to do.
     let again = plan_json(g);
     for n in again["nodes"].as_array().unwrap() {
@@ -222,6 +192,28 @@ fn step(g: &Gen, what: &str) -> Value {
     }
     assert_eq!(again["removed"], Value::Array(vec![]), "{what}");
     plan
+}
+
+/// (name, version, artifact paths) of every node of a plan or a manifest:
+/// both spell them the same.
+fn versions(doc: &Value) -> Vec<(String, String, Vec<String>)> {
+    doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["name"].as_str().unwrap().to_owned(),
+                n["version"].as_str().unwrap().to_owned(),
+                n["artifacts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a["path"].as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
 fn node<'a>(plan: &'a Value, name: &str) -> &'a Value {

@@ -18,3 +18,10 @@ pub use certs::{CA_CERT, CA_KEY, CertId, peer_hostname};
 pub use format::Format;
 pub use identity::Identity;
 pub use layout::{FileRecord, Layout, Owner, out};
+
+/// A time as RFC 3339 (`2036-01-01T00:00:00Z`), as the manifest and every
+/// message print it.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}

@@ -6,7 +6,6 @@ use std::path::Path;
 use anyhow::{Result, anyhow, bail};
 use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256, RsaKeySize, SerialNumber};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_PKCS1_RSAENCRYPTION};
 use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -128,7 +127,7 @@ pub(super) fn parse(der: &[u8]) -> Result<X509Certificate<'_>> {
 }
 
 pub(super) fn show_time(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+    crate::model::rfc3339(t)
 }
 
 /// The configured algorithm a public key corresponds to, if any.
