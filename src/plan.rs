@@ -373,6 +373,10 @@ fn node_plan(
         };
         let before = prev.and_then(|p| p.files.get(&f.path));
         let (change, why) = match (&predicted, before) {
+            (_, None) if prev.is_some_and(|p| p.files.is_empty()) => (
+                Change::Changed,
+                vec!["not recorded by the previous run (an older etcdpack)".into()],
+            ),
             (_, None) => (Change::Added, Vec::new()),
             (Predicted::Known(sha), Some(b)) => {
                 let now = f.record(sha.clone());
@@ -420,9 +424,6 @@ fn node_plan(
     let package_sha256 = package::inputs_digest(templates, cluster, node, &name)?;
     let mut package_changes = Vec::new();
     if let Some(p) = prev {
-        if p.files.is_empty() {
-            package_changes.push("the previous run recorded no files of this node".into());
-        }
         if p.package != name {
             package_changes.push(format!("package name {} → {name}", p.package));
         } else if p.package_sha256 != package_sha256 {

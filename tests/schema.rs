@@ -202,7 +202,11 @@ fn every_structurally_bad_config_is_invalid() {
     for name in names {
         let path = dir.join(format!("{name}.yaml"));
         let text = fs::read_to_string(&path).unwrap();
-        let loaded = config::parse(&path, &text, &Overrides::default());
+        // Loading reads only the YAML; the CA files to import are checked
+        // next, still before anything is written, and count as its verdict.
+        let loaded = config::parse(&path, &text, &Overrides::default()).and_then(|c| {
+            etcdpack::pki::check_import(&c, time::OffsetDateTime::now_utc()).map(|()| c)
+        });
         assert!(loaded.is_err(), "{name}: the loader accepts it");
         if NOT_YAML.contains(&name.as_str()) {
             assert!(as_json(&text).is_err(), "{name}: reads as YAML");
