@@ -14,13 +14,15 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use crate::config::Cluster;
+use rayon::prelude::*;
+
+use crate::config::{Cluster, Node};
 use crate::extract::Binaries;
 use crate::model::{CertId, out, rfc3339};
 use crate::output::{
     self, Artifact, CaInfo, ClientInfo, EtcdInfo, HashingWriter, Manifest, NodeInfo, Retired,
 };
-use crate::plan::{ArtifactAction, Plan};
+use crate::plan::{ArtifactAction, NodePlan, Plan};
 use crate::render::Templates;
 use crate::report::Reporter;
 use crate::{fsutil, outdir, package, pki, stage};
@@ -52,84 +54,33 @@ pub fn run(
 
     outdir::create_private(&out_dir.join(out::DIST))?;
     outdir::create_private(&out_dir.join(out::NODES))?;
-    let mut nodes = Vec::new();
-    for (node, np) in cluster.nodes.iter().zip(&node_plans) {
-        debug_assert_eq!(node.name, np.name);
-        let tree = stage::node_tree(cluster, node, bins, &pki, &np.rendered)?;
-        let records = tree.records();
-        for (path, sha) in &np.expected {
-            let got = records.get(path).map(|r| r.sha256.as_str());
-            if got != Some(sha.as_str()) {
-                bail!(
-                    "internal: the plan expected {path} of {} with sha256 {sha}, the run made {}",
-                    np.name,
-                    got.unwrap_or("nothing")
-                );
-            }
-        }
-        let digest = tree.digest();
-        let prev = previous.as_ref().and_then(|m| m.node(&np.name));
-        if np.status == crate::plan::Change::Unchanged
-            && let Some(p) = prev
-            && p.content_sha256 != digest
-        {
-            bail!(
-                "internal: the plan found {} unchanged, but its contents differ from the previous run's",
-                np.name
-            );
-        }
-        let tree_dir = out_dir.join(&np.tree);
-        tree.write_to(&tree_dir)?;
-        reporter.status("Staged", tree_dir.display());
-
-        let spec = package::spec(templates, cluster, node, &tree, np.identity.clone(), mtime)?;
-        let mut artifacts = Vec::new();
-        for a in &np.artifacts {
-            let path = out_dir.join(&a.path);
-            let recorded = prev.and_then(|p| p.artifacts.iter().find(|r| r.path == a.path));
-            if a.action == ArtifactAction::Keep
-                && let Some(r) = recorded
-                && std::fs::read(&path).is_ok_and(|b| fsutil::sha256_hex(&b) == r.sha256)
-            {
-                reporter.detail("Kept", path.display());
-                artifacts.push(r.clone());
-                continue;
-            }
-            let mut sum = None;
-            fsutil::write_atomic_with(&path, outdir::ARTIFACT_MODE, |f| {
-                let mut w = HashingWriter::new(BufWriter::new(f));
-                a.format.write(&spec, &mut w)?;
-                let (hash, size, mut inner) = w.finish();
-                inner.flush()?;
-                sum = Some((hash, size));
-                Ok(())
-            })?;
-            let (sha256, size) = sum.expect("set by the writer");
-            reporter.status("Packaged", path.display());
-            artifacts.push(Artifact {
-                format: a.format.as_str().to_owned(),
-                path: a.path.clone(),
-                sha256,
-                size,
-            });
-        }
-        let leaf = pki
-            .leaf(&CertId::Node(node.name.clone()).id())
-            .context("internal: node certificate missing")?;
-        nodes.push(NodeInfo {
-            name: np.name.clone(),
-            ip: np.ip.clone(),
-            package: np.package.clone(),
-            version: np.version.clone(),
-            release: np.release,
-            content_sha256: digest,
-            files: records,
-            package_sha256: np.package_sha256.clone(),
-            tree: np.tree.clone(),
-            cert_not_after: rfc3339(leaf.not_after),
-            artifacts,
-        });
-    }
+    let ctx = NodeCtx {
+        cluster,
+        templates,
+        bins,
+        pki: &pki,
+        previous: previous.as_ref(),
+        out_dir,
+        mtime,
+        reporter,
+    };
+    // Nodes are independent: each one's tree and packages are built on a
+    // pool of at most `MAX_WORKERS` threads, in config order in the record.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_WORKERS);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .build()
+        .context("cannot start the worker threads")?;
+    let nodes: Vec<NodeInfo> = pool.install(|| {
+        cluster
+            .nodes
+            .par_iter()
+            .zip(node_plans.par_iter())
+            .map(|(node, np)| ctx.node(node, np))
+            .collect::<Result<_>>()
+    })?;
     outdir::remove_stale(out_dir, &removed, &outputs, reporter)?;
 
     // Nodes that leave keep their last release on record.
@@ -192,4 +143,112 @@ pub fn run(
     manifest.write(out_dir)?;
     outdir::finish(out_dir)?;
     Ok(manifest)
+}
+
+/// Workers building nodes at once. Each holds one package's buffers, so
+/// this bounds memory however many cores there are.
+const MAX_WORKERS: usize = 4;
+
+/// What every node's part of a run shares.
+struct NodeCtx<'a> {
+    cluster: &'a Cluster,
+    templates: &'a Templates,
+    bins: &'a Binaries,
+    pki: &'a pki::Pki,
+    previous: Option<&'a Manifest>,
+    out_dir: &'a Path,
+    mtime: u64,
+    reporter: &'a Reporter,
+}
+
+impl NodeCtx<'_> {
+    /// Build `node`'s tree and artifacts as `np` plans them.
+    fn node(&self, node: &Node, np: &NodePlan) -> Result<NodeInfo> {
+        let NodeCtx {
+            cluster,
+            templates,
+            bins,
+            pki,
+            previous,
+            out_dir,
+            mtime,
+            reporter,
+        } = *self;
+        debug_assert_eq!(node.name, np.name);
+        debug_assert_eq!(node.name, np.name);
+        let tree = stage::node_tree(cluster, node, bins, pki, &np.rendered)?;
+        let records = tree.records();
+        for (path, sha) in &np.expected {
+            let got = records.get(path).map(|r| r.sha256.as_str());
+            if got != Some(sha.as_str()) {
+                bail!(
+                    "internal: the plan expected {path} of {} with sha256 {sha}, the run made {}",
+                    np.name,
+                    got.unwrap_or("nothing")
+                );
+            }
+        }
+        let digest = tree.digest();
+        let prev = previous.as_ref().and_then(|m| m.node(&np.name));
+        if np.status == crate::plan::Change::Unchanged
+            && let Some(p) = prev
+            && p.content_sha256 != digest
+        {
+            bail!(
+                "internal: the plan found {} unchanged, but its contents differ from the previous run's",
+                np.name
+            );
+        }
+        let tree_dir = out_dir.join(&np.tree);
+        tree.write_to(&tree_dir)?;
+        reporter.status("Staged", tree_dir.display());
+
+        let spec = package::spec(templates, cluster, node, &tree, np.identity.clone(), mtime)?;
+        let mut artifacts = Vec::new();
+        for a in &np.artifacts {
+            let path = out_dir.join(&a.path);
+            let recorded = prev.and_then(|p| p.artifacts.iter().find(|r| r.path == a.path));
+            if a.action == ArtifactAction::Keep
+                && let Some(r) = recorded
+                && std::fs::read(&path).is_ok_and(|b| fsutil::sha256_hex(&b) == r.sha256)
+            {
+                reporter.detail("Kept", path.display());
+                artifacts.push(r.clone());
+                continue;
+            }
+            let mut sum = None;
+            fsutil::write_atomic_with(&path, outdir::ARTIFACT_MODE, |f| {
+                let mut w = HashingWriter::new(BufWriter::new(f));
+                a.format.write(&spec, &mut w)?;
+                let (hash, size, mut inner) = w.finish();
+                inner.flush()?;
+                sum = Some((hash, size));
+                Ok(())
+            })?;
+            let (sha256, size) = sum.expect("set by the writer");
+            reporter.status("Packaged", path.display());
+            artifacts.push(Artifact {
+                format: a.format.as_str().to_owned(),
+                path: a.path.clone(),
+                sha256,
+                size,
+            });
+        }
+        let leaf = pki
+            .leaf(&CertId::Node(node.name.clone()).id())
+            .context("internal: node certificate missing")?;
+        Ok(NodeInfo {
+            name: np.name.clone(),
+            ip: np.ip.clone(),
+            package: np.package.clone(),
+            version: np.version.clone(),
+            release: np.release,
+            content_sha256: digest,
+            files: records,
+            package_sha256: np.package_sha256.clone(),
+            tree: np.tree.clone(),
+            cert_not_after: rfc3339(leaf.not_after),
+            artifacts,
+        })
+    }
 }

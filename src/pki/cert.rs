@@ -140,6 +140,18 @@ pub(super) fn decide(
     }
 }
 
+/// Say what [`apply`] will do with `step`, in the order of the config
+/// (the leaves are then issued in parallel).
+pub(super) fn report(step: &LeafStep, spec: &LeafSpec, reporter: &Reporter) {
+    match step {
+        LeafStep::Reuse(issued) => reporter.detail(
+            "Reusing",
+            format!("{} (expires {})", spec.id, show_time(issued.not_after)),
+        ),
+        LeafStep::Issue { reason } => reporter.status("Issuing", format!("{} ({reason})", spec.id)),
+    }
+}
+
 /// Carry out `step` for `spec`: the reused leaf, or a new one written under
 /// `pki_dir`.
 pub(super) fn apply(
@@ -149,19 +161,10 @@ pub(super) fn apply(
     ca: &Ca,
     issuer: &Issuer<'_, &KeyPair>,
     policy: &Policy,
-    reporter: &Reporter,
 ) -> Result<Issued> {
-    let why = match step {
-        LeafStep::Reuse(issued) => {
-            reporter.detail(
-                "Reusing",
-                format!("{} (expires {})", spec.id, show_time(issued.not_after)),
-            );
-            return Ok(issued);
-        }
-        LeafStep::Issue { reason } => reason,
-    };
-    reporter.status("Issuing", format!("{} ({why})", spec.id));
+    if let LeafStep::Reuse(issued) = step {
+        return Ok(issued);
+    }
     let cert_file = cert_path(pki_dir, &spec.id);
     let key_file = key_path(pki_dir, &spec.id);
     let (cert_pem, key_pem) = issue(spec, ca, issuer, policy)
