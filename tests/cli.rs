@@ -81,6 +81,7 @@ fn plan_lists_every_artifact_and_writes_nothing() {
 
 #[test]
 fn invalid_config_fails_with_position_and_writes_nothing() {
+    support::require!(support::STANDIN);
     let g = Gen::new(&["192.168.0.1", "192.168.0.1"], "");
     let out = g.run(&[]);
     assert_eq!(out.status.code(), Some(2));
@@ -95,6 +96,7 @@ fn invalid_config_fails_with_position_and_writes_nothing() {
 
 #[test]
 fn gen_over_http_then_check_everything_with_real_tools() {
+    support::require!(support::STANDIN, support::OPENSSL, support::SYSTEMD_ANALYZE);
     let g = Gen::new(&["192.168.0.1", "192.168.0.2", "192.168.0.3"], "");
     let out = g.run_ok(&[]);
     let listed: Vec<&str> = out.lines().collect();
@@ -289,6 +291,7 @@ fn gen_over_http_then_check_everything_with_real_tools() {
 
 #[test]
 fn offline_tarball_and_json_summary() {
+    support::require!(support::STANDIN);
     let g = Gen::new(&["10.0.0.1"], "");
     let s = standin();
     let out = g.run_ok(&["--json", "--etcd-tarball", s.path.to_str().unwrap()]);
@@ -317,6 +320,7 @@ fn offline_tarball_and_json_summary() {
 
 #[test]
 fn rerun_is_byte_identical_and_reuses_the_pki() {
+    support::require!(support::STANDIN);
     let g = Gen::new(&["192.168.0.1", "192.168.0.2", "192.168.0.3"], "");
     g.run_ok(&[]);
     let first = fs::read_to_string(g.out.join("SHA256SUMS")).unwrap();
@@ -354,6 +358,7 @@ fn rerun_is_byte_identical_and_reuses_the_pki() {
 
 #[test]
 fn changed_tuning_raises_the_release_and_replaces_the_old_artifact() {
+    support::require!(support::STANDIN);
     let g = Gen::new(&["192.168.0.1"], "");
     g.run_ok(&[]);
     fs::write(
@@ -376,6 +381,7 @@ fn changed_tuning_raises_the_release_and_replaces_the_old_artifact() {
 
 #[test]
 fn install_sh_places_files_is_idempotent_and_refuses_another_node() {
+    support::require!(support::ROOT, support::STANDIN);
     let g = Gen::new(&["192.168.0.1", "192.168.0.2", "192.168.0.3"], "");
     g.run_ok(&[]);
     let work = tempfile::tempdir().unwrap();
@@ -469,6 +475,7 @@ fn install_sh_places_files_is_idempotent_and_refuses_another_node() {
 
 #[test]
 fn a_cache_filled_by_fetch_makes_gen_work_without_a_network() {
+    support::require!(support::STANDIN);
     let g = Gen::new(&["10.0.0.1"], "");
     let s = standin();
     let server = support::HttpServer::serve_file(
@@ -507,6 +514,7 @@ fn a_cache_filled_by_fetch_makes_gen_work_without_a_network() {
 /// node key) 0600, whatever the umask; an existing directory is made private.
 #[test]
 fn the_output_is_private_whatever_the_umask() {
+    support::require!(support::STANDIN);
     let g = Gen::new(
         &["10.0.0.1", "10.0.0.2"],
         "packages: { formats: [tar, deb, rpm] }\n",
@@ -555,6 +563,7 @@ fn the_output_is_private_whatever_the_umask() {
 /// etcdpack's is refused unless `--force`, which still removes nothing.
 #[test]
 fn gen_removes_only_what_it_wrote() {
+    support::require!(support::STANDIN);
     // A directory of the user's: refused, untouched.
     let g = Gen::new(&["10.0.0.1"], "");
     fs::create_dir_all(g.out.join("dist")).unwrap();
@@ -637,6 +646,7 @@ fn plan_stderr(etcd: &str) -> String {
 
 #[test]
 fn replacing_a_pinned_checksum_is_warned_about() {
+    support::require!(support::STANDIN);
     let other = "ab".repeat(32);
     let stderr = plan_stderr(&format!(
         "etcd: {{ version: 3.4.16, arch: amd64, sha256: \"{other}\" }}\n"

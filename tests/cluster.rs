@@ -89,6 +89,12 @@ fn logs(members: &[Member]) -> String {
 
 #[test]
 fn three_bundles_form_a_tls_cluster() {
+    support::require!(
+        support::ROOT,
+        support::CHROOT,
+        support::CURL,
+        support::STANDIN
+    );
     let g = Gen::new(&["127.0.0.1", "127.0.0.2", "127.0.0.3"], "");
     g.run_ok(&[]);
     let work = tempfile::tempdir().unwrap();

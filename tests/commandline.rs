@@ -10,22 +10,11 @@ use std::process::Command;
 
 use support::{COMMANDS, Gen, etcdpack, run_ok, standin};
 
-/// A tool the tests need; .ci/install-deps installs its package.
-fn tool(name: &str, package: &str) -> Command {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "{name} is not installed; install the {package} package (.ci/install-deps does)"
-    );
-    Command::new(name)
-}
-
 #[test]
 fn each_shell_accepts_its_completion_script() {
+    support::require!(support::ZSH, support::FISH);
     let dir = tempfile::tempdir().unwrap();
-    for (shell, package) in [("bash", "bash"), ("zsh", "zsh"), ("fish", "fish")] {
+    for shell in ["bash", "zsh", "fish"] {
         let script = run_ok(etcdpack().args(["completions", shell]));
         for cmd in COMMANDS {
             assert!(script.contains(cmd), "{shell}: {cmd} is not completed");
@@ -37,7 +26,7 @@ fn each_shell_accepts_its_completion_script() {
         let file = dir.path().join(format!("etcdpack.{shell}"));
         fs::write(&file, &script).unwrap();
         // -n: read and parse the script without running it.
-        let out = tool(shell, package).arg("-n").arg(&file).output().unwrap();
+        let out = Command::new(shell).arg("-n").arg(&file).output().unwrap();
         assert!(
             out.status.success() && out.stderr.is_empty(),
             "{shell} -n: {}",
@@ -104,6 +93,7 @@ fn man_text(roff: &str) -> String {
 
 #[test]
 fn man_writes_a_checked_page_per_command_with_the_help_text() {
+    support::require!(support::MANDOC);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("man");
     run_ok(etcdpack().args(["man", "--out"]).arg(&out));
@@ -130,7 +120,7 @@ fn man_writes_a_checked_page_per_command_with_the_help_text() {
         };
         let path = out.join(&page);
         // mandoc's checker: nothing at level "warning" or above.
-        let lint = tool("mandoc", "mandoc")
+        let lint = Command::new("mandoc")
             .args(["-T", "lint", "-W", "warning"])
             .arg(&path)
             .output()
@@ -215,6 +205,7 @@ fn version_names_the_pinned_etcd_releases() {
 /// into ./out; `plan` and `verify` default to the same places.
 #[test]
 fn gen_defaults_to_cluster_yaml_and_out_in_the_current_directory() {
+    support::require!(support::STANDIN);
     let g = Gen::new(&["10.0.0.1", "10.0.0.2", "10.0.0.3"], "");
     assert_eq!(g.config, g.dir.path().join("cluster.yaml"));
     let s = standin();

@@ -32,6 +32,7 @@ fn verify(g: &Gen) -> (Option<i32>, String) {
 
 #[test]
 fn killed_runs_are_never_mistaken_for_finished_ones() {
+    support::require!(support::STANDIN);
     let seed = std::env::var("CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -96,6 +97,7 @@ fn killed_runs_are_never_mistaken_for_finished_ones() {
 
 #[test]
 fn a_second_run_on_the_same_directory_refuses() {
+    support::require!(support::STANDIN);
     let g = Gen::new(&["127.0.0.1"], "");
     g.run_ok(&[]);
     // Hold the lock as a running gen would.

@@ -2,6 +2,8 @@
 //! fails units the way a package's maintainer scripts will rely on, shares the host's network,
 //! and leaves no process or mount behind — also when a test panics.
 
+mod support;
+
 #[path = "e2e/mod.rs"]
 mod e2e;
 
@@ -146,9 +148,7 @@ fn assert_host_dev_untouched() {
 
 #[test]
 fn a_node_boots_runs_units_and_boots_again() {
-    if !e2e::heavy_tests_enabled() {
-        return;
-    }
+    support::require!(e2e::NODES);
     let started = Instant::now();
     let scratch = Scratch::new("harness-one");
     let base = e2e::base_root();
@@ -238,9 +238,7 @@ fn a_node_boots_runs_units_and_boots_again() {
 
 #[test]
 fn two_nodes_run_at_once_without_seeing_each_other() {
-    if !e2e::heavy_tests_enabled() {
-        return;
-    }
+    support::require!(e2e::NODES);
     let started = Instant::now();
     let scratch = Scratch::new("harness-two");
     let base = e2e::base_root();
@@ -294,9 +292,7 @@ fn two_nodes_run_at_once_without_seeing_each_other() {
 
 #[test]
 fn a_panicking_test_still_tears_its_node_down() {
-    if !e2e::heavy_tests_enabled() {
-        return;
-    }
+    support::require!(e2e::NODES);
     let scratch = Scratch::new("harness-panic");
     let base = e2e::base_root();
     let root = scratch.join("p");

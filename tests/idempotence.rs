@@ -89,6 +89,7 @@ fn releases(out: &Path) -> Vec<(String, u64)> {
 
 #[test]
 fn a_rerun_with_the_same_input_changes_no_byte_and_issues_nothing() {
+    support::require!(support::STANDIN);
     let g = Gen::new(&["127.0.0.1", "127.0.0.2"], "");
     let first = gen_v(&g);
     assert_eq!(
@@ -137,6 +138,7 @@ fn a_rerun_with_the_same_input_changes_no_byte_and_issues_nothing() {
 
 #[test]
 fn a_new_san_on_one_node_reissues_only_its_certificate_and_package() {
+    support::require!(support::STANDIN);
     let g = Gen::new(&["127.0.0.1", "127.0.0.2", "127.0.0.3"], "");
     gen_v(&g);
     let before = snapshot(&g.out);
@@ -211,6 +213,7 @@ fn a_new_san_on_one_node_reissues_only_its_certificate_and_package() {
 
 #[test]
 fn the_ca_is_never_rotated_by_a_config_change() {
+    support::require!(support::STANDIN);
     let subject = |c: &str| {
         format!(
             "pki: {{ algorithm: ecdsa-p256, subject: {{ C: {c}, ST: Beijing, L: Beijing }} }}\n"

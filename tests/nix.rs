@@ -4,6 +4,8 @@
 //! does, and nix/lib.nix feeds them to fetchurl and `etcdpack gen` (checked
 //! against a stub of nixpkgs). Building the flake needs nixpkgs: see docs/nix.md.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -24,21 +26,9 @@ struct Nix {
 }
 
 impl Nix {
-    /// None, with a note, when nix-instantiate is missing; in CI that fails.
+    /// None, after saying why, when nix-instantiate is missing; in CI that fails.
     fn new() -> Option<Nix> {
-        let probe = Command::new("nix-instantiate").arg("--version").output();
-        if let Err(e) = &probe {
-            assert!(
-                e.kind() == std::io::ErrorKind::NotFound,
-                "running nix-instantiate: {e}"
-            );
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "nix-instantiate not found: install nix-bin (see .ci/install-deps)"
-            );
-            eprintln!(
-                "note: nix-instantiate not found, Nix tests skipped; install nix-bin to run them"
-            );
+        if !support::require(&[support::NIX_INSTANTIATE]) {
             return None;
         }
         Some(Nix {

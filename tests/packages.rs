@@ -10,14 +10,15 @@
 //! installed, made by `debootstrap --variant=minbase --include=systemd,systemd-sysv
 //! bookworm DIR`; it is `$ETCDPACK_DEBIAN_ROOT`, or the root the end-to-end
 //! harness builds and caches (tests/e2e). It is only copied, never changed. Without those
-//! the install tests say why and pass, unless `CI` or `ETCDPACK_E2E_REQUIRED`
-//! is set, where a skip would hide a gap.
+//! the install tests are skipped, or fail in CI (`support::require`).
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, OnceLock};
+
+mod support;
 
 #[path = "e2e/mod.rs"]
 mod e2e;
@@ -156,6 +157,7 @@ fn line<'a>(listing: &'a str, suffix: &str) -> &'a str {
 
 #[test]
 fn deb_metadata_contents_and_scripts() {
+    support::require!(support::GCC_STATIC, support::DPKG_DEB);
     let c = cluster("");
     let dir = tempfile::tempdir().unwrap();
     let (name, bytes) = build(Format::Deb, &c, "etcd-1", 2);
@@ -248,6 +250,7 @@ fn deb_metadata_contents_and_scripts() {
 
 #[test]
 fn deb_and_rpm_read_back_exactly_the_node_tree() {
+    support::require!(support::GCC_STATIC);
     let c = cluster("");
     let t = tree(&c, "etcd-1");
     assert!(!t.entries.iter().any(|e| e.path.starts_with("/usr/share")));
@@ -294,6 +297,7 @@ fn deb_and_rpm_read_back_exactly_the_node_tree() {
 
 #[test]
 fn rpm_metadata_contents_scripts_and_digests() {
+    support::require!(support::GCC_STATIC, support::RPM);
     let c = cluster("");
     let dir = tempfile::tempdir().unwrap();
     let (name, bytes) = build(Format::Rpm, &c, "etcd-1", 2);
@@ -379,6 +383,7 @@ fn rpm_metadata_contents_scripts_and_digests() {
 
 #[test]
 fn without_a_service_user_or_autostart_the_scripts_say_so() {
+    support::require!(support::GCC_STATIC, support::DPKG_DEB, support::RPM);
     let c = cluster("service: { user: root, start: false }\n");
     let (_, bytes) = build(Format::Deb, &c, "etcd-1", 1);
     let dir = tempfile::tempdir().unwrap();
@@ -415,6 +420,7 @@ fn without_a_service_user_or_autostart_the_scripts_say_so() {
 
 #[test]
 fn two_builds_are_byte_identical() {
+    support::require!(support::GCC_STATIC);
     let c = cluster("");
     for format in [Format::Tar, Format::Deb, Format::Rpm] {
         let (_, a) = build(format, &c, "etcd-2", 3);
@@ -425,6 +431,7 @@ fn two_builds_are_byte_identical() {
 
 #[test]
 fn lintian_and_rpmlint_pass_with_the_shipped_overrides() {
+    support::require!(support::GCC_STATIC, support::LINTIAN, support::RPMLINT);
     let c = cluster("");
     let dir = tempfile::tempdir().unwrap();
     let (name, bytes) = build(Format::Deb, &c, "etcd-1", 1);
@@ -467,10 +474,11 @@ fn lintian_and_rpmlint_pass_with_the_shipped_overrides() {
 
 // ------------------------------------------------------------- installs
 
-/// Why installs cannot be tested here, or `None` when they can.
+/// The Debian root to copy, or why installs cannot be tested here.
 fn install_prerequisites() -> Result<PathBuf, String> {
-    if let Some(why) = e2e::missing_prerequisites() {
-        return Err(why);
+    let lacking = support::missing(&[e2e::NODES, support::GCC_STATIC]);
+    if !lacking.is_empty() {
+        return Err(format!("needs {}", lacking.join(", ")));
     }
     // The end-to-end harness builds (once) and caches the Debian root.
     let root = match std::env::var_os("ETCDPACK_DEBIAN_ROOT") {
@@ -491,20 +499,13 @@ fn install_prerequisites() -> Result<PathBuf, String> {
 struct Root(PathBuf);
 
 impl Root {
-    /// `None` (after saying why) when installs cannot be tested here.
+    /// `None` (after saying why) when installs cannot be tested here; in CI that fails.
     fn copy(tag: &str) -> Option<Root> {
-        let base = match install_prerequisites() {
-            Ok(b) => b,
-            Err(why) => {
-                if std::env::var_os("CI").is_some()
-                    || std::env::var_os("ETCDPACK_E2E_REQUIRED").is_some()
-                {
-                    panic!("install test cannot run: {why}");
-                }
-                eprintln!("SKIPPED: install test {why}");
-                return None;
-            }
-        };
+        let base = install_prerequisites();
+        if !support::require_that(base.as_ref().err().cloned()) {
+            return None;
+        }
+        let base = base.unwrap();
         let dir = PathBuf::from(format!(
             "/var/tmp/etcdpack-packages-{}-{tag}",
             std::process::id()
@@ -708,6 +709,7 @@ fn deb_installs_conflicts_upgrades_removes_and_purges_in_a_debian_root() {
 
 #[test]
 fn rpm_installs_conflicts_upgrades_and_removes_in_a_root() {
+    support::require!(support::RPM);
     let Some(root) = Root::copy("rpm") else {
         return;
     };

@@ -100,6 +100,7 @@ fn one_node() -> Gen {
 
 #[test]
 fn install_sh_refuses_symlinks_out_of_the_root() {
+    support::require!(support::ROOT, support::STANDIN);
     let g = one_node();
     for link in ["etc/profile.d", "var/lib/etcd/default.etcd", "opt"] {
         let b = Bundle::new(&g);
@@ -131,6 +132,7 @@ fn install_sh_refuses_symlinks_out_of_the_root() {
 
 #[test]
 fn install_sh_refuses_a_data_dir_whose_parent_is_not_roots() {
+    support::require!(support::ROOT, support::STANDIN);
     let g = one_node();
     let b = Bundle::new(&g);
     let parent = b.root.join("var/lib/etcd");
@@ -251,6 +253,7 @@ fn package_scripts_refuse_a_symlinked_data_dir() {
 
 #[test]
 fn package_scripts_refuse_a_data_dir_whose_parent_is_not_roots() {
+    support::require!(support::ROOT);
     for (script, args) in SCRIPTS {
         let dir = tempfile::tempdir().unwrap();
         let c = cluster_in(dir.path());

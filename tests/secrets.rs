@@ -198,6 +198,13 @@ fn key_lines(artifact: &Path) -> Vec<String> {
 
 #[test]
 fn no_artifact_or_staged_tree_holds_the_ca_key() {
+    support::require!(
+        support::STANDIN,
+        support::DPKG_DEB,
+        support::RPM,
+        support::RPM2CPIO,
+        support::CPIO
+    );
     let gen_ = generated();
     let out = &gen_.g.out;
     let ca = ca_key(out);
@@ -253,6 +260,7 @@ fn no_artifact_or_staged_tree_holds_the_ca_key() {
 
 #[test]
 fn every_private_key_is_0600_in_every_format_and_in_pki() {
+    support::require!(support::STANDIN, support::DPKG_DEB, support::RPM);
     let gen_ = generated();
     let out = &gen_.g.out;
     for dir in ["pki", "pki/nodes", "pki/clients"] {
@@ -310,6 +318,7 @@ fn assert_no_key_in(what: &str, text: &str, keys: &[(PathBuf, String)]) {
 
 #[test]
 fn the_tool_never_prints_a_key() {
+    support::require!(support::STANDIN);
     let gen_ = generated();
     let g = &gen_.g;
     let keys = all_keys(&g.out);
@@ -485,6 +494,7 @@ fn repack_tarball(bytes: &[u8], extra: &[(String, Vec<u8>)]) -> Vec<u8> {
 
 #[test]
 fn verify_catches_a_ca_key_planted_in_a_tarball() {
+    support::require!(support::STANDIN);
     for (case, path) in [
         ("installed", "root/opt/etcd/ssl/ca-key.pem"),
         ("beside the installer", "notes.txt"),
@@ -524,6 +534,7 @@ fn repack_deb(out: &Path, name: &str, edit: impl FnOnce(&Path)) -> Vec<u8> {
 
 #[test]
 fn verify_catches_a_ca_key_planted_in_a_deb() {
+    support::require!(support::STANDIN, support::DPKG_DEB);
     // In the data the package installs.
     let (_dir, out) = fresh_output();
     let ca = ca_key(&out);
@@ -594,6 +605,7 @@ fn repack_rpm(out: &Path, name: &str, extra: &[(&str, Vec<u8>, u16)]) -> Vec<u8>
 
 #[test]
 fn verify_catches_a_ca_key_planted_in_an_rpm() {
+    support::require!(support::STANDIN, support::RPM);
     let (_dir, out) = fresh_output();
     let ca = ca_key(&out);
     let name = artifact_name(&out, ".rpm");
@@ -608,6 +620,7 @@ fn verify_catches_a_ca_key_planted_in_an_rpm() {
 
 #[test]
 fn verify_fails_on_an_artifact_it_cannot_read() {
+    support::require!(support::STANDIN, support::DPKG_DEB);
     for (suffix, why) in [(".deb", "readable as deb"), (".rpm", "readable as rpm")] {
         let (_dir, out) = fresh_output();
         let name = artifact_name(&out, suffix);
@@ -705,6 +718,7 @@ fn reencoded(out: &Path, key: &str, encodings: &[(&str, &[&str])]) -> Vec<(Strin
 
 #[test]
 fn verify_knows_the_ca_key_in_every_encoding_in_a_tarball() {
+    support::require!(support::STANDIN, support::OPENSSL);
     for (fresh, encodings) in [
         (fresh_output as fn() -> _, EC_ENCODINGS),
         (fresh_rsa_output, RSA_ENCODINGS),
@@ -725,6 +739,12 @@ fn verify_knows_the_ca_key_in_every_encoding_in_a_tarball() {
 
 #[test]
 fn verify_knows_the_ca_key_re_encoded_in_a_deb_an_rpm_and_a_node_tree() {
+    support::require!(
+        support::STANDIN,
+        support::OPENSSL,
+        support::DPKG_DEB,
+        support::RPM
+    );
     let (_dir, base) = fresh_output();
     let keys = reencoded(&base, "ca-key.pem", EC_ENCODINGS);
     let key = |what: &str| keys.iter().find(|(w, _)| w == what).unwrap().1.clone();
@@ -765,6 +785,7 @@ fn verify_knows_the_ca_key_re_encoded_in_a_deb_an_rpm_and_a_node_tree() {
 
 #[test]
 fn verify_does_not_take_a_node_key_for_the_ca_key() {
+    support::require!(support::STANDIN, support::OPENSSL);
     // The control: the same plants with the node's own key, which the
     // artifacts carry anyway, are no CA key.
     for (fresh, encodings) in [
@@ -838,6 +859,7 @@ fn record_artifact(out: &Path, path: &str, real: &Path) {
 
 #[test]
 fn verify_refuses_paths_that_leave_the_output_directory() {
+    support::require!(support::STANDIN);
     let (_dir, out) = fresh_output();
     // As many `..` as it takes from the output directory to /.
     let up = "../".repeat(out.components().count() - 1);
@@ -874,6 +896,7 @@ fn verify_refuses_paths_that_leave_the_output_directory() {
 
 #[test]
 fn verify_refuses_symbolic_links_and_does_not_follow_them() {
+    support::require!(support::STANDIN);
     for (case, link, target) in [
         ("dist", "dist/passwd", "/etc/passwd"),
         ("node file", "nodes/etcd-1/opt/etcd/passwd", "/etc/passwd"),

@@ -354,9 +354,7 @@ fn assert_forms(c: &Cluster) {
 
 #[test]
 fn deb_cluster_forms_survives_failures_and_upgrades() {
-    if !e2e::heavy_tests_enabled() {
-        return;
-    }
+    support::require!(e2e::NODES, support::STANDIN);
     let mut c = Cluster::install("systemd-deb", "127.0.3", Format::Deb);
     assert_forms(&c);
     c.log("formed");
@@ -682,9 +680,7 @@ fn files_containing(root: &Path, needle: &str) -> Vec<String> {
 
 #[test]
 fn deb_cluster_refuses_strangers() {
-    if !e2e::heavy_tests_enabled() {
-        return;
-    }
+    support::require!(e2e::NODES, support::STANDIN, support::OPENSSL);
     let c = Cluster::install("systemd-tls", "127.0.4", Format::Deb);
     for i in 1..=3 {
         c.wait_healthy(i, &[1, 2, 3]);
@@ -916,9 +912,7 @@ fn deb_cluster_refuses_strangers() {
 
 #[test]
 fn rpm_cluster_forms_and_a_broken_config_fails() {
-    if !e2e::heavy_tests_enabled() {
-        return;
-    }
+    support::require!(e2e::NODES, support::STANDIN);
     let c = Cluster::install("systemd-rpm", "127.0.5", Format::Rpm);
     for i in 1..=3 {
         let q = c.node(i).exec_ok(&[

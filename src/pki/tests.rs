@@ -1,5 +1,6 @@
 //! These tests call the real `openssl` and `cfssl` binaries: a chain that only
-//! this crate accepts is worth nothing to etcd.
+//! this crate accepts is worth nothing to etcd. Without them a test is skipped,
+//! or fails in CI (`tests/support/prereq.rs`, the integration tests' policy).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -13,6 +14,10 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::*;
 use crate::config::{self, Algorithm};
+use prereq::{CFSSL, OPENSSL, require};
+
+#[path = "../../tests/support/prereq.rs"]
+mod prereq;
 
 /// The shipped example, moved onto loopback addresses.
 fn yaml() -> String {
@@ -181,6 +186,9 @@ fn leaf_specs_follow_the_config() {
 
 #[test]
 fn rsa_pki_chains_for_openssl_with_exact_issuer_bytes() {
+    if !require(&[OPENSSL]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let pki_dir = dir.path().join("pki");
     let c = cluster(Algorithm::Rsa2048);
@@ -395,6 +403,9 @@ fn a_leaf_near_expiry_is_reissued() {
 
 #[test]
 fn ecdsa_p256_path_and_algorithm_switch() {
+    if !require(&[OPENSSL]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let c = cluster(Algorithm::EcdsaP256);
     let pki = ensure(dir.path(), &c, now(), &quiet()).unwrap();
@@ -453,6 +464,9 @@ fn cfssl_ca(dir: &Path) -> (PathBuf, PathBuf) {
 
 #[test]
 fn a_cfssl_ca_is_imported_verbatim_and_signs_verifiable_leaves() {
+    if !require(&[CFSSL, OPENSSL]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (ca_cert, ca_key) = cfssl_ca(dir.path());
     let original_key = fs::read(&ca_key).unwrap();
@@ -491,6 +505,9 @@ fn a_cfssl_ca_is_imported_verbatim_and_signs_verifiable_leaves() {
 
 #[test]
 fn a_ca_cert_file_that_holds_a_key_is_refused_in_either_order() {
+    if !require(&[CFSSL, OPENSSL]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (ca_cert, ca_key) = cfssl_ca(dir.path());
     let cert = fs::read_to_string(&ca_cert).unwrap();
@@ -533,6 +550,9 @@ fn a_ca_cert_file_that_holds_a_key_is_refused_in_either_order() {
 
 #[test]
 fn only_the_parsed_certificate_of_an_imported_file_is_written() {
+    if !require(&[CFSSL]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (ca_cert, ca_key) = cfssl_ca(dir.path());
     let der = der_of(&fs::read_to_string(&ca_cert).unwrap());
@@ -568,6 +588,9 @@ fn only_the_parsed_certificate_of_an_imported_file_is_written() {
 
 #[test]
 fn a_created_ca_has_path_length_zero() {
+    if !require(&[OPENSSL]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let pki_dir = dir.path().join("pki");
     let pki = ensure(&pki_dir, &cluster(Algorithm::EcdsaP256), now(), &quiet()).unwrap();
@@ -587,6 +610,9 @@ fn a_created_ca_has_path_length_zero() {
 
 #[test]
 fn an_openssl_ec_ca_is_imported() {
+    if !require(&[OPENSSL]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("ec-key.pem");
     let cert = dir.path().join("ec.pem");

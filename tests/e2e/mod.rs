@@ -20,6 +20,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::{self, Need};
+
 /// The script doing the real work.
 pub fn node_sh() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/node.sh")
@@ -41,45 +43,17 @@ pub fn scratch_parent() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/tmp/etcdpack-e2e"))
 }
 
-/// Why nodes cannot be booted on this machine, or `None` when they can.
-pub fn missing_prerequisites() -> Option<String> {
-    let mut missing = Vec::new();
-    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1));
-    if euid != Some("0") {
-        missing.push("root".to_string());
-    }
-    for tool in ["debootstrap", "unshare", "nsenter", "flock", "chroot"] {
-        if !on_path(tool) {
-            missing.push(tool.to_string());
-        }
-    }
-    (!missing.is_empty()).then(|| format!("needs {}", missing.join(", ")))
-}
-
-fn on_path(tool: &str) -> bool {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
-        .any(|dir| dir.join(tool).is_file())
-}
-
-/// Whether the heavy tests can run here. When they cannot, says why on stderr and returns
-/// false — unless `ETCDPACK_E2E_REQUIRED` or `CI` is set, where a skip would hide a gap: then it
-/// panics.
-pub fn heavy_tests_enabled() -> bool {
-    let Some(why) = missing_prerequisites() else {
-        return true;
-    };
-    if std::env::var_os("ETCDPACK_E2E_REQUIRED").is_some() || std::env::var_os("CI").is_some() {
-        panic!("end-to-end tests cannot run: {why} (see tests/e2e/README.md)");
-    }
-    eprintln!("SKIPPED: end-to-end test {why} (see tests/e2e/README.md)");
-    false
-}
+/// What booting a node needs: root (namespaces, mounts, chroot), debootstrap for the base
+/// root, util-linux's `unshare`, `nsenter` and `flock`, and `chroot`. A test starts with
+/// `support::require!(e2e::NODES)`: the one skip policy (tests/support/prereq.rs).
+pub const NODES: Need = Need::All(&[
+    support::ROOT,
+    support::DEBOOTSTRAP,
+    support::UNSHARE,
+    support::NSENTER,
+    support::FLOCK,
+    support::CHROOT,
+]);
 
 /// The cached Debian base root, built by `node.sh root` the first time (about a minute, needs
 /// the Debian mirror). Called any number of times; runs the script once per process, under a

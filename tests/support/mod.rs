@@ -1,5 +1,6 @@
 //! Shared by the integration tests: a stand-in etcd release, a local HTTP
-//! server that can misbehave on demand, and the built binary.
+//! server that can misbehave on demand, the built binary, and the one policy
+//! for a missing prerequisite ([`require!`]).
 //!
 //! The stand-in exists because the tests cannot reach the official release;
 //! it has the official layout, with Debian's etcd programs inside, so the
@@ -8,6 +9,7 @@
 #![allow(dead_code)]
 
 mod generate;
+mod prereq;
 
 /// Every subcommand, as `etcdpack CMD --help` names it.
 pub const COMMANDS: &[&str] = &[
@@ -22,6 +24,22 @@ pub const COMMANDS: &[&str] = &[
 ];
 #[allow(unused_imports)]
 pub use generate::{Gen, mirror, mode_of, run_ok};
+#[allow(unused_imports)]
+pub use prereq::*;
+
+/// Returns from the calling test unless the machine has every prerequisite
+/// listed (`support::require!(ROOT, LINTIAN)`): in CI a missing one fails the
+/// test, elsewhere the test says it is skipped and passes. See [`require`].
+#[allow(unused_macros)]
+macro_rules! require_all {
+    ($($need:expr),+ $(,)?) => {
+        if !$crate::support::require(&[$($need),+]) {
+            return;
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use require_all as require;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
