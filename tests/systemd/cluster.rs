@@ -1,0 +1,332 @@
+//! The cluster the scenarios run on: three Debian roots booted with systemd as PID 1, each
+//! with its own member's package installed by the distribution's tool, and the checks that it
+//! formed. Nobody starts etcd by hand: the packages' scripts do.
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use crate::e2e::{self, Node, Scratch};
+use crate::support::Gen;
+
+/// How long a member may take to (re)join and report healthy.
+pub const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Format {
+    Deb,
+    Rpm,
+}
+
+/// Three booted nodes, each with its member's package installed, and the generator's output.
+pub struct Cluster {
+    // Fields drop in order: nodes first, then their roots, then the generator's temp dir.
+    pub nodes: Vec<Node>,
+    pub scratch: Scratch,
+    pub generated: Gen,
+    pub ips: Vec<String>,
+    pub started: Instant,
+}
+
+impl Cluster {
+    /// Generates packages for nodes on `{prefix}.1-3`, boots three nodes and installs on each its
+    /// own package, the way an operator would. Returns before the cluster is necessarily healthy.
+    pub fn install(label: &str, prefix: &str, format: Format) -> Cluster {
+        let started = Instant::now();
+        let ips: Vec<String> = (1..=3).map(|i| format!("{prefix}.{i}")).collect();
+        let ip_refs: Vec<&str> = ips.iter().map(String::as_str).collect();
+        let generated = Gen::new(&ip_refs, "packages: { formats: [deb, rpm] }\n");
+        generated.run_ok(&[]);
+        let scratch = Scratch::new(label);
+        let base = e2e::base_root();
+        let mut cluster = Cluster {
+            nodes: Vec::new(),
+            scratch,
+            generated,
+            ips,
+            started,
+        };
+        cluster.log("generated");
+        for i in 1..=3 {
+            let name = format!("etcd-{i}");
+            let node = Node::boot(&base, &cluster.scratch.join(&name), &name);
+            cluster.nodes.push(node);
+        }
+        cluster.log("booted");
+        for i in 1..=3 {
+            cluster.install_package(i, format, 1);
+        }
+        cluster.log("installed");
+        cluster
+    }
+
+    pub fn node(&self, i: usize) -> &Node {
+        &self.nodes[i - 1]
+    }
+
+    pub fn endpoint(&self, i: usize) -> String {
+        format!("https://{}:2379", self.ips[i - 1])
+    }
+
+    pub fn package(&self, i: usize, format: Format, release: u32) -> PathBuf {
+        let name = match format {
+            Format::Deb => format!("etcd-test-etcd-{i}_3.4.16-{release}_amd64.deb"),
+            Format::Rpm => format!("etcd-test-etcd-{i}-3.4.16-{release}.x86_64.rpm"),
+        };
+        self.generated.out.join("dist").join(name)
+    }
+
+    /// Installs node `i`'s package with the distribution's own tool. /srv, not /tmp: services
+    /// with PrivateTmp would not see it, and this keeps files where the harness says.
+    pub fn install_package(&self, i: usize, format: Format, release: u32) {
+        let node = self.node(i);
+        let pkg = self.package(i, format, release);
+        assert!(pkg.is_file(), "{} was not generated", pkg.display());
+        match format {
+            Format::Deb => {
+                node.copy_in(&pkg, "/srv/etcd.deb");
+                // apt with a local file and no repositories at all: the package's only
+                // dependency (passwd, for useradd) is in every Debian root.
+                node.exec_ok(&[
+                    "env",
+                    "DEBIAN_FRONTEND=noninteractive",
+                    "apt-get",
+                    "install",
+                    "-y",
+                    "--no-install-recommends",
+                    "/srv/etcd.deb",
+                ]);
+            }
+            Format::Rpm => {
+                node.copy_in(&pkg, "/srv/etcd.rpm");
+                // --nodeps: a Debian root's software is known to dpkg, not to rpm, whose
+                // database here is empty, so even /bin/sh would count as missing. The
+                // scriptlets themselves run with the node's useradd and systemctl.
+                // Debian's rpm keeps its database in $HOME; an RPM distribution's is here.
+                let op = if release == 1 { "-i" } else { "-U" };
+                node.exec_ok(&[
+                    "rpm",
+                    "--dbpath=/var/lib/rpm",
+                    op,
+                    "--nodeps",
+                    "/srv/etcd.rpm",
+                ]);
+            }
+        }
+    }
+
+    /// etcdctl inside node `i`, through a login shell: only the installed profile
+    /// (/etc/profile.d/etcdctl.sh) tells it the endpoints, the CA and the node's certificate.
+    pub fn etcdctl(&self, i: usize, args: &[&str]) -> Output {
+        self.etcdctl_at(i, &[], args)
+    }
+
+    /// Like [`Cluster::etcdctl`], but talking to the given members only (1-based; all three
+    /// when empty). etcdctl 3.4 refuses `--endpoints` next to the profile's ETCDCTL_ENDPOINTS
+    /// ("conflicting environment variable"), so the variable itself is overridden.
+    pub fn etcdctl_at(&self, i: usize, members: &[usize], args: &[&str]) -> Output {
+        let endpoints: Vec<String> = members.iter().map(|&m| self.endpoint(m)).collect();
+        let endpoints = endpoints.join(",");
+        let script = r#"if [ -n "$1" ]; then export ETCDCTL_ENDPOINTS="$1"; fi
+shift
+exec etcdctl --command-timeout=5s "$@""#;
+        let mut argv = vec!["bash", "-lc", script, "etcdctl", &endpoints];
+        argv.extend_from_slice(args);
+        self.node(i).exec(&argv)
+    }
+
+    pub fn etcdctl_ok(&self, i: usize, args: &[&str]) -> String {
+        self.etcdctl_at_ok(i, &[], args)
+    }
+
+    pub fn etcdctl_at_ok(&self, i: usize, members: &[usize], args: &[&str]) -> String {
+        let out = self.etcdctl_at(i, members, args);
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?} on etcd-{i} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Whether `endpoint health` run on node `via` reports every endpoint in `members`
+    /// (1-based) healthy.
+    pub fn healthy(&self, via: usize, members: &[usize]) -> Result<(), String> {
+        let out = self.etcdctl_at(via, members, &["endpoint", "health"]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.status.success() && text.matches("is healthy").count() == members.len() {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    }
+
+    /// Waits until every member in `members` is healthy, seen from node `via`; panics with the
+    /// last answer and each node's diagnosis otherwise.
+    pub fn wait_healthy(&self, via: usize, members: &[usize]) {
+        let mut last = String::new();
+        let ok = e2e::wait_for(HEALTHY_WITHIN, || match self.healthy(via, members) {
+            Ok(()) => Some(()),
+            Err(text) => {
+                last = text;
+                std::thread::sleep(Duration::from_millis(400));
+                None
+            }
+        });
+        if ok.is_none() {
+            panic!(
+                "members {members:?} not healthy within {HEALTHY_WITHIN:?}:\n{last}\n{}",
+                self.diagnose()
+            );
+        }
+    }
+
+    /// Waits until node `i` itself (a serializable read: its own copy of the data, no
+    /// quorum involved) has `key` = `value`.
+    pub fn wait_local_value(&self, i: usize, key: &str, value: &str) {
+        let mut last = String::new();
+        let found = e2e::wait_for(HEALTHY_WITHIN, || {
+            let out = self.etcdctl_at(
+                i,
+                &[i],
+                &["get", "--consistency=s", "--print-value-only", key],
+            );
+            last = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == value)
+                .then_some(())
+        });
+        assert!(
+            found.is_some(),
+            "etcd-{i} does not have {key}={value}: {last}\n{}",
+            self.diagnose()
+        );
+    }
+
+    pub fn unit_property(&self, i: usize, property: &str) -> String {
+        self.node(i)
+            .exec_ok(&["systemctl", "show", "-P", property, "etcd.service"])
+            .trim()
+            .to_string()
+    }
+
+    /// The main PID of etcd.service on node `i`, once it is active.
+    pub fn wait_active(&self, i: usize) -> u32 {
+        let pid = e2e::wait_for(HEALTHY_WITHIN, || {
+            let active = self
+                .node(i)
+                .exec(&["systemctl", "is-active", "etcd.service"]);
+            if String::from_utf8_lossy(&active.stdout).trim() != "active" {
+                return None;
+            }
+            self.unit_property(i, "MainPID")
+                .parse::<u32>()
+                .ok()
+                .filter(|&p| p != 0)
+        });
+        pid.unwrap_or_else(|| panic!("etcd on etcd-{i} never became active\n{}", self.diagnose()))
+    }
+
+    pub fn diagnose(&self) -> String {
+        self.nodes
+            .iter()
+            .filter(|n| n.is_running())
+            .map(|n| {
+                let unit = n.exec(&["journalctl", "--no-pager", "-u", "etcd", "-n", "25"]);
+                format!(
+                    "=== {}\n{}\n--- etcd journal\n{}",
+                    n.name,
+                    n.diagnose(),
+                    String::from_utf8_lossy(&unit.stdout)
+                )
+            })
+            .collect()
+    }
+
+    pub fn log(&self, what: &str) {
+        eprintln!(
+            "{}: {what} after {:.1} s",
+            self.scratch.path.file_name().unwrap().to_string_lossy(),
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+
+    /// Powers every node off and checks that nothing of them is left on the host.
+    pub fn tear_down(mut self) {
+        for node in &mut self.nodes {
+            let pid = node.pid;
+            node.stop();
+            assert!(!e2e::pid_alive(pid), "{}'s systemd survived", node.name);
+        }
+        let left = e2e::processes_rooted_in(&self.scratch.path);
+        assert!(left.is_empty(), "processes left in the roots: {left:?}");
+        let mounts = e2e::mounts_under(&self.scratch.path);
+        assert!(mounts.is_empty(), "mounts left: {mounts:?}");
+        self.log("torn down");
+    }
+}
+
+/// Checks shared by both formats, right after the installs: the scripts enabled and started
+/// etcd, the cluster forms, and the installed profile alone drives etcdctl.
+pub fn assert_forms(c: &Cluster) {
+    for i in 1..=3 {
+        let node = c.node(i);
+        assert_eq!(
+            node.exec_ok(&["systemctl", "is-enabled", "etcd.service"])
+                .trim(),
+            "enabled",
+            "the package did not enable etcd on etcd-{i}"
+        );
+        // Started by the install (--no-block), not by this test.
+        let state = c.unit_property(i, "ActiveState");
+        assert!(
+            state == "active" || state == "activating",
+            "etcd on etcd-{i} is {state} after the install\n{}",
+            c.diagnose()
+        );
+    }
+    // Health of all three, asked on each node through its own profile.
+    for i in 1..=3 {
+        c.wait_healthy(i, &[1, 2, 3]);
+    }
+    // The profile's endpoints are the three members.
+    let out = c.etcdctl(2, &["endpoint", "health"]);
+    let health = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{health}");
+    for i in 1..=3 {
+        assert!(
+            health.contains(&format!("{} is healthy", c.endpoint(i))),
+            "{health}"
+        );
+    }
+    let members = c.etcdctl_ok(1, &["member", "list"]);
+    for i in 1..=3 {
+        let ip = &c.ips[i - 1];
+        let line = format!("started, etcd-{i}, https://{ip}:2380, https://{ip}:2379");
+        assert!(members.contains(&line), "no {line:?} in\n{members}");
+    }
+    assert_eq!(members.lines().count(), 3, "{members}");
+
+    c.etcdctl_ok(1, &["put", "/e2e/formed", "by-node-1"]);
+    assert_eq!(
+        c.etcdctl_ok(3, &["get", "--print-value-only", "/e2e/formed"])
+            .trim(),
+        "by-node-1"
+    );
+    for i in 1..=3 {
+        c.wait_active(i);
+    }
+}

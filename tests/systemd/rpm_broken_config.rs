@@ -1,0 +1,72 @@
+//! The same cluster from the .rpm packages (127.0.5.1-3), then the negative control: the
+//! recipe's inline comment in the EnvironmentFile makes the unit fail, and the checks that
+//! passed before see it.
+
+use std::time::Duration;
+
+use crate::cluster::{Cluster, Format, assert_forms};
+use crate::{e2e, support};
+
+#[test]
+fn rpm_cluster_forms_and_a_broken_config_fails() {
+    support::require!(e2e::NODES, support::STANDIN);
+    let c = Cluster::install("systemd-rpm", "127.0.5", Format::Rpm);
+    for i in 1..=3 {
+        let q = c.node(i).exec_ok(&[
+            "rpm",
+            "--dbpath=/var/lib/rpm",
+            "-q",
+            &format!("etcd-test-etcd-{i}"),
+        ]);
+        assert_eq!(q.trim(), format!("etcd-test-etcd-{i}-3.4.16-1.x86_64"));
+    }
+    // %post enabled and started etcd; the cluster forms.
+    assert_forms(&c);
+    c.log("formed");
+
+    // Negative control: the recipe's inline comment in the EnvironmentFile. systemd keeps it as
+    // part of the value, etcd cannot parse it and exits; the checks that passed above fail.
+    let node = c.node(1);
+    let conf = node.exec_ok(&["cat", "/opt/etcd/cfg/etcd.conf"]);
+    let broken: String = conf
+        .lines()
+        .map(|l| {
+            if l.starts_with("ETCD_QUOTA_BACKEND_BYTES=") {
+                "ETCD_QUOTA_BACKEND_BYTES=8589934592 # 8G\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert_ne!(broken, conf);
+    node.write_file("/opt/etcd/cfg/etcd.conf", broken.as_bytes(), 0o644);
+    let restart = node.exec(&["systemctl", "restart", "etcd.service"]);
+    assert!(
+        !restart.status.success(),
+        "etcd started with a broken EnvironmentFile"
+    );
+    let result = c.unit_property(1, "Result");
+    assert_ne!(result, "success");
+    let restarts = e2e::wait_for(Duration::from_secs(20), || {
+        let n: u32 = c.unit_property(1, "NRestarts").parse().ok()?;
+        (n >= 1).then_some(n)
+    });
+    assert!(
+        restarts.is_some(),
+        "etcd was not restarted (Restart=on-failure)\n{}",
+        c.diagnose()
+    );
+    assert_ne!(c.unit_property(1, "ActiveState"), "active");
+    assert!(
+        c.healthy(2, &[1]).is_err(),
+        "a member with a broken config reports healthy"
+    );
+    let journal = node.exec_ok(&["journalctl", "--no-pager", "-u", "etcd", "-o", "cat"]);
+    assert!(
+        journal.contains("8589934592 # 8G") && journal.contains("ETCD_QUOTA_BACKEND_BYTES"),
+        "the journal does not show the parse error:\n{journal}"
+    );
+    // The two others still form a quorum.
+    c.etcdctl_at_ok(2, &[2, 3], &["put", "/e2e/quorum", "yes"]);
+    c.tear_down();
+}
