@@ -145,11 +145,16 @@ impl Gen {
     }
 }
 
+/// Run a command and return what it did (stdin is empty unless the caller set
+/// it: `output` does not inherit it); panics only when it cannot start.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
 /// Run a command, panic with its output unless it succeeds, return stdout.
 pub fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = run(cmd);
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}):\n{}\n{}",

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 mod generate;
+pub mod packaging;
 mod prereq;
 
 /// Every subcommand, as `etcdpack CMD --help` names it.
@@ -23,7 +24,7 @@ pub const COMMANDS: &[&str] = &[
     "schema",
 ];
 #[allow(unused_imports)]
-pub use generate::{Gen, mirror, mode_of, run_ok};
+pub use generate::{Gen, mirror, mode_of, run, run_ok};
 #[allow(unused_imports)]
 pub use prereq::*;
 
@@ -424,3 +425,9 @@ pub fn etcdpack() -> Command {
     cmd.env_remove("ETCDPACK_CACHE_DIR").env("NO_COLOR", "1");
     cmd
 }
+
+/// The SHA-256 of `bytes`, in hex.
+pub fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+

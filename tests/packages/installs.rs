@@ -1,0 +1,341 @@
+//! Real installs into private copies of a Debian root with systemd: dpkg and rpm install each
+//! member's package (files, modes, owners, the service user, the data directory, the enabled
+//! unit), refuse another member's package, upgrade to a new etcd.conf without asking, and
+//! remove (and purge) the package while keeping the member's data and its user.
+//!
+//! They need root (chroot) and a Debian root with systemd installed, made by
+//! `debootstrap --variant=minbase --include=systemd,systemd-sysv bookworm DIR`; it is
+//! `$ETCDPACK_DEBIAN_ROOT`, or the root the end-to-end harness builds and caches (tests/e2e).
+//! It is only copied, never changed. Without those the tests are skipped, or fail in CI
+//! (`support::require`).
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use etcdpack::config::Cluster;
+use etcdpack::package::Format;
+
+use crate::e2e;
+use crate::support::packaging::{build, cluster, put, tree};
+use crate::support::{self, run, run_ok};
+
+/// The Debian root to copy, or why installs cannot be tested here.
+fn install_prerequisites() -> Result<PathBuf, String> {
+    let lacking = support::missing(&[e2e::NODES, support::GCC_STATIC]);
+    if !lacking.is_empty() {
+        return Err(format!("needs {}", lacking.join(", ")));
+    }
+    // The end-to-end harness builds (once) and caches the Debian root.
+    let root = match std::env::var_os("ETCDPACK_DEBIAN_ROOT") {
+        Some(p) => PathBuf::from(p),
+        None => e2e::base_root(),
+    };
+    if root.join("usr/sbin/useradd").exists() && root.join("usr/bin/systemctl").exists() {
+        Ok(root)
+    } else {
+        Err(format!(
+            "needs a Debian root with systemd; {} is not one",
+            root.display()
+        ))
+    }
+}
+
+/// A private copy of the Debian root under /var/tmp, deleted on drop.
+struct Root(PathBuf);
+
+impl Root {
+    /// `None` (after saying why) when installs cannot be tested here; in CI that fails.
+    fn copy(tag: &str) -> Option<Root> {
+        let base = install_prerequisites();
+        if !support::require_that(base.as_ref().err().cloned()) {
+            return None;
+        }
+        let base = base.unwrap();
+        let dir = PathBuf::from(format!(
+            "/var/tmp/etcdpack-packages-{}-{tag}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        let root = Root(dir);
+        run_ok(Command::new("cp").arg("-a").arg(&base).arg(&root.0));
+        Some(root)
+    }
+
+    fn path(&self, abs: &str) -> PathBuf {
+        self.0.join(abs.trim_start_matches('/'))
+    }
+
+    fn put(&self, name: &str, bytes: &[u8]) -> String {
+        fs::write(self.path("/srv").join(name), bytes).unwrap();
+        format!("/srv/{name}")
+    }
+
+    /// `args` run inside the root, with no terminal to answer questions.
+    fn chroot(&self, args: &[&str]) -> Output {
+        run(Command::new("chroot")
+            .arg(&self.0)
+            .args(args)
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"))
+    }
+
+    fn chroot_ok(&self, args: &[&str]) -> String {
+        let out = self.chroot(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// uid and gid of `user` in the root's passwd.
+    fn ids(&self, user: &str) -> Option<(u32, u32)> {
+        let passwd = fs::read_to_string(self.path("/etc/passwd")).unwrap();
+        passwd
+            .lines()
+            .find(|l| l.starts_with(&format!("{user}:")))
+            .map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f[2].parse().unwrap(), f[3].parse().unwrap())
+            })
+    }
+
+    fn meta(&self, abs: &str) -> fs::Metadata {
+        fs::symlink_metadata(self.path(abs)).unwrap_or_else(|e| panic!("{abs}: {e}"))
+    }
+
+    fn enabled(&self) -> bool {
+        self.path("/etc/systemd/system/multi-user.target.wants/etcd.service")
+            .symlink_metadata()
+            .is_ok()
+    }
+
+    /// What a member's install must look like: files, modes, owners, the
+    /// user, the data directory, the enabled unit.
+    fn assert_member_installed(&self, conf: &str) {
+        let (uid, gid) = self
+            .ids("etcd")
+            .expect("postinst/%pre created the etcd user");
+        let passwd = fs::read_to_string(self.path("/etc/passwd")).unwrap();
+        let entry = passwd.lines().find(|l| l.starts_with("etcd:")).unwrap();
+        assert!(entry.ends_with("/sbin/nologin"), "{entry}");
+        let key = self.meta("/opt/etcd/ssl/server-key.pem");
+        assert_eq!(
+            (key.mode() & 0o7777, key.uid(), key.gid()),
+            (0o600, uid, gid),
+            "key"
+        );
+        let bin = self.meta("/opt/etcd/bin/etcd");
+        assert_eq!((bin.mode() & 0o7777, bin.uid()), (0o755, 0), "etcd binary");
+        let cert = self.meta("/opt/etcd/ssl/server.pem");
+        assert_eq!(
+            (cert.mode() & 0o7777, cert.uid()),
+            (0o644, 0),
+            "certificate"
+        );
+        let data = self.meta("/var/lib/etcd/default.etcd");
+        assert!(data.is_dir());
+        assert_eq!(
+            (data.mode() & 0o7777, data.uid(), data.gid()),
+            (0o700, uid, gid),
+            "data dir"
+        );
+        assert_eq!(
+            fs::read_to_string(self.path("/opt/etcd/cfg/etcd.conf")).unwrap(),
+            conf
+        );
+        assert!(self.path("/usr/lib/systemd/system/etcd.service").is_file());
+        assert!(
+            self.enabled(),
+            "etcd.service is enabled (systemd is not running: not started)"
+        );
+    }
+
+    /// Simulates a member's data, which nothing may delete.
+    fn put_member_data(&self) -> PathBuf {
+        let db = self.path("/var/lib/etcd/default.etcd/member/snap/db");
+        fs::create_dir_all(db.parent().unwrap()).unwrap();
+        fs::write(&db, "raft").unwrap();
+        db
+    }
+
+    fn assert_removed_but_data_kept(&self, db: &Path) {
+        assert!(
+            !self.path("/opt/etcd").exists(),
+            "the package's own dirs are removed"
+        );
+        assert!(!self.path("/usr/lib/systemd/system/etcd.service").exists());
+        assert!(!self.enabled(), "etcd.service disabled on removal");
+        assert_eq!(fs::read_to_string(db).unwrap(), "raft", "member data kept");
+        assert!(
+            self.ids("etcd").is_some(),
+            "the user owning the data is kept"
+        );
+    }
+}
+
+impl Drop for Root {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The etcd.conf the package for `c`'s etcd-1 installs.
+fn conf_of(c: &Cluster) -> String {
+    let t = tree(c, "etcd-1");
+    String::from_utf8(t.get("/opt/etcd/cfg/etcd.conf").unwrap().data().to_vec()).unwrap()
+}
+
+fn tuned() -> Cluster {
+    cluster("tuning: { heartbeat_interval: 150ms, election_timeout: 1500ms }\n")
+}
+
+#[test]
+fn deb_installs_conflicts_upgrades_removes_and_purges_in_a_debian_root() {
+    let Some(root) = Root::copy("deb") else {
+        return;
+    };
+    let (c1, c2) = (cluster(""), tuned());
+    let (conf1, conf2) = (conf_of(&c1), conf_of(&c2));
+    assert_ne!(conf1, conf2);
+    let r1 = root.put("r1.deb", &build(Format::Deb, &c1, "etcd-1", 1).1);
+    let r2 = root.put("r2.deb", &build(Format::Deb, &c2, "etcd-1", 2).1);
+    let other = root.put("other.deb", &build(Format::Deb, &c1, "etcd-2", 1).1);
+
+    root.chroot_ok(&["dpkg", "-i", &r1]);
+    root.assert_member_installed(&conf1);
+    let status = root.chroot_ok(&[
+        "dpkg-query",
+        "-W",
+        "-f",
+        "${Status} ${Version}",
+        "etcd-test-etcd-1",
+    ]);
+    assert_eq!(status, "install ok installed 3.4.16-1");
+
+    // Another member's package is refused, and this one is untouched.
+    let out = root.chroot(&["dpkg", "-i", &other]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("conflicts with etcdpack-member"), "{err}");
+    root.assert_member_installed(&conf1);
+
+    // An upgrade replaces etcd.conf, even edited locally, without asking.
+    fs::write(
+        root.path("/opt/etcd/cfg/etcd.conf"),
+        format!("{conf1}ETCD_DEBUG=true\n"),
+    )
+    .unwrap();
+    let db = root.put_member_data();
+    root.chroot_ok(&["dpkg", "-i", &r2]);
+    root.assert_member_installed(&conf2);
+    let cfg_dir: Vec<_> = fs::read_dir(root.path("/opt/etcd/cfg"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(cfg_dir, ["etcd.conf"]);
+
+    root.chroot_ok(&["dpkg", "--remove", "etcd-test-etcd-1"]);
+    root.assert_removed_but_data_kept(&db);
+    // Installed again after removal, it is enabled again.
+    root.chroot_ok(&["dpkg", "-i", &r2]);
+    root.assert_member_installed(&conf2);
+    assert!(
+        !root.path("/var/lib/etcdpack").exists(),
+        "preinst's marker is consumed"
+    );
+    root.chroot_ok(&["dpkg", "--purge", "etcd-test-etcd-1"]);
+    root.assert_removed_but_data_kept(&db);
+    let status = root.chroot(&["dpkg-query", "-W", "etcd-test-etcd-1"]);
+    assert!(!status.status.success(), "purged packages are forgotten");
+}
+
+#[test]
+fn rpm_installs_conflicts_upgrades_and_removes_in_a_root() {
+    support::require!(support::RPM);
+    let Some(root) = Root::copy("rpm") else {
+        return;
+    };
+    let (c1, c2) = (cluster(""), tuned());
+    let (conf1, conf2) = (conf_of(&c1), conf_of(&c2));
+    let dir = tempfile::tempdir().unwrap();
+    let r1 = put(
+        dir.path(),
+        "r1.rpm",
+        &build(Format::Rpm, &c1, "etcd-1", 1).1,
+    );
+    let r2 = put(
+        dir.path(),
+        "r2.rpm",
+        &build(Format::Rpm, &c2, "etcd-1", 2).1,
+    );
+    let other = put(
+        dir.path(),
+        "other.rpm",
+        &build(Format::Rpm, &c1, "etcd-2", 1).1,
+    );
+    // rpm runs the scriptlets chrooted into the root, with its useradd and
+    // systemctl. --nodeps: the root's software is known to dpkg, not rpm.
+    let rpm = |args: &[&str]| -> Output {
+        run(Command::new("rpm")
+            .arg("--root")
+            .arg(&root.0)
+            .args(["--dbpath", "/var/lib/rpm"])
+            .args(args))
+    };
+    let rpm_ok = |args: &[&str]| -> String {
+        let out = rpm(args);
+        assert!(
+            out.status.success(),
+            "rpm {args:?} failed: {}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let p = |path: &Path| path.to_str().unwrap().to_owned();
+
+    rpm_ok(&["--initdb"]);
+    rpm_ok(&["-i", "--nodeps", &p(&r1)]);
+    root.assert_member_installed(&conf1);
+    // Owners and modes on disk are what the header says.
+    assert_eq!(rpm_ok(&["-V", "--nodeps", "etcd-test-etcd-1"]), "");
+
+    // Another member's package conflicts (checked without --nodeps, which
+    // would skip conflicts too; the missing useradd is reported alongside).
+    let out = rpm(&["-i", "--test", &p(&other)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("etcdpack-member conflicts with (installed) etcd-test-etcd-1-3.4.16-1.x86_64"),
+        "{err}"
+    );
+
+    // An upgrade replaces etcd.conf without asking; a local edit is kept aside.
+    fs::write(
+        root.path("/opt/etcd/cfg/etcd.conf"),
+        format!("{conf1}ETCD_DEBUG=true\n"),
+    )
+    .unwrap();
+    let db = root.put_member_data();
+    rpm_ok(&["-U", "--nodeps", &p(&r2)]);
+    root.assert_member_installed(&conf2);
+    let saved = fs::read_to_string(root.path("/opt/etcd/cfg/etcd.conf.rpmsave")).unwrap();
+    assert!(saved.ends_with("ETCD_DEBUG=true\n"), "{saved}");
+    assert_eq!(
+        rpm_ok(&["-q", "etcd-test-etcd-1"]).trim(),
+        "etcd-test-etcd-1-3.4.16-2.x86_64"
+    );
+
+    fs::remove_file(root.path("/opt/etcd/cfg/etcd.conf.rpmsave")).unwrap();
+    rpm_ok(&["-e", "--nodeps", "etcd-test-etcd-1"]);
+    root.assert_removed_but_data_kept(&db);
+    // Installed again after removal, it is enabled again.
+    rpm_ok(&["-i", "--nodeps", &p(&r2)]);
+    root.assert_member_installed(&conf2);
+}
