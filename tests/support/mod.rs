@@ -11,6 +11,8 @@
 mod generate;
 pub mod packaging;
 mod prereq;
+pub mod scan;
+pub mod tamper;
 
 /// Every subcommand, as `etcdpack CMD --help` names it.
 pub const COMMANDS: &[&str] = &[
