@@ -433,3 +433,10 @@ pub fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// insta settings for the calling scope: snapshots in `tests/snapshots/`, whichever file of a
+/// test crate asserts them, named after the module path (`cli__first_steps__help.snap`).
+pub fn snapshots_in_tests_dir() -> insta::internals::SettingsBindDropGuard {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots"));
+    settings.bind_to_scope()
+}
