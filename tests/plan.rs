@@ -243,6 +243,7 @@ const B_SAN: (&str, &str, &str) = ("etcd-b", "127.0.0.12", ", sans: [etcd-b.exam
 
 #[test]
 fn plan_names_exactly_what_gen_writes_changes_and_removes() {
+    support::require!(support::STANDIN);
     let g = Gen::new(&[], "");
 
     config(&g, &[A, B, C], "100ms");
@@ -345,6 +346,7 @@ fn plan_names_exactly_what_gen_writes_changes_and_removes() {
 
 #[test]
 fn a_corrupt_manifest_is_an_error_for_plan_and_gen() {
+    support::require!(support::STANDIN);
     let g = Gen::new(&["127.0.0.1"], "");
     g.run_ok(&[]);
     let manifest = g.out.join("manifest.json");
