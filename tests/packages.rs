@@ -83,7 +83,7 @@ fn static_binaries() -> Binaries {
 /// The staged tree of `node`, with stand-in binaries and certificates.
 fn tree(cluster: &Cluster, node: &str) -> NodeTree {
     let node = cluster.node(node).unwrap();
-    let rendered = render::render_node(&Templates::new(None).unwrap(), cluster, node).unwrap();
+    let rendered = render::render_node(&Templates::new(None, &[]).unwrap(), cluster, node).unwrap();
     let bins = static_binaries();
     let cert = format!(
         "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
@@ -106,7 +106,7 @@ fn build(format: Format, cluster: &Cluster, node: &str, release: u32) -> (String
         release,
         arch: cluster.etcd.arch,
     };
-    let templates = Templates::new(None).unwrap();
+    let templates = Templates::new(None, &package::templates()).unwrap();
     let n = cluster.node(node).unwrap();
     let spec = etcdpack::package::spec(&templates, cluster, n, &tree, id.clone(), MTIME).unwrap();
     let mut bytes = Vec::new();
