@@ -2,6 +2,13 @@
 //! node's normalised contents ([`crate::stage::NodeTree`]) into a writer; no
 //! packager opens paths or decides modes itself.
 //!
+//! One module per format ([`bundle`], [`deb`], [`rpm`]) holds every fact
+//! about it: its file names, its scripts' templates, the typed scripts it
+//! embeds, its writer and its reader, behind the [`Packager`] trait. Nothing
+//! else matches on a [`Format`]: [`Format::packager`] is the one `match`,
+//! and [`spec`] renders every format's scripts into
+//! [`PackageSpec::scripts`].
+//!
 //! The .deb and .rpm install exactly the staged tree (the .deb adds its
 //! copyright and lintian overrides, see `deb`); their maintainer scripts
 //! are templates, rendered per node like every other text. Node packages
