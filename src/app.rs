@@ -14,6 +14,7 @@ use crate::fetch;
 use crate::fsutil::{self, OutputLock};
 use crate::model::Format;
 use crate::output::Manifest;
+use crate::package;
 use crate::plan;
 use crate::render::Templates;
 use crate::report::Reporter;
@@ -161,7 +162,7 @@ fn plan_cmd(a: &PlanArgs, reporter: &Reporter) -> Result<()> {
         &overrides(Some(&a.source), a.formats.as_ref()),
         reporter,
     )?;
-    let templates = Templates::new(a.templates.as_deref())?;
+    let templates = Templates::new(a.templates.as_deref(), &package::templates())?;
     let p = plan::build(
         &cluster,
         &templates,
@@ -202,7 +203,7 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
         reporter,
     )?;
     // Everything that can be checked without writing is checked first.
-    let templates = Templates::new(a.templates.as_deref())?;
+    let templates = Templates::new(a.templates.as_deref(), &package::templates())?;
     let opts = a.source.fetch_options()?;
     // The release is verified before the output directory is touched.
     let tarball = fetch::ensure_release(&cluster.etcd, &opts, reporter)?;

@@ -23,14 +23,17 @@
 //!    reading `OUT/pki` only, whether the CA is created, reused or imported
 //!    and which leaves are reused or issued and why; [`pki::apply`] carries
 //!    that out. The CA key never leaves `OUT/pki`.
-//! 4. **render** ([`render`]) — `etcd.conf`, `etcd.service`, the etcdctl
-//!    profile and every maintainer script from the templates in `templates/`;
-//!    `etcd.conf` is checked by systemd's EnvironmentFile rules ([`envfile`]).
+//! 4. **render** ([`render`]) — `etcd.conf`, `etcd.service` and the etcdctl
+//!    profile from the templates in `templates/`; `etcd.conf` is checked by
+//!    systemd's EnvironmentFile rules ([`envfile`]). The same templates
+//!    render the bundle's installer and the deb/rpm maintainer scripts, which
+//!    each format declares in its own module.
 //! 5. **stage** ([`stage`]) — [`stage::node_files`] is the one list of what
 //!    a node gets; a node's contents are normalised once (paths, parents,
 //!    modes, owners, order) into a [`stage::NodeTree`].
 //! 6. **package** ([`package`]) — serialise a tree into each requested
-//!    format: the `.tar.gz` bundle, `.deb`, `.rpm`.
+//!    format: the `.tar.gz` bundle, `.deb`, `.rpm`, each one module behind
+//!    [`package::Packager`].
 //! 7. **record** ([`output`], [`outdir`]) — `manifest.json` (every node's
 //!    files, releases, artifacts, retired nodes) and `SHA256SUMS`; the output
 //!    directory is claimed, private, and cleaned only of what a run recorded.

@@ -1,6 +1,8 @@
 //! Stage 5, **render**: the text files a node gets, from tera templates.
 //!
-//! Templates live in `templates/` and are embedded in the binary; a user may
+//! Templates live in `templates/` and are embedded in the binary: the node
+//! files' ones ([`TEMPLATES`]) here, each package script's in the module of
+//! its format, which the caller registers with [`Templates::new`]. A user may
 //! replace any of them from a directory (`gen --templates DIR`), under the
 //! same relative name: `DIR/etcd.conf`, `DIR/deb/postinst`. Rendering is
 //! strict: an undefined variable is an error naming the template. Every value
@@ -19,25 +21,30 @@ use crate::envfile;
 use crate::model::Layout;
 use crate::model::Owner;
 
-/// (name, embedded default) of every template.
-pub const TEMPLATES: &[(&str, &str)] = &[
-    ("etcd.conf", include_str!("../templates/etcd.conf")),
-    ("etcd.service", include_str!("../templates/etcd.service")),
-    ("etcdctl.sh", include_str!("../templates/etcdctl.sh")),
-    ("install.sh", include_str!("../templates/install.sh")),
-    ("deb/preinst", include_str!("../templates/deb/preinst")),
-    ("deb/postinst", include_str!("../templates/deb/postinst")),
-    ("deb/prerm", include_str!("../templates/deb/prerm")),
-    ("deb/postrm", include_str!("../templates/deb/postrm")),
-    ("rpm/pre", include_str!("../templates/rpm/pre")),
-    ("rpm/post", include_str!("../templates/rpm/post")),
-    ("rpm/preun", include_str!("../templates/rpm/preun")),
-    ("rpm/postun", include_str!("../templates/rpm/postun")),
-    // Kept with the rpmlint config, so that both override lists are read together.
-    (
-        "deb/lintian-overrides",
-        include_str!("../packaging/lintian-overrides"),
-    ),
+/// A built-in template: its name, which is also its path under `templates/`
+/// and under a `gen --templates DIR`, and its embedded default text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Template {
+    pub name: &'static str,
+    pub text: &'static str,
+}
+
+/// The templates of the files every node gets. The packages' scripts (the
+/// bundle's installer, the maintainer scripts) are declared by their formats
+/// and registered by the caller of [`Templates::new`].
+pub const TEMPLATES: &[Template] = &[
+    Template {
+        name: "etcd.conf",
+        text: include_str!("../templates/etcd.conf"),
+    },
+    Template {
+        name: "etcd.service",
+        text: include_str!("../templates/etcd.service"),
+    },
+    Template {
+        name: "etcdctl.sh",
+        text: include_str!("../templates/etcdctl.sh"),
+    },
 ];
 
 pub const CLIENT_PORT: u16 = 2379;
@@ -49,23 +56,27 @@ pub struct Templates {
 }
 
 impl Templates {
-    pub fn new(override_dir: Option<&Path>) -> Result<Self> {
+    /// The node files' templates ([`TEMPLATES`]) and `extra` (the packages'
+    /// scripts), each replaced by the file of the same name under
+    /// `override_dir` if there is one. A file there that names no template is
+    /// refused, with the list of the names that would be taken.
+    pub fn new(override_dir: Option<&Path>, extra: &[Template]) -> Result<Self> {
+        let known: Vec<&Template> = TEMPLATES.iter().chain(extra).collect();
         let mut tera = Tera::default();
-        for (name, text) in TEMPLATES {
-            tera.add_raw_template(name, text)
-                .with_context(|| format!("built-in template {name} does not parse"))?;
+        for (i, t) in known.iter().enumerate() {
+            if known[..i].iter().any(|k| k.name == t.name) {
+                bail!("internal: two built-in templates named {}", t.name);
+            }
+            tera.add_raw_template(t.name, t.text)
+                .with_context(|| format!("built-in template {} does not parse", t.name))?;
         }
         if let Some(dir) = override_dir {
             for (name, path) in override_files(dir)? {
-                if !TEMPLATES.iter().any(|(n, _)| *n == name) {
+                if !known.iter().any(|t| t.name == name) {
                     bail!(
                         "{}: not a template etcdpack knows\n  help: name overrides after a built-in template (relative to the directory): {}",
                         path.display(),
-                        TEMPLATES
-                            .iter()
-                            .map(|(n, _)| *n)
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        known.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
                     );
                 }
                 let text = std::fs::read_to_string(&path)
@@ -266,9 +277,10 @@ pub struct ScriptEntry<'a> {
     pub owned: bool,
 }
 
-/// A script that handles exactly `entries` (a node tree's): the bundle's
-/// `install.sh` or a package's maintainer script (`deb/postinst`, `rpm/post`,
-/// the .deb's lintian overrides; see [`crate::model::Format::template_names`]).
+/// A script that handles exactly `entries` (a node tree's), from the template
+/// `name`: one of the `extra` templates given to [`Templates::new`] (the
+/// bundle's installer, a package's maintainer script, the .deb's lintian
+/// overrides; each format declares its own).
 pub fn render_script(
     t: &Templates,
     name: &str,

@@ -316,11 +316,9 @@ pub fn verify(dir: &Path) -> Result<Report> {
     }
 
     for (rel, bytes) in &artifacts {
-        let format = Format::ALL
-            .iter()
-            .copied()
-            .find(|f| f.matches_file_name(rel));
-        let Some(format) = format else { continue };
+        let Some(format) = Format::of_file_name(rel) else {
+            continue;
+        };
         match package::read_entries(format, bytes) {
             Ok(entries) => {
                 let bad: Vec<_> = entries
@@ -361,11 +359,7 @@ fn unpacked_find(
     if let Some(found) = scan(bytes) {
         return Ok(Some(found));
     }
-    let format = Format::ALL
-        .iter()
-        .copied()
-        .find(|f| f.matches_file_name(rel));
-    let Some(format) = format else {
+    let Some(format) = Format::of_file_name(rel) else {
         return Ok(None);
     };
     // Every stream, not only the installed entries: a key beside the

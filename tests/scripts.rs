@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use etcdpack::config::{self, Cluster, Overrides};
 use etcdpack::extract::Binaries;
+use etcdpack::package;
 use etcdpack::render::{self, Templates};
 use etcdpack::stage::{self, NodeCerts};
 use support::{Gen, run_ok};
@@ -178,7 +179,7 @@ service: {{ user: root }}
 /// files the script hands to the service user are put in place first.
 fn run_script(dir: &Path, cluster: &Cluster, script: &str, args: &[&str]) -> Output {
     let node = &cluster.nodes[0];
-    let templates = Templates::new(None).unwrap();
+    let templates = Templates::new(None, &package::templates()).unwrap();
     let rendered = render::render_node(&templates, cluster, node).unwrap();
     let bins = Binaries {
         etcd: Arc::from(&b"etcd"[..]),

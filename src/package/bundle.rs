@@ -8,26 +8,80 @@ use std::io::{Read, Write};
 use anyhow::{Context, Result};
 
 use super::archive::{self, TarWriter, gzip};
-use super::{PackageSpec, ReadEntry};
+use super::{Identity, PackageSpec, Packager, ReadEntry, ScriptInput};
+use crate::render::Template;
 
-pub fn top_dir(spec: &PackageSpec) -> String {
-    format!(
-        "{}_{}_{}",
-        spec.id.name,
-        spec.id.full_version(),
-        spec.id.arch.as_str()
-    )
+/// The installer, at the top of the bundle under its template's name.
+pub const INSTALL_SH: Template = Template {
+    name: "install.sh",
+    text: include_str!("../../templates/install.sh"),
+};
+
+/// The bundle's rendered scripts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scripts {
+    pub install_sh: String,
 }
 
-pub fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
-    let top = top_dir(spec);
+impl Scripts {
+    pub fn render(input: &ScriptInput) -> Result<Self> {
+        Ok(Scripts {
+            install_sh: input.render(&INSTALL_SH)?,
+        })
+    }
+
+    /// Each text with its template's name.
+    pub fn named(&self) -> [(&'static str, &str); 1] {
+        [(INSTALL_SH.name, &self.install_sh)]
+    }
+}
+
+/// The `.tar.gz` bundle.
+pub struct Bundle;
+
+impl Packager for Bundle {
+    fn extension(&self) -> &'static str {
+        "tar.gz"
+    }
+
+    /// `<top dir>.tar.gz`: `etcd-k8s-etcd-1_3.4.16-1_amd64.tar.gz`.
+    fn file_name(&self, id: &Identity) -> String {
+        format!("{}.{}", top_dir(id), self.extension())
+    }
+
+    fn templates(&self) -> &'static [Template] {
+        &[INSTALL_SH]
+    }
+
+    fn write(&self, spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
+        write(spec, w)
+    }
+
+    fn read(&self, bytes: &[u8]) -> Result<Vec<ReadEntry>> {
+        read(bytes)
+    }
+
+    fn streams(&self, bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+        streams(bytes)
+    }
+}
+
+/// The one directory at the top of the archive:
+/// `<package>_<version>-<release>_<arch>`.
+fn top_dir(id: &Identity) -> String {
+    format!("{}_{}_{}", id.name, id.full_version(), id.arch.as_str())
+}
+
+fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
+    let top = top_dir(&spec.id);
     let mut t = TarWriter::new(gzip(w), spec.mtime);
     t.dir(&top, 0o755)?;
-    let installer = spec
-        .scripts
-        .get("install.sh")
-        .context("internal: no install.sh rendered for the bundle")?;
-    t.file(&format!("{top}/install.sh"), 0o755, installer.as_bytes())?;
+    let installer = &spec.scripts.bundle.install_sh;
+    t.file(
+        &format!("{top}/{}", INSTALL_SH.name),
+        0o755,
+        installer.as_bytes(),
+    )?;
     t.dir(&format!("{top}/root"), 0o755)?;
     t.tree(&format!("{top}/root"), spec.tree)?;
     t.finish()?
@@ -37,7 +91,7 @@ pub fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
 }
 
 /// The node entries of a bundle (those under `<top>/root/`), as installed.
-pub fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
+fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
     archive::read_tar_gz(bytes, |raw| {
         raw.split_once("/root/")
             .map(|(_, rest)| format!("/{}", rest.trim_end_matches('/')))
@@ -45,7 +99,7 @@ pub fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
 }
 
 /// The whole decompressed tar stream: every member, inside `root/` or not.
-pub fn streams(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+fn streams(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
     let mut tar = Vec::new();
     flate2::read::GzDecoder::new(bytes)
         .read_to_end(&mut tar)

@@ -25,26 +25,116 @@ use anyhow::{Context, Result, bail};
 use md5::{Digest, Md5};
 
 use super::archive::{self, TarWriter, gzip};
-use super::{PackageSpec, ReadEntry, relations};
+use super::{Identity, PackageSpec, Packager, ReadEntry, ScriptInput, relations};
+use crate::render::Template;
 use crate::stage::{Entry, Kind, NodeTree, Owner};
 
-/// Maintainer scripts, by template name; the member is the part after `deb/`.
-const SCRIPTS: &[&str] = &["deb/preinst", "deb/postinst", "deb/prerm", "deb/postrm"];
-const OVERRIDES: &str = "deb/lintian-overrides";
+pub const PREINST: Template = Template {
+    name: "deb/preinst",
+    text: include_str!("../../templates/deb/preinst"),
+};
+pub const POSTINST: Template = Template {
+    name: "deb/postinst",
+    text: include_str!("../../templates/deb/postinst"),
+};
+pub const PRERM: Template = Template {
+    name: "deb/prerm",
+    text: include_str!("../../templates/deb/prerm"),
+};
+pub const POSTRM: Template = Template {
+    name: "deb/postrm",
+    text: include_str!("../../templates/deb/postrm"),
+};
+/// Kept with the rpmlint config, so that both override lists are read together.
+pub const LINTIAN_OVERRIDES: Template = Template {
+    name: "deb/lintian-overrides",
+    text: include_str!("../../packaging/lintian-overrides"),
+};
 
-/// Every template the .deb needs rendered.
-pub const TEMPLATES: &[&str] = &[
-    "deb/preinst",
-    "deb/postinst",
-    "deb/prerm",
-    "deb/postrm",
-    "deb/lintian-overrides",
-];
+/// The .deb's rendered texts: its maintainer scripts and lintian overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scripts {
+    pub preinst: String,
+    pub postinst: String,
+    pub prerm: String,
+    pub postrm: String,
+    pub lintian_overrides: String,
+}
+
+impl Scripts {
+    pub fn render(input: &ScriptInput) -> Result<Self> {
+        Ok(Scripts {
+            preinst: input.render(&PREINST)?,
+            postinst: input.render(&POSTINST)?,
+            prerm: input.render(&PRERM)?,
+            postrm: input.render(&POSTRM)?,
+            lintian_overrides: input.render(&LINTIAN_OVERRIDES)?,
+        })
+    }
+
+    /// Each text with its template's name.
+    pub fn named(&self) -> [(&'static str, &str); 5] {
+        [
+            (PREINST.name, &self.preinst),
+            (POSTINST.name, &self.postinst),
+            (PRERM.name, &self.prerm),
+            (POSTRM.name, &self.postrm),
+            (LINTIAN_OVERRIDES.name, &self.lintian_overrides),
+        ]
+    }
+
+    /// The maintainer scripts by their `control.tar.gz` member names, in
+    /// the order they are written.
+    fn maintainer_scripts(&self) -> [(&'static str, &str); 4] {
+        [
+            ("preinst", &self.preinst),
+            ("postinst", &self.postinst),
+            ("prerm", &self.prerm),
+            ("postrm", &self.postrm),
+        ]
+    }
+}
+
+/// The `.deb`.
+pub struct Deb;
+
+impl Packager for Deb {
+    fn extension(&self) -> &'static str {
+        "deb"
+    }
+
+    /// `<package>_<version>-<release>_<arch>.deb`, dpkg's convention.
+    fn file_name(&self, id: &Identity) -> String {
+        format!(
+            "{}_{}_{}.{}",
+            id.name,
+            id.full_version(),
+            id.arch.as_str(),
+            self.extension()
+        )
+    }
+
+    fn templates(&self) -> &'static [Template] {
+        &[PREINST, POSTINST, PRERM, POSTRM, LINTIAN_OVERRIDES]
+    }
+
+    fn write(&self, spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
+        write(spec, w)
+    }
+
+    fn read(&self, bytes: &[u8]) -> Result<Vec<ReadEntry>> {
+        read(bytes)
+    }
+
+    fn streams(&self, bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+        streams(bytes)
+    }
+}
 
 /// Distribution packages that ship their own `etcd.service`.
 const DISTRO_CONFLICTS: &[&str] = &["etcd-server"];
 
-pub fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
+fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
     spec.check_header_values(super::Format::Deb)?;
     let tree = contents(spec)?;
     let control = control_tar(spec, &tree)?;
@@ -76,14 +166,10 @@ fn contents(spec: &PackageSpec) -> Result<NodeTree> {
         owned: false,
     };
     let name = &spec.id.name;
-    let overrides = spec
-        .scripts
-        .get(OVERRIDES)
-        .with_context(|| format!("internal: no {OVERRIDES} rendered for the .deb"))?;
     spec.tree.with_files(vec![
         file(
             format!("/usr/share/lintian/overrides/{name}"),
-            overrides.clone(),
+            spec.scripts.deb.lintian_overrides.clone(),
         ),
         file(format!("/usr/share/doc/{name}/copyright"), copyright(spec)),
     ])
@@ -127,12 +213,7 @@ fn control_tar(spec: &PackageSpec, tree: &NodeTree) -> Result<Vec<u8>> {
     t.dir(".", 0o755)?;
     t.file("./control", 0o644, control(spec, tree)?.as_bytes())?;
     t.file("./md5sums", 0o644, md5sums(tree).as_bytes())?;
-    for name in SCRIPTS {
-        let text = spec
-            .scripts
-            .get(name)
-            .with_context(|| format!("internal: no {name} rendered for the .deb"))?;
-        let member = name.trim_start_matches("deb/");
+    for (member, text) in spec.scripts.deb.maintainer_scripts() {
         t.file(&format!("./{member}"), 0o755, text.as_bytes())?;
     }
     t.finish()?
@@ -143,7 +224,7 @@ fn control_tar(spec: &PackageSpec, tree: &NodeTree) -> Result<Vec<u8>> {
 /// The `control` file. Field order follows dpkg-gencontrol's. Every value
 /// is one line (a control character in one is an error, never written); the
 /// Description's further lines are continuations, `.` for a blank one.
-pub fn control(spec: &PackageSpec, tree: &NodeTree) -> Result<String> {
+pub(super) fn control(spec: &PackageSpec, tree: &NodeTree) -> Result<String> {
     let mut c = String::new();
     let mut field = |k: &str, v: &str| -> Result<()> {
         super::one_line(super::Format::Deb, &format!("control field {k}"), v)?;
@@ -226,7 +307,7 @@ fn member<'a>(members: &'a [(String, Vec<u8>)], name: &str) -> Result<&'a [u8]> 
 }
 
 /// Every entry `data.tar.gz` installs.
-pub fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
+fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
     let members = members(bytes)?;
     if member(&members, "debian-binary")? != b"2.0\n" {
         bail!("not a 2.0 .deb");
@@ -245,7 +326,7 @@ pub fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
 
 /// Every member of the .deb, the gzip'd ones decompressed. Members in a
 /// compression this crate does not read (xz, zstd, bzip2) are an error.
-pub fn streams(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+fn streams(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     for (name, data) in members(bytes)? {
         if name.ends_with(".gz") {

@@ -2,6 +2,13 @@
 //! node's normalised contents ([`crate::stage::NodeTree`]) into a writer; no
 //! packager opens paths or decides modes itself.
 //!
+//! One module per format ([`bundle`], [`deb`], [`rpm`]) holds every fact
+//! about it: its file names, its scripts' templates, the typed scripts it
+//! embeds, its writer and its reader, behind the [`Packager`] trait. Nothing
+//! else matches on a [`Format`]: [`Format::packager`] is the one `match`,
+//! and [`spec`] renders every format's scripts into
+//! [`PackageSpec::scripts`].
+//!
 //! The .deb and .rpm install exactly the staged tree (the .deb adds its
 //! copyright and lintian overrides, see `deb`); their maintainer scripts
 //! are templates, rendered per node like every other text. Node packages
@@ -17,31 +24,187 @@
 //! `rpm` crate; sharing work there needs a payload writer of our own.
 
 mod archive;
-mod bundle;
-mod deb;
+pub mod bundle;
+pub mod deb;
 mod relations;
-mod rpm;
+pub mod rpm;
+#[cfg(test)]
+mod script_tests;
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::Result;
-
-pub use crate::model::{Format, Identity};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Cluster, Node};
-use crate::render::{self, Templates};
+pub use crate::model::{Format, Identity};
+use crate::render::{self, ScriptEntry, Template, Templates};
 use crate::stage::{self, NodeTree};
+
+/// One artifact format, and everything etcdpack knows about it: its file
+/// names, the templates of its scripts, its writer and its reader. Each
+/// format's module implements it on a unit struct ([`bundle::Bundle`],
+/// [`deb::Deb`], [`rpm::Rpm`]) and holds the typed scripts it embeds
+/// (`Scripts`, rendered into [`PackageSpec::scripts`]);
+/// [`Format::packager`] is the one place a [`Format`] becomes its module.
+pub trait Packager: Sync {
+    /// The artifact's file name extension, without the leading dot.
+    fn extension(&self) -> &'static str;
+
+    /// The artifact's file name, in the ecosystem's convention.
+    fn file_name(&self, id: &Identity) -> String;
+
+    /// Whether `name` is an artifact file name of this format.
+    fn matches_file_name(&self, name: &str) -> bool {
+        name.strip_suffix(self.extension())
+            .is_some_and(|stem| stem.ends_with('.'))
+    }
+
+    /// The templates of the scripts this format embeds (maintainer scripts;
+    /// the .deb's lintian overrides), with their built-in texts.
+    fn templates(&self) -> &'static [Template];
+
+    /// Serialise `spec` in this format. Formats never open paths.
+    fn write(&self, spec: &PackageSpec, w: &mut dyn Write) -> Result<()>;
+
+    /// The node files an artifact installs.
+    fn read(&self, bytes: &[u8]) -> Result<Vec<ReadEntry>>;
+
+    /// Every byte an artifact carries, decompressed, as a few streams (see
+    /// [`read_streams`]).
+    fn streams(&self, bytes: &[u8]) -> Result<Vec<Vec<u8>>>;
+}
+
+impl Format {
+    /// This format's implementation: the one `match` over formats.
+    pub fn packager(self) -> &'static dyn Packager {
+        match self {
+            Format::Tar => &bundle::Bundle,
+            Format::Deb => &deb::Deb,
+            Format::Rpm => &rpm::Rpm,
+        }
+    }
+
+    /// The artifact's file name, in each ecosystem's convention:
+    /// `etcd-k8s-etcd-1_3.4.16-1_amd64.tar.gz`, `…_3.4.16-1_amd64.deb`,
+    /// `etcd-k8s-etcd-1-3.4.16-1.x86_64.rpm`.
+    pub fn file_name(self, id: &Identity) -> String {
+        self.packager().file_name(id)
+    }
+
+    /// Whether `name` is an artifact file name of this format.
+    pub fn matches_file_name(self, name: &str) -> bool {
+        self.packager().matches_file_name(name)
+    }
+
+    /// The format whose artifact file name `name` is, if any.
+    pub fn of_file_name(name: &str) -> Option<Format> {
+        Format::ALL
+            .iter()
+            .copied()
+            .find(|f| f.matches_file_name(name))
+    }
+
+    /// Serialise `spec` in this format. Formats never open paths.
+    pub fn write(self, spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
+        self.packager().write(spec, w)
+    }
+
+    /// The templates of the scripts this format embeds.
+    pub fn templates(self) -> &'static [Template] {
+        self.packager().templates()
+    }
+}
+
+/// Every format's script templates, in [`Format::ALL`] order: what
+/// [`Templates::new`] is given besides the node files' own.
+pub fn templates() -> Vec<Template> {
+    Format::ALL
+        .iter()
+        .flat_map(|f| f.templates())
+        .copied()
+        .collect()
+}
+
+/// What every package script is rendered from: one node, the entries of its
+/// tree, and its package's full version.
+pub struct ScriptInput<'a> {
+    templates: &'a Templates,
+    cluster: &'a Cluster,
+    node: &'a Node,
+    entries: Vec<ScriptEntry<'a>>,
+    version: String,
+}
+
+impl<'a> ScriptInput<'a> {
+    pub fn new(
+        templates: &'a Templates,
+        cluster: &'a Cluster,
+        node: &'a Node,
+        tree: &'a NodeTree,
+        version: String,
+    ) -> Self {
+        ScriptInput {
+            templates,
+            cluster,
+            node,
+            entries: tree.script_entries(),
+            version,
+        }
+    }
+
+    /// The text of `template` for this node.
+    pub fn render(&self, template: &Template) -> Result<String> {
+        render::render_script(
+            self.templates,
+            template.name,
+            self.cluster,
+            self.node,
+            &self.entries,
+            &self.version,
+        )
+    }
+}
+
+/// The rendered scripts of every format, typed: a writer takes the fields
+/// it embeds, so none can be missing at run time. All are rendered whatever
+/// `packages.formats` asks for (a few small templates), so a broken
+/// override of any of them is found on every run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scripts {
+    pub bundle: bundle::Scripts,
+    pub deb: deb::Scripts,
+    pub rpm: rpm::Scripts,
+}
+
+impl Scripts {
+    pub fn render(input: &ScriptInput) -> Result<Self> {
+        Ok(Scripts {
+            bundle: bundle::Scripts::render(input)?,
+            deb: deb::Scripts::render(input)?,
+            rpm: rpm::Scripts::render(input)?,
+        })
+    }
+
+    /// Every text with its template's name, sorted by name: the order
+    /// [`inputs_digest`] reads them in.
+    pub fn by_name(&self) -> Vec<(&'static str, &str)> {
+        let mut all: Vec<_> = (self.bundle.named().into_iter())
+            .chain(self.deb.named())
+            .chain(self.rpm.named())
+            .collect();
+        all.sort_by_key(|(name, _)| *name);
+        all
+    }
+}
 
 /// Everything a format needs to serialise one node's package.
 #[derive(Debug, Clone)]
 pub struct PackageSpec<'a> {
     pub id: Identity,
     pub tree: &'a NodeTree,
-    /// Rendered texts by template name: `install.sh` for the bundle,
-    /// `deb/postinst`, `rpm/post`, … (see [`Format::template_names`]).
-    pub scripts: BTreeMap<&'static str, String>,
+    /// Every format's scripts, rendered for `tree`.
+    pub scripts: Scripts,
     pub summary: String,
     pub description: String,
     pub maintainer: String,
@@ -54,6 +217,41 @@ pub struct PackageSpec<'a> {
     pub service_user: String,
     /// Every timestamp in the artifact (seconds since the epoch).
     pub mtime: u64,
+}
+
+/// What every format needs to package `node`: its tree, identity, metadata,
+/// and every format's scripts, rendered for `tree`.
+pub fn spec<'a>(
+    templates: &Templates,
+    cluster: &Cluster,
+    node: &Node,
+    tree: &'a NodeTree,
+    id: Identity,
+    mtime: u64,
+) -> Result<PackageSpec<'a>> {
+    let input = ScriptInput::new(templates, cluster, node, tree, id.full_version());
+    let scripts = Scripts::render(&input)?;
+    Ok(PackageSpec {
+        id,
+        tree,
+        scripts,
+        summary: format!("etcd member {} of cluster {}", node.name, cluster.name),
+        description: format!(
+            "etcd {} with TLS certificates and configuration for member {} ({}) of the {}-member cluster {}, and its systemd unit.",
+            cluster.etcd.version,
+            node.name,
+            node.ip,
+            cluster.nodes.len(),
+            cluster.name
+        ),
+        maintainer: cluster.packages.maintainer.clone(),
+        homepage: cluster.packages.homepage.clone(),
+        // etcd's licence; etcdpack's generated files are under the same.
+        license: "Apache-2.0",
+        cluster: cluster.name.clone(),
+        service_user: cluster.service.user.clone(),
+        mtime,
+    })
 }
 
 impl PackageSpec<'_> {
@@ -95,100 +293,6 @@ fn one_line(format: Format, field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-impl Format {
-    /// The artifact's file name, in each ecosystem's convention:
-    /// `etcd-k8s-etcd-1_3.4.16-1_amd64.tar.gz`, `…_3.4.16-1_amd64.deb`,
-    /// `etcd-k8s-etcd-1-3.4.16-1.x86_64.rpm`.
-    pub fn file_name(self, id: &Identity) -> String {
-        match self {
-            Format::Tar => format!(
-                "{}_{}_{}.tar.gz",
-                id.name,
-                id.full_version(),
-                id.arch.as_str()
-            ),
-            Format::Deb => format!("{}_{}_{}.deb", id.name, id.full_version(), id.arch.as_str()),
-            Format::Rpm => format!("{}-{}.{}.rpm", id.name, id.full_version(), id.arch.rpm()),
-        }
-    }
-
-    /// Serialise `spec` in this format. Formats never open paths.
-    pub fn write(self, spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
-        match self {
-            Format::Tar => bundle::write(spec, w),
-            Format::Deb => deb::write(spec, w),
-            Format::Rpm => rpm::write(spec, w),
-        }
-    }
-
-    /// Whether `name` is an artifact file name of this format.
-    pub fn matches_file_name(self, name: &str) -> bool {
-        match self {
-            Format::Tar => name.ends_with(".tar.gz"),
-            Format::Deb => name.ends_with(".deb"),
-            Format::Rpm => name.ends_with(".rpm"),
-        }
-    }
-
-    /// The rendered texts this format embeds (maintainer scripts; the .deb's
-    /// lintian overrides), by template name. The caller renders them into
-    /// [`PackageSpec::scripts`] under these names.
-    pub fn template_names(self) -> &'static [&'static str] {
-        match self {
-            Format::Tar => &["install.sh"],
-            Format::Deb => deb::TEMPLATES,
-            Format::Rpm => rpm::SCRIPTS,
-        }
-    }
-}
-
-/// What every format needs to package `node`: its tree, identity, metadata,
-/// and the scripts of each format in `packages.formats`, rendered for `tree`.
-pub fn spec<'a>(
-    templates: &Templates,
-    cluster: &Cluster,
-    node: &Node,
-    tree: &'a NodeTree,
-    id: Identity,
-    mtime: u64,
-) -> Result<PackageSpec<'a>> {
-    let mut scripts = BTreeMap::new();
-    for format in &cluster.packages.formats {
-        for &name in format.template_names() {
-            let text = render::render_script(
-                templates,
-                name,
-                cluster,
-                node,
-                &tree.script_entries(),
-                &id.full_version(),
-            )?;
-            scripts.insert(name, text);
-        }
-    }
-    Ok(PackageSpec {
-        id,
-        tree,
-        scripts,
-        summary: format!("etcd member {} of cluster {}", node.name, cluster.name),
-        description: format!(
-            "etcd {} with TLS certificates and configuration for member {} ({}) of the {}-member cluster {}, and its systemd unit.",
-            cluster.etcd.version,
-            node.name,
-            node.ip,
-            cluster.nodes.len(),
-            cluster.name
-        ),
-        maintainer: cluster.packages.maintainer.clone(),
-        homepage: cluster.packages.homepage.clone(),
-        // etcd's licence; etcdpack's generated files are under the same.
-        license: "Apache-2.0",
-        cluster: cluster.name.clone(),
-        service_user: cluster.service.user.clone(),
-        mtime,
-    })
-}
-
 /// A digest of what a node's package holds besides its files: metadata and
 /// every format's maintainer scripts (rendered at release 0, since the
 /// release follows from this digest). The plan compares it with the
@@ -207,9 +311,7 @@ pub fn inputs_digest(
         release: 0,
         arch: cluster.etcd.arch,
     };
-    let mut all = cluster.clone();
-    all.packages.formats = Format::ALL.to_vec();
-    let s = spec(templates, &all, node, &shape, id, 0)?;
+    let s = spec(templates, cluster, node, &shape, id, 0)?;
     let mut h = Sha256::new();
     for v in [
         s.summary.as_str(),
@@ -223,7 +325,7 @@ pub fn inputs_digest(
         h.update(v.as_bytes());
         h.update([0]);
     }
-    for (name, text) in &s.scripts {
+    for (name, text) in s.scripts.by_name() {
         h.update(name.as_bytes());
         h.update([0]);
         h.update(text.as_bytes());
@@ -270,11 +372,7 @@ pub struct ReadEntry {
 
 /// Read back the node files an artifact installs.
 pub fn read_entries(format: Format, bytes: &[u8]) -> Result<Vec<ReadEntry>> {
-    match format {
-        Format::Tar => bundle::read(bytes),
-        Format::Deb => deb::read(bytes),
-        Format::Rpm => rpm::read(bytes),
-    }
+    format.packager().read(bytes)
 }
 
 /// Every byte an artifact carries, decompressed, as a few streams: for
@@ -283,11 +381,7 @@ pub fn read_entries(format: Format, bytes: &[u8]) -> Result<Vec<ReadEntry>> {
 /// beside `root/`, a .deb's control member, an .rpm's header count too. A
 /// member that cannot be decompressed is an error, never skipped.
 pub fn read_streams(format: Format, bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
-    match format {
-        Format::Tar => bundle::streams(bytes),
-        Format::Deb => deb::streams(bytes),
-        Format::Rpm => rpm::streams(bytes),
-    }
+    format.packager().streams(bytes)
 }
 
 #[cfg(test)]
@@ -321,12 +415,25 @@ mod tests {
     }
 
     fn spec(tree: &NodeTree) -> PackageSpec<'_> {
-        let mut scripts = BTreeMap::new();
-        for f in [Format::Deb, Format::Rpm] {
-            for name in f.template_names() {
-                scripts.insert(*name, "#!/bin/sh\nexit 0\n".to_owned());
-            }
-        }
+        let script = || "#!/bin/sh\nexit 0\n".to_owned();
+        let scripts = Scripts {
+            bundle: bundle::Scripts {
+                install_sh: script(),
+            },
+            deb: deb::Scripts {
+                preinst: script(),
+                postinst: script(),
+                prerm: script(),
+                postrm: script(),
+                lintian_overrides: script(),
+            },
+            rpm: rpm::Scripts {
+                pre: script(),
+                post: script(),
+                preun: script(),
+                postun: script(),
+            },
+        };
         PackageSpec {
             id: Identity {
                 name: "etcd-k8s-etcd-1".into(),

@@ -24,16 +24,101 @@ use rpm::{
     BuildConfig, CompressionType, Dependency, FileOptions, FileType, PackageBuilder, Scriptlet,
 };
 
-use super::{PackageSpec, ReadEntry, relations};
+use super::{Identity, PackageSpec, Packager, ReadEntry, ScriptInput, relations};
+use crate::render::Template;
 use crate::stage::{Kind, Owner};
 
-/// Scriptlets, by template name: `%pre`, `%post`, `%preun`, `%postun`.
-pub const SCRIPTS: &[&str] = &["rpm/pre", "rpm/post", "rpm/preun", "rpm/postun"];
+/// `%pre`.
+pub const PRE: Template = Template {
+    name: "rpm/pre",
+    text: include_str!("../../templates/rpm/pre"),
+};
+/// `%post`.
+pub const POST: Template = Template {
+    name: "rpm/post",
+    text: include_str!("../../templates/rpm/post"),
+};
+/// `%preun`.
+pub const PREUN: Template = Template {
+    name: "rpm/preun",
+    text: include_str!("../../templates/rpm/preun"),
+};
+/// `%postun`.
+pub const POSTUN: Template = Template {
+    name: "rpm/postun",
+    text: include_str!("../../templates/rpm/postun"),
+};
+
+/// The .rpm's rendered scriptlets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scripts {
+    pub pre: String,
+    pub post: String,
+    pub preun: String,
+    pub postun: String,
+}
+
+impl Scripts {
+    pub fn render(input: &ScriptInput) -> Result<Self> {
+        Ok(Scripts {
+            pre: input.render(&PRE)?,
+            post: input.render(&POST)?,
+            preun: input.render(&PREUN)?,
+            postun: input.render(&POSTUN)?,
+        })
+    }
+
+    /// Each text with its template's name.
+    pub fn named(&self) -> [(&'static str, &str); 4] {
+        [
+            (PRE.name, &self.pre),
+            (POST.name, &self.post),
+            (PREUN.name, &self.preun),
+            (POSTUN.name, &self.postun),
+        ]
+    }
+}
+
+/// The `.rpm`.
+pub struct Rpm;
+
+impl Packager for Rpm {
+    fn extension(&self) -> &'static str {
+        "rpm"
+    }
+
+    /// `<package>-<version>-<release>.<rpm arch>.rpm`, rpmbuild's convention.
+    fn file_name(&self, id: &Identity) -> String {
+        format!(
+            "{}-{}.{}.{}",
+            id.name,
+            id.full_version(),
+            id.arch.rpm(),
+            self.extension()
+        )
+    }
+
+    fn templates(&self) -> &'static [Template] {
+        &[PRE, POST, PREUN, POSTUN]
+    }
+
+    fn write(&self, spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
+        write(spec, w)
+    }
+
+    fn read(&self, bytes: &[u8]) -> Result<Vec<ReadEntry>> {
+        read(bytes)
+    }
+
+    fn streams(&self, bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+        streams(bytes)
+    }
+}
 
 /// Distribution packages that ship their own `etcd.service`.
 const DISTRO_CONFLICTS: &[&str] = &["etcd"];
 
-pub fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
+fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
     // Every header tag below is built from these values.
     spec.check_header_values(super::Format::Rpm)?;
     let mtime = u32::try_from(spec.mtime)
@@ -98,17 +183,12 @@ pub fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
         }
     }
 
-    let script = |name: &str| -> Result<Scriptlet> {
-        let text = spec
-            .scripts
-            .get(name)
-            .with_context(|| format!("internal: no {name} rendered for the .rpm"))?;
-        Ok(Scriptlet::new(text.as_str()).prog(vec!["/bin/sh"]))
-    };
-    b.pre_install_script(script("rpm/pre")?)
-        .post_install_script(script("rpm/post")?)
-        .pre_uninstall_script(script("rpm/preun")?)
-        .post_uninstall_script(script("rpm/postun")?);
+    let script = |text: &str| Scriptlet::new(text).prog(vec!["/bin/sh"]);
+    let s = &spec.scripts.rpm;
+    b.pre_install_script(script(&s.pre))
+        .post_install_script(script(&s.post))
+        .pre_uninstall_script(script(&s.preun))
+        .post_uninstall_script(script(&s.postun));
 
     let pkg = b.build().context("cannot build the .rpm")?;
     pkg.write(&mut WriteRef(w))
@@ -129,7 +209,7 @@ impl Write for WriteRef<'_> {
 }
 
 /// Every entry the package installs, with its data from the payload.
-pub fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
+fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
     let pkg = rpm::Package::parse(&mut &bytes[..]).context("not an RPM package")?;
     let mut out = Vec::new();
     for f in pkg.files().context("cannot read the RPM payload")? {
@@ -150,7 +230,7 @@ pub fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
 
 /// The .rpm as it is (its header, scriptlets included, is not compressed)
 /// and the contents of every file in its payload.
-pub fn streams(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+fn streams(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
     let mut out = vec![bytes.to_vec()];
     out.extend(read(bytes)?.into_iter().map(|e| e.data));
     Ok(out)

@@ -11,7 +11,7 @@ fn cluster(extra: &str) -> Cluster {
 }
 
 fn render(c: &Cluster, node: usize) -> Rendered {
-    render_node(&Templates::new(None).unwrap(), c, &c.nodes[node]).unwrap()
+    render_node(&Templates::new(None, &[]).unwrap(), c, &c.nodes[node]).unwrap()
 }
 
 /// Pin the generator version so snapshots survive a version bump.
@@ -133,7 +133,7 @@ fn user_templates_replace_built_ins() {
         "[Service]\nExecStart={{ etcd_bin }}\n",
     )
     .unwrap();
-    let t = Templates::new(Some(dir.path())).unwrap();
+    let t = Templates::new(Some(dir.path()), &[]).unwrap();
     let c = cluster("");
     let r = render_node(&t, &c, &c.nodes[0]).unwrap();
     assert_eq!(r.etcd_service, "[Service]\nExecStart=/opt/etcd/bin/etcd\n");
@@ -147,7 +147,7 @@ fn undefined_variable_in_a_template_is_an_error() {
         "ExecStart={{ etcd_binary }}\n",
     )
     .unwrap();
-    let t = Templates::new(Some(dir.path())).unwrap();
+    let t = Templates::new(Some(dir.path()), &[]).unwrap();
     let c = cluster("");
     let err = format!("{:#}", render_node(&t, &c, &c.nodes[0]).unwrap_err());
     assert!(
@@ -164,7 +164,7 @@ fn a_user_template_with_inline_comments_is_refused() {
         "ETCD_NAME={{ node }}   # the member name\n",
     )
     .unwrap();
-    let t = Templates::new(Some(dir.path())).unwrap();
+    let t = Templates::new(Some(dir.path()), &[]).unwrap();
     let c = cluster("");
     let err = format!("{:#}", render_node(&t, &c, &c.nodes[0]).unwrap_err());
     assert!(err.contains("EnvironmentFile"), "{err}");
@@ -174,142 +174,12 @@ fn a_user_template_with_inline_comments_is_refused() {
 fn unknown_override_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("etcd.cfg"), "x").unwrap();
-    let err = Templates::new(Some(dir.path())).err().unwrap().to_string();
+    let err = Templates::new(Some(dir.path()), &[])
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("etcd.cfg") && err.contains("etcd.conf"),
         "{err}"
-    );
-}
-
-/// The staged tree of `c`'s first node, with stand-in binaries and keys.
-fn tree(c: &Cluster) -> crate::stage::NodeTree {
-    let r = render(c, 0);
-    let bins = crate::extract::Binaries {
-        etcd: std::sync::Arc::from(&b"etcd"[..]),
-        etcdctl: std::sync::Arc::from(&b"etcdctl"[..]),
-    };
-    let certs = crate::stage::NodeCerts {
-        ca_cert_pem: "ca",
-        cert_pem: "cert",
-        key_pem: "key",
-    };
-    crate::stage::assemble(c, &c.nodes[0], &bins, certs, &r).unwrap()
-}
-
-#[test]
-fn package_scripts_are_overridden_from_a_subdirectory() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("deb")).unwrap();
-    std::fs::write(
-        dir.path().join("deb/postinst"),
-        "#!/bin/sh\n# {{ package }} {{ version }}\n",
-    )
-    .unwrap();
-    let t = Templates::new(Some(dir.path())).unwrap();
-    let c = cluster("");
-    let text = render_script(
-        &t,
-        "deb/postinst",
-        &c,
-        &c.nodes[0],
-        &tree(&c).script_entries(),
-        "3.4.16-1",
-    )
-    .unwrap();
-    assert_eq!(text, "#!/bin/sh\n# etcd-k8s-etcd-1 3.4.16-1\n");
-    // The others stay built in.
-    let prerm = render_script(
-        &t,
-        "deb/prerm",
-        &c,
-        &c.nodes[0],
-        &tree(&c).script_entries(),
-        "3.4.16-1",
-    )
-    .unwrap();
-    assert!(prerm.contains("systemctl disable etcd.service"), "{prerm}");
-
-    std::fs::write(dir.path().join("deb/postinstall"), "x").unwrap();
-    let err = Templates::new(Some(dir.path())).err().unwrap().to_string();
-    assert!(
-        err.contains("deb/postinstall") && err.contains("deb/postinst"),
-        "{err}"
-    );
-}
-
-#[test]
-fn maintainer_scripts_follow_the_service_settings() {
-    let c = cluster("service: { user: root, start: false }\n");
-    let t = Templates::new(None).unwrap();
-    let tree = tree(&c);
-    for name in ["deb/postinst", "rpm/pre", "rpm/post"] {
-        let s = render_script(
-            &t,
-            name,
-            &c,
-            &c.nodes[0],
-            &tree.script_entries(),
-            "3.4.16-1",
-        )
-        .unwrap();
-        assert!(!s.contains("useradd"), "{name}:\n{s}");
-        assert!(!s.contains("systemctl start"), "{name}:\n{s}");
-    }
-    let c = cluster("");
-    let tree_default = self::tree(&c);
-    let post = render_script(
-        &t,
-        "deb/postinst",
-        &c,
-        &c.nodes[0],
-        &tree_default.script_entries(),
-        "3.4.16-1",
-    )
-    .unwrap();
-    assert!(post.contains("useradd --system"), "{post}");
-    assert!(
-        post.contains("systemctl start --no-block etcd.service"),
-        "{post}"
-    );
-    assert!(
-        post.contains("chown -h \"$user:$user\" \"/opt/etcd/ssl/server-key.pem\""),
-        "{post}"
-    );
-    let overrides = render_script(
-        &t,
-        "deb/lintian-overrides",
-        &c,
-        &c.nodes[0],
-        &tree_default.script_entries(),
-        "3.4.16-1",
-    )
-    .unwrap();
-    assert!(
-        overrides.contains("dir-or-file-in-opt [opt/etcd/*]"),
-        "{overrides}"
-    );
-    assert!(
-        overrides.contains("non-standard-file-perm 0600 != 0644 [opt/etcd/ssl/server-key.pem]"),
-        "{overrides}"
-    );
-}
-
-#[test]
-fn lintian_overrides_follow_the_install_dir() {
-    let c = cluster("paths: { install_dir: /usr/local/etcd }\n");
-    let t = Templates::new(None).unwrap();
-    let o = render_script(
-        &t,
-        "deb/lintian-overrides",
-        &c,
-        &c.nodes[0],
-        &tree(&c).script_entries(),
-        "3.4.16-1",
-    )
-    .unwrap();
-    assert!(!o.contains("dir-or-file-in-opt"), "{o}");
-    assert!(
-        o.contains("statically-linked-binary [usr/local/etcd/bin/*]"),
-        "{o}"
     );
 }
