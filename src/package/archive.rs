@@ -300,6 +300,47 @@ mod tests {
         assert_eq!(seen[2].0, long);
     }
 
+    /// A tar.gz of one small and one large file, through `shared` or not.
+    fn tar_gz(big: &Arc<[u8]>, name: &str, shared: Option<&Shared>) -> Vec<u8> {
+        let mut t = TarWriter::new(GzMembers::new(Vec::new(), shared), 1_600_000_000);
+        t.file(&format!("{name}/small"), 0o644, b"small").unwrap();
+        t.large_file(&format!("{name}/big"), 0o755, big).unwrap();
+        t.file(&format!("{name}/after"), 0o600, b"after").unwrap();
+        t.finish().unwrap().finish().unwrap()
+    }
+
+    #[test]
+    fn a_large_file_is_a_member_of_its_own_compressed_once() {
+        let big: Arc<[u8]> = (0..SHARED_MIN + 1000)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect::<Vec<u8>>()
+            .into();
+        let shared = Shared::new();
+        let a = tar_gz(&big, "node-a", Some(&shared));
+        let b = tar_gz(&big, "node-b", Some(&shared));
+        // The same bytes with or without the cache.
+        assert_eq!(a, tar_gz(&big, "node-a", None));
+        // The big file's member is the same in both archives.
+        let m = shared.member(&big, 512);
+        let find = |hay: &[u8]| hay.windows(m.len()).position(|w| w == &m[..]);
+        assert!(find(&a).is_some() && find(&b).is_some());
+        // Three members: before, the big file's data, after.
+        let members = a.windows(3).filter(|w| w == &[0x1f, 0x8b, 8]).count();
+        assert!(members >= 3, "{members} members");
+        // Read on through every member.
+        let mut ar = tar::Archive::new(flate2::read::MultiGzDecoder::new(&b[..]));
+        let mut seen = Vec::new();
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            seen.push((e.path().unwrap().display().to_string(), data));
+        }
+        assert_eq!(seen[0], ("node-b/small".into(), b"small".to_vec()));
+        assert_eq!(seen[1], ("node-b/big".into(), big.to_vec()));
+        assert_eq!(seen[2], ("node-b/after".into(), b"after".to_vec()));
+    }
+
     #[test]
     fn gzip_is_reproducible_and_has_no_time() {
         let z = |data: &[u8]| {

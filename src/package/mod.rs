@@ -456,6 +456,7 @@ mod tests {
             cluster: "k8s".into(),
             service_user: "etcd".into(),
             mtime: 1_700_000_000,
+            shared: None,
         }
     }
 
