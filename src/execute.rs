@@ -54,7 +54,9 @@ pub fn run(
 
     outdir::create_private(&out_dir.join(out::DIST))?;
     outdir::create_private(&out_dir.join(out::NODES))?;
+    let shared = package::Shared::new();
     let ctx = NodeCtx {
+        shared: &shared,
         cluster,
         templates,
         bins,
@@ -151,6 +153,8 @@ const MAX_WORKERS: usize = 4;
 
 /// What every node's part of a run shares.
 struct NodeCtx<'a> {
+    /// Large files compressed once for every node's packages.
+    shared: &'a package::Shared,
     cluster: &'a Cluster,
     templates: &'a Templates,
     bins: &'a Binaries,
@@ -165,6 +169,7 @@ impl NodeCtx<'_> {
     /// Build `node`'s tree and artifacts as `np` plans them.
     fn node(&self, node: &Node, np: &NodePlan) -> Result<NodeInfo> {
         let NodeCtx {
+            shared,
             cluster,
             templates,
             bins,
@@ -203,7 +208,8 @@ impl NodeCtx<'_> {
         tree.write_to(&tree_dir)?;
         reporter.status("Staged", tree_dir.display());
 
-        let spec = package::spec(templates, cluster, node, &tree, np.identity.clone(), mtime)?;
+        let mut spec = package::spec(templates, cluster, node, &tree, np.identity.clone(), mtime)?;
+        spec.shared = Some(shared);
         let mut artifacts = Vec::new();
         for a in &np.artifacts {
             let path = out_dir.join(&a.path);

@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use tar::EntryType;
 
 use crate::fsutil::sha256_hex;
@@ -78,7 +78,7 @@ fn extract_limited(targz: &[u8], stem: &str, max_member: u64, max_total: u64) ->
     }
     let exceeded = Rc::new(Cell::new(false));
     let reader = Limited {
-        inner: GzDecoder::new(targz),
+        inner: MultiGzDecoder::new(targz),
         left: max_total,
         exceeded: exceeded.clone(),
     };

@@ -1,11 +1,25 @@
 //! Reproducible tar and gzip streams, shared by the formats that embed tar
-//! (the bundle and the .deb's data and control members).
+//! (the bundle and the .deb's data and control members), and the one place
+//! where large shared files are compressed.
+//!
+//! **Compressed once per run.** Every node's packages carry the same ~38 MB
+//! of binaries. A gzip stream may consist of several members one after the
+//! other (RFC 1952 §2.2; gzip, zlib's `gzread`, dpkg, tar, rpm and apt all
+//! read on through them), so the data of every file of at least
+//! [`SHARED_MIN`] bytes is its own member: [`GzMembers`] ends the member
+//! before it, writes the file's data (with the padding its archive needs)
+//! as one member, and starts a new one. That member's bytes depend only on
+//! the file's data, the padding and the level, so [`Shared`] compresses
+//! each once per run and every package of every node copies it. The bytes
+//! are the same with or without a cache: only the work differs.
 //!
 //! Headers are written by hand: tar's own deterministic mode forces 0644/0755
 //! and would lose a key's 0600. Every entry gets uid/gid 0, owner names
 //! root/root and the same mtime; gzip headers carry no name and no time.
 
-use std::io::{Read, Write};
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{Context, Result};
 use flate2::{Compression, GzBuilder, write::GzEncoder};
@@ -13,12 +27,128 @@ use flate2::{Compression, GzBuilder, write::GzEncoder};
 use super::ReadEntry;
 use crate::stage::{Kind, NodeTree};
 
+/// Files at least this large are compressed as members of their own, once
+/// per run (the binaries; nothing rendered comes near it).
+pub const SHARED_MIN: usize = 1 << 20;
+
+/// The gzip level of every stream.
+const LEVEL: u32 = 6;
+
+/// One file's data, padded to `align` bytes, as a gzip member.
+fn member(data: &[u8], align: usize) -> Vec<u8> {
+    let pad = (align - data.len() % align) % align;
+    let mut g = gzip(Vec::with_capacity(data.len() / 2));
+    g.write_all(data).expect("writing to memory");
+    g.write_all(&vec![0; pad]).expect("writing to memory");
+    g.finish().expect("writing to memory")
+}
+
+/// The compressed members of large files, computed once per run and shared
+/// by every package and thread. Keyed by the identity of the data (the
+/// `Arc` every node's tree shares), which the cache keeps alive, so a key
+/// cannot come to mean other bytes.
+#[derive(Default)]
+pub struct Shared {
+    members: Mutex<HashMap<(usize, usize, usize), Slot>>,
+}
+
+type Slot = (Arc<[u8]>, Arc<OnceLock<Arc<Vec<u8>>>>);
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.members.lock().map_or(0, |m| m.len());
+        write!(f, "Shared({n} members)")
+    }
+}
+
+impl Shared {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `data` padded to `align`, as a gzip member: compressed on first use,
+    /// copied after (a second thread asking meanwhile waits for the first).
+    pub fn member(&self, data: &Arc<[u8]>, align: usize) -> Arc<Vec<u8>> {
+        let key = (data.as_ptr() as usize, data.len(), align);
+        let slot = {
+            let mut m = self.members.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = m
+                .entry(key)
+                .or_insert_with(|| (data.clone(), Arc::new(OnceLock::new())));
+            debug_assert!(Arc::ptr_eq(&entry.0, data));
+            entry.1.clone()
+        };
+        slot.get_or_init(|| Arc::new(member(data, align))).clone()
+    }
+}
+
+/// Where an archive writes a large file's data (already announced by its
+/// header): raw into a plain writer, or as a gzip member of its own.
+pub trait DataSink: Write {
+    fn data(&mut self, data: &Arc<[u8]>, align: usize) -> io::Result<()>;
+}
+
+impl DataSink for Vec<u8> {
+    fn data(&mut self, data: &Arc<[u8]>, align: usize) -> io::Result<()> {
+        self.write_all(data)?;
+        self.write_all(&vec![0; (align - data.len() % align) % align])
+    }
+}
+
+/// A gzip stream of several members: everything written goes into the
+/// current member; [`DataSink::data`] puts a large file's data in a member
+/// of its own, from `shared` when given. See the module doc.
+pub struct GzMembers<'s, W: Write> {
+    enc: Option<GzEncoder<W>>,
+    shared: Option<&'s Shared>,
+}
+
+impl<'s, W: Write> GzMembers<'s, W> {
+    pub fn new(w: W, shared: Option<&'s Shared>) -> Self {
+        GzMembers {
+            enc: Some(gzip(w)),
+            shared,
+        }
+    }
+
+    fn enc(&mut self) -> &mut GzEncoder<W> {
+        self.enc.as_mut().expect("a member is open")
+    }
+
+    /// End the last member; the inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.enc.take().expect("a member is open").finish()
+    }
+}
+
+impl<W: Write> Write for GzMembers<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.enc().write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.enc().flush()
+    }
+}
+
+impl<W: Write> DataSink for GzMembers<'_, W> {
+    fn data(&mut self, data: &Arc<[u8]>, align: usize) -> io::Result<()> {
+        let mut w = self.enc.take().expect("a member is open").finish()?;
+        match self.shared {
+            Some(s) => w.write_all(&s.member(data, align))?,
+            None => w.write_all(&member(data, align))?,
+        }
+        self.enc = Some(gzip(w));
+        Ok(())
+    }
+}
+
 pub struct TarWriter<W: Write> {
     builder: tar::Builder<W>,
     mtime: u64,
 }
 
-impl<W: Write> TarWriter<W> {
+impl<W: DataSink> TarWriter<W> {
     pub fn new(w: W, mtime: u64) -> Self {
         let mut builder = tar::Builder::new(w);
         builder.mode(tar::HeaderMode::Complete);
@@ -54,6 +184,20 @@ impl<W: Write> TarWriter<W> {
             .with_context(|| format!("cannot add {path}"))
     }
 
+    /// A large file: its header here, its data as the sink takes large
+    /// data (a gzip member of its own), padded to the tar block.
+    pub fn large_file(&mut self, path: &str, mode: u32, data: &Arc<[u8]>) -> Result<()> {
+        let mut h = self.header(tar::EntryType::Regular, mode, data.len() as u64)?;
+        // The header says the size; no data follows it through the builder.
+        self.builder
+            .append_data(&mut h, path, std::io::empty())
+            .with_context(|| format!("cannot add {path}"))?;
+        self.builder
+            .get_mut()
+            .data(data, 512)
+            .with_context(|| format!("cannot add {path}"))
+    }
+
     /// Every entry of a node's tree, each path prefixed with `prefix`
     /// (`.` for a .deb's data, `<top>/root` for the bundle).
     pub fn tree(&mut self, prefix: &str, tree: &NodeTree) -> Result<()> {
@@ -61,6 +205,9 @@ impl<W: Write> TarWriter<W> {
             let path = format!("{prefix}{}", e.path);
             match &e.kind {
                 Kind::Dir => self.dir(&path, e.mode)?,
+                Kind::File(data) if data.len() >= SHARED_MIN => {
+                    self.large_file(&path, e.mode, data)?
+                }
                 Kind::File(data) => self.file(&path, e.mode, data)?,
             }
         }
@@ -80,7 +227,7 @@ pub fn read_tar_gz(
     bytes: &[u8],
     node_path: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<ReadEntry>> {
-    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut a = tar::Archive::new(flate2::read::MultiGzDecoder::new(bytes));
     let mut out = Vec::new();
     for e in a.entries().context("not a tar.gz")? {
         let mut e = e.context("corrupt tar.gz")?;
@@ -105,7 +252,7 @@ pub fn read_tar_gz(
 /// A gzip stream without file name or time, at a fixed level, so the same
 /// input gives the same bytes.
 pub fn gzip<W: Write>(w: W) -> GzEncoder<W> {
-    GzBuilder::new().mtime(0).write(w, Compression::new(6))
+    GzBuilder::new().mtime(0).write(w, Compression::new(LEVEL))
 }
 
 #[cfg(test)]
@@ -151,6 +298,47 @@ mod tests {
             )
         );
         assert_eq!(seen[2].0, long);
+    }
+
+    /// A tar.gz of one small and one large file, through `shared` or not.
+    fn tar_gz(big: &Arc<[u8]>, name: &str, shared: Option<&Shared>) -> Vec<u8> {
+        let mut t = TarWriter::new(GzMembers::new(Vec::new(), shared), 1_600_000_000);
+        t.file(&format!("{name}/small"), 0o644, b"small").unwrap();
+        t.large_file(&format!("{name}/big"), 0o755, big).unwrap();
+        t.file(&format!("{name}/after"), 0o600, b"after").unwrap();
+        t.finish().unwrap().finish().unwrap()
+    }
+
+    #[test]
+    fn a_large_file_is_a_member_of_its_own_compressed_once() {
+        let big: Arc<[u8]> = (0..SHARED_MIN + 1000)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect::<Vec<u8>>()
+            .into();
+        let shared = Shared::new();
+        let a = tar_gz(&big, "node-a", Some(&shared));
+        let b = tar_gz(&big, "node-b", Some(&shared));
+        // The same bytes with or without the cache.
+        assert_eq!(a, tar_gz(&big, "node-a", None));
+        // The big file's member is the same in both archives.
+        let m = shared.member(&big, 512);
+        let find = |hay: &[u8]| hay.windows(m.len()).position(|w| w == &m[..]);
+        assert!(find(&a).is_some() && find(&b).is_some());
+        // Three members: before, the big file's data, after.
+        let members = a.windows(3).filter(|w| w == &[0x1f, 0x8b, 8]).count();
+        assert!(members >= 3, "{members} members");
+        // Read on through every member.
+        let mut ar = tar::Archive::new(flate2::read::MultiGzDecoder::new(&b[..]));
+        let mut seen = Vec::new();
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            seen.push((e.path().unwrap().display().to_string(), data));
+        }
+        assert_eq!(seen[0], ("node-b/small".into(), b"small".to_vec()));
+        assert_eq!(seen[1], ("node-b/big".into(), big.to_vec()));
+        assert_eq!(seen[2], ("node-b/after".into(), b"after".to_vec()));
     }
 
     #[test]

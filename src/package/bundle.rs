@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 
 use anyhow::{Context, Result};
 
-use super::archive::{self, TarWriter, gzip};
+use super::archive::{self, GzMembers, TarWriter};
 use super::{Identity, PackageSpec, Packager, ReadEntry, ScriptInput};
 use crate::render::Template;
 
@@ -74,7 +74,7 @@ fn top_dir(id: &Identity) -> String {
 
 fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
     let top = top_dir(&spec.id);
-    let mut t = TarWriter::new(gzip(w), spec.mtime);
+    let mut t = TarWriter::new(GzMembers::new(w, spec.shared), spec.mtime);
     t.dir(&top, 0o755)?;
     let installer = &spec.scripts.bundle.install_sh;
     t.file(
@@ -101,7 +101,7 @@ fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
 /// The whole decompressed tar stream: every member, inside `root/` or not.
 fn streams(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
     let mut tar = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
+    flate2::read::MultiGzDecoder::new(bytes)
         .read_to_end(&mut tar)
         .context("not a gzip stream")?;
     Ok(vec![tar])

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use md5::{Digest, Md5};
 
-use super::archive::{self, TarWriter, gzip};
+use super::archive::{self, GzMembers, Shared, TarWriter};
 use super::{Identity, PackageSpec, Packager, ReadEntry, ScriptInput, relations};
 use crate::render::Template;
 use crate::stage::{Entry, Kind, NodeTree, Owner};
@@ -138,7 +138,7 @@ fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
     spec.check_header_values(super::Format::Deb)?;
     let tree = contents(spec)?;
     let control = control_tar(spec, &tree)?;
-    let data = data_tar(&tree, spec.mtime)?;
+    let data = data_tar(&tree, spec.mtime, spec.shared)?;
     let mut ar = ar::Builder::new(w);
     for (name, bytes) in [
         ("debian-binary", &b"2.0\n"[..]),
@@ -199,8 +199,8 @@ fn copyright(spec: &PackageSpec) -> String {
     )
 }
 
-fn data_tar(tree: &NodeTree, mtime: u64) -> Result<Vec<u8>> {
-    let mut t = TarWriter::new(gzip(Vec::new()), mtime);
+fn data_tar(tree: &NodeTree, mtime: u64, shared: Option<&Shared>) -> Result<Vec<u8>> {
+    let mut t = TarWriter::new(GzMembers::new(Vec::new(), shared), mtime);
     t.dir(".", 0o755)?;
     t.tree(".", tree)?;
     t.finish()?
@@ -209,7 +209,7 @@ fn data_tar(tree: &NodeTree, mtime: u64) -> Result<Vec<u8>> {
 }
 
 fn control_tar(spec: &PackageSpec, tree: &NodeTree) -> Result<Vec<u8>> {
-    let mut t = TarWriter::new(gzip(Vec::new()), spec.mtime);
+    let mut t = TarWriter::new(GzMembers::new(Vec::new(), None), spec.mtime);
     t.dir(".", 0o755)?;
     t.file("./control", 0o644, control(spec, tree)?.as_bytes())?;
     t.file("./md5sums", 0o644, md5sums(tree).as_bytes())?;
@@ -331,7 +331,7 @@ fn streams(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
     for (name, data) in members(bytes)? {
         if name.ends_with(".gz") {
             let mut plain = Vec::new();
-            flate2::read::GzDecoder::new(&data[..])
+            flate2::read::MultiGzDecoder::new(&data[..])
                 .read_to_end(&mut plain)
                 .with_context(|| format!("the .deb member {name} is not valid gzip"))?;
             out.push(plain);

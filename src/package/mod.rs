@@ -24,6 +24,7 @@
 //! `rpm` crate; sharing work there needs a payload writer of our own.
 
 mod archive;
+pub use archive::Shared;
 pub mod bundle;
 pub mod deb;
 mod relations;
@@ -217,6 +218,9 @@ pub struct PackageSpec<'a> {
     pub service_user: String,
     /// Every timestamp in the artifact (seconds since the epoch).
     pub mtime: u64,
+    /// The run's cache of compressed large files (see `archive`); without
+    /// one they are compressed anew, to the same bytes.
+    pub shared: Option<&'a Shared>,
 }
 
 /// What every format needs to package `node`: its tree, identity, metadata,
@@ -251,6 +255,7 @@ pub fn spec<'a>(
         cluster: cluster.name.clone(),
         service_user: cluster.service.user.clone(),
         mtime,
+        shared: None,
     })
 }
 
@@ -451,6 +456,7 @@ mod tests {
             cluster: "k8s".into(),
             service_user: "etcd".into(),
             mtime: 1_700_000_000,
+            shared: None,
         }
     }
 
