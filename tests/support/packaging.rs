@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use etcdpack::config::{self, Cluster, Overrides};
 use etcdpack::extract::Binaries;
-use etcdpack::package::{Format, Identity};
+use etcdpack::package::{self, Format, Identity};
 use etcdpack::render::{self, Templates};
 use etcdpack::stage::{self, NodeCerts, NodeTree};
 
@@ -77,7 +77,7 @@ pub fn tree(cluster: &Cluster, node: &str) -> NodeTree {
 /// The staged tree of `node` with `bins` as its programs and fixed certificates.
 pub fn tree_with(bins: &Binaries, cluster: &Cluster, node: &str) -> NodeTree {
     let node = cluster.node(node).unwrap();
-    let rendered = render::render_node(&Templates::new(None).unwrap(), cluster, node).unwrap();
+    let rendered = render::render_node(&Templates::new(None, &[]).unwrap(), cluster, node).unwrap();
     let cert = format!(
         "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
         node.name
@@ -110,7 +110,7 @@ pub fn build_with(
         release,
         arch: cluster.etcd.arch,
     };
-    let templates = Templates::new(None).unwrap();
+    let templates = Templates::new(None, &package::templates()).unwrap();
     let n = cluster.node(node).unwrap();
     let spec = etcdpack::package::spec(&templates, cluster, n, &tree, id.clone(), MTIME).unwrap();
     let mut bytes = Vec::new();
