@@ -16,12 +16,11 @@
 //! not `%config(noreplace)`: see `deb` and `rpm`.
 //!
 //! Speed: every node's packages carry the same ~38 MB of binaries, and
-//! compressing them dominates a run. Compression of the tar-based streams
-//! happens in one place (`archive::gzip`), so it can later be done once per
-//! run: tar entries are block-aligned and gzip members may be concatenated,
-//! so a compressed run of the shared entries can be reused between nodes'
-//! `data.tar.gz` and bundles. The .rpm's payload is compressed inside the
-//! `rpm` crate; sharing work there needs a payload writer of our own.
+//! compressing them dominates a run. In the tar-based streams (bundles,
+//! `data.tar.gz`) each large file's data is a gzip member of its own,
+//! compressed once per run ([`Shared`], see `archive`). The .rpm's payload
+//! is still compressed inside the `rpm` crate, once per package; sharing
+//! work there needs a payload writer of our own.
 
 mod archive;
 pub use archive::Shared;
