@@ -399,8 +399,11 @@ fn long_name_claiming(size: u64) -> Vec<u8> {
     gz.write_all(&tar).unwrap();
     let programs = targz(&good_programs());
     let mut plain = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&programs[..]), &mut plain)
-        .unwrap();
+    std::io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(&programs[..]),
+        &mut plain,
+    )
+    .unwrap();
     gz.write_all(&plain).unwrap();
     gz.finish().unwrap()
 }

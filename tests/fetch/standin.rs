@@ -15,7 +15,7 @@ fn standin_has_the_official_layout_and_the_system_programs() {
     let bytes = std::fs::read(&standin.path).unwrap();
     assert_eq!(sha256_hex(&bytes), standin.sha256);
 
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(&bytes[..]));
     let mut names = Vec::new();
     for entry in archive.entries().unwrap() {
         let entry = entry.unwrap();

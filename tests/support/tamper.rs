@@ -118,7 +118,7 @@ pub fn assert_verify_passes(out: &Path) {
 
 /// The bundle re-packed with `extra` (path, data) entries appended.
 pub fn repack_tarball(bytes: &[u8], extra: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut src = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut src = tar::Archive::new(flate2::read::MultiGzDecoder::new(bytes));
     let mut dst = tar::Builder::new(flate2::write::GzEncoder::new(
         Vec::new(),
         flate2::Compression::fast(),
