@@ -45,8 +45,10 @@ pub fn run(
         ..
     } = plan;
     let outputs: Vec<String> = node_plans.iter().flat_map(|n| n.outputs()).collect();
-    outdir::begin(out_dir)?;
-    outdir::declare(out_dir, &outputs)?;
+    // What this run removes stays declared too: among it may be what an
+    // interrupted earlier run declared, which no manifest lists.
+    let declared: Vec<String> = outputs.iter().chain(&removed).cloned().collect();
+    outdir::declare(out_dir, &declared)?;
 
     let pki_dir = out_dir.join(out::PKI);
     let pki = pki::apply(&pki_dir, cluster, pki_plan, reporter)?;

@@ -118,18 +118,9 @@ pub fn declared(out_dir: &Path) -> Vec<String> {
     }
 }
 
-/// Mark the run as started, keeping what an interrupted earlier run
-/// declared until this run declares its own outputs.
-pub fn begin(out_dir: &Path) -> Result<()> {
-    let mut text = MARKER_HEADER.to_owned();
-    for o in declared(out_dir) {
-        text.push_str(&o);
-        text.push('\n');
-    }
-    fsutil::write_atomic(&out_dir.join(out::INCOMPLETE), text.as_bytes(), 0o644)
-}
-
-/// Record in the marker what this run is about to write, before it writes it.
+/// Mark the run as started: record in the marker everything it is about to
+/// write or remove, before it touches any of it, so that the next run can
+/// clean up after an interrupted one.
 pub fn declare(out_dir: &Path, outputs: &[String]) -> Result<()> {
     let mut text = MARKER_HEADER.to_owned();
     for o in outputs {

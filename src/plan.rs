@@ -246,16 +246,16 @@ pub fn build(
 
     let mut nodes = Vec::new();
     for node in &cluster.nodes {
-        nodes.push(node_plan(
+        let run = Run {
             cluster,
             templates,
-            node,
             out_dir,
-            previous.as_ref(),
-            &pki,
-            release_change.as_deref(),
+            previous: previous.as_ref(),
+            pki: &pki,
+            release_change: release_change.as_deref(),
             source_date_epoch,
-        )?);
+        };
+        nodes.push(run.node_plan(node)?);
     }
     let produced: Vec<String> = nodes.iter().flat_map(NodePlan::outputs).collect();
     let removed: Vec<String> = outdir::stale(previous.as_ref(), &declared, &produced)
@@ -321,178 +321,193 @@ enum Predicted {
     New(String),
 }
 
-#[allow(clippy::too_many_arguments)]
-fn node_plan(
-    cluster: &Cluster,
-    templates: &Templates,
-    node: &Node,
-    out_dir: &Path,
-    previous: Option<&Manifest>,
-    pki: &PkiPlan,
-    release_change: Option<&str>,
+/// What every node's plan is worked out from.
+struct Run<'a> {
+    cluster: &'a Cluster,
+    templates: &'a Templates,
+    out_dir: &'a Path,
+    previous: Option<&'a Manifest>,
+    pki: &'a PkiPlan,
+    /// How the release differs from the previous run's, if it does.
+    release_change: Option<&'a str>,
     source_date_epoch: Option<u64>,
-) -> Result<NodePlan> {
-    let rendered = render::render_node(templates, cluster, node)?;
-    let prev: Option<&NodeInfo> = previous.and_then(|m| m.node(&node.name));
-    let cert_id = CertId::Node(node.name.clone());
-    let leaf = pki.leaf(&cert_id.id()).map(|(_, step)| step);
-    let tree_dir = out_dir.join(out::tree(&node.name));
+}
 
-    let mut files = Vec::new();
-    let mut expected = BTreeMap::new();
-    let wanted = stage::node_files(cluster);
-    for f in &wanted {
-        let predicted = match f.source {
-            Source::Etcd | Source::Etcdctl => match (release_change, prev) {
-                (None, Some(p)) if p.files.contains_key(&f.path) => {
-                    Predicted::Known(p.files[&f.path].sha256.clone())
-                }
-                (Some(change), _) => Predicted::New(change.to_owned()),
-                _ => Predicted::New("new".into()),
-            },
-            Source::EtcdConf => Predicted::Known(sha256_hex(rendered.etcd_conf.as_bytes())),
-            Source::Unit => Predicted::Known(sha256_hex(rendered.etcd_service.as_bytes())),
-            Source::Profile => Predicted::Known(sha256_hex(rendered.etcdctl_profile.as_bytes())),
-            Source::CaCert => match pki.ca_cert_pem() {
-                Some(pem) => Predicted::Known(sha256_hex(pem.as_bytes())),
-                None => Predicted::New("new CA".into()),
-            },
-            Source::NodeCert | Source::NodeKey => match leaf {
-                Some(LeafStep::Reuse(issued)) => {
-                    Predicted::Known(sha256_hex(if f.source == Source::NodeCert {
-                        issued.cert_pem.as_bytes()
-                    } else {
-                        issued.key_pem.as_bytes()
-                    }))
-                }
-                Some(LeafStep::Issue { reason }) => {
-                    Predicted::New(format!("certificate issued: {reason}"))
-                }
-                None => Predicted::New("new".into()),
-            },
-        };
-        let before = prev.and_then(|p| p.files.get(&f.path));
-        let (change, why) = match (&predicted, before) {
-            (_, None) if prev.is_some_and(|p| p.files.is_empty()) => (
-                Change::Changed,
-                vec!["not recorded by the previous run (an older etcdpack)".into()],
-            ),
-            (_, None) => (Change::Added, Vec::new()),
-            (Predicted::Known(sha), Some(b)) => {
-                let now = f.record(sha.clone());
-                if &now == b {
-                    (Change::Unchanged, Vec::new())
-                } else if now.sha256 == b.sha256 {
-                    (
-                        Change::Changed,
-                        vec![format!(
-                            "mode/owner {} {:?} → {} {:?}",
-                            b.mode, b.owner, now.mode, now.owner
-                        )],
-                    )
-                } else {
-                    (
-                        Change::Changed,
-                        text_diff(f.source, &tree_dir, &f.path, &rendered),
-                    )
-                }
-            }
-            (Predicted::New(why), Some(_)) => (Change::Changed, vec![why.clone()]),
-        };
-        if let Predicted::Known(sha) = predicted {
-            expected.insert(f.path.clone(), sha);
-        }
-        files.push(FilePlan {
-            path: f.path.clone(),
-            change,
-            why,
-        });
-    }
-    if let Some(p) = prev {
-        for path in p.files.keys() {
-            if !wanted.iter().any(|f| &f.path == path) {
-                files.push(FilePlan {
-                    path: path.clone(),
-                    change: Change::Removed,
-                    why: Vec::new(),
-                });
-            }
-        }
-    }
+impl Run<'_> {
+    fn node_plan(&self, node: &Node) -> Result<NodePlan> {
+        let Run {
+            cluster,
+            templates,
+            out_dir,
+            previous,
+            pki,
+            release_change,
+            source_date_epoch,
+        } = *self;
+        let rendered = render::render_node(templates, cluster, node)?;
+        let prev: Option<&NodeInfo> = previous.and_then(|m| m.node(&node.name));
+        let cert_id = CertId::Node(node.name.clone());
+        let leaf = pki.leaf(&cert_id.id()).map(|(_, step)| step);
+        let tree_dir = out_dir.join(out::tree(&node.name));
 
-    let name = cluster.packages.name_for(&cluster.name, &node.name);
-    let package_sha256 = package::inputs_digest(templates, cluster, node, &name)?;
-    let mut package_changes = Vec::new();
-    if let Some(p) = prev {
-        if p.package != name {
-            package_changes.push(format!("package name {} → {name}", p.package));
-        } else if p.package_sha256 != package_sha256 {
-            package_changes.push("package metadata or maintainer scripts changed".into());
-        }
-    }
-    let status = match prev {
-        None => Change::Added,
-        Some(_)
-            if package_changes.is_empty()
-                && files.iter().all(|f| f.change == Change::Unchanged) =>
-        {
-            Change::Unchanged
-        }
-        Some(_) => Change::Changed,
-    };
-    let last = previous.and_then(|m| m.last_release(&node.name));
-    let release = match (status, last) {
-        (Change::Unchanged, Some(r)) => r,
-        (_, Some(r)) => r + 1,
-        (_, None) => 1,
-    };
-    let identity = Identity {
-        name: name.clone(),
-        version: cluster.etcd.version.clone(),
-        release,
-        arch: cluster.etcd.arch,
-    };
-    let same_timestamps = source_date_epoch.is_some()
-        && previous.map(|m| Some(m.source_date_epoch)) == Some(source_date_epoch);
-    let artifacts = cluster
-        .packages
-        .formats
-        .iter()
-        .map(|&format| {
-            let path = out::artifact(&format.file_name(&identity));
-            let exists = out_dir.join(&path).is_file();
-            let recorded = prev.is_some_and(|p| p.artifacts.iter().any(|a| a.path == path));
-            let action = if !exists {
-                ArtifactAction::Create
-            } else if status == Change::Unchanged && recorded && same_timestamps {
-                ArtifactAction::Keep
-            } else {
-                ArtifactAction::Replace
+        let mut files = Vec::new();
+        let mut expected = BTreeMap::new();
+        let wanted = stage::node_files(cluster);
+        for f in &wanted {
+            let predicted = match f.source {
+                Source::Etcd | Source::Etcdctl => match (release_change, prev) {
+                    (None, Some(p)) if p.files.contains_key(&f.path) => {
+                        Predicted::Known(p.files[&f.path].sha256.clone())
+                    }
+                    (Some(change), _) => Predicted::New(change.to_owned()),
+                    _ => Predicted::New("new".into()),
+                },
+                Source::EtcdConf => Predicted::Known(sha256_hex(rendered.etcd_conf.as_bytes())),
+                Source::Unit => Predicted::Known(sha256_hex(rendered.etcd_service.as_bytes())),
+                Source::Profile => {
+                    Predicted::Known(sha256_hex(rendered.etcdctl_profile.as_bytes()))
+                }
+                Source::CaCert => match pki.ca_cert_pem() {
+                    Some(pem) => Predicted::Known(sha256_hex(pem.as_bytes())),
+                    None => Predicted::New("new CA".into()),
+                },
+                Source::NodeCert | Source::NodeKey => match leaf {
+                    Some(LeafStep::Reuse(issued)) => {
+                        Predicted::Known(sha256_hex(if f.source == Source::NodeCert {
+                            issued.cert_pem.as_bytes()
+                        } else {
+                            issued.key_pem.as_bytes()
+                        }))
+                    }
+                    Some(LeafStep::Issue { reason }) => {
+                        Predicted::New(format!("certificate issued: {reason}"))
+                    }
+                    None => Predicted::New("new".into()),
+                },
             };
-            ArtifactPlan {
-                format,
-                path,
-                action,
+            let before = prev.and_then(|p| p.files.get(&f.path));
+            let (change, why) = match (&predicted, before) {
+                (_, None) if prev.is_some_and(|p| p.files.is_empty()) => (
+                    Change::Changed,
+                    vec!["not recorded by the previous run (an older etcdpack)".into()],
+                ),
+                (_, None) => (Change::Added, Vec::new()),
+                (Predicted::Known(sha), Some(b)) => {
+                    let now = f.record(sha.clone());
+                    if &now == b {
+                        (Change::Unchanged, Vec::new())
+                    } else if now.sha256 == b.sha256 {
+                        (
+                            Change::Changed,
+                            vec![format!(
+                                "mode/owner {} {:?} → {} {:?}",
+                                b.mode, b.owner, now.mode, now.owner
+                            )],
+                        )
+                    } else {
+                        (
+                            Change::Changed,
+                            text_diff(f.source, &tree_dir, &f.path, &rendered),
+                        )
+                    }
+                }
+                (Predicted::New(why), Some(_)) => (Change::Changed, vec![why.clone()]),
+            };
+            if let Predicted::Known(sha) = predicted {
+                expected.insert(f.path.clone(), sha);
             }
+            files.push(FilePlan {
+                path: f.path.clone(),
+                change,
+                why,
+            });
+        }
+        if let Some(p) = prev {
+            for path in p.files.keys() {
+                if !wanted.iter().any(|f| &f.path == path) {
+                    files.push(FilePlan {
+                        path: path.clone(),
+                        change: Change::Removed,
+                        why: Vec::new(),
+                    });
+                }
+            }
+        }
+
+        let name = cluster.packages.name_for(&cluster.name, &node.name);
+        let package_sha256 = package::inputs_digest(templates, cluster, node, &name)?;
+        let mut package_changes = Vec::new();
+        if let Some(p) = prev {
+            if p.package != name {
+                package_changes.push(format!("package name {} → {name}", p.package));
+            } else if p.package_sha256 != package_sha256 {
+                package_changes.push("package metadata or maintainer scripts changed".into());
+            }
+        }
+        let status = match prev {
+            None => Change::Added,
+            Some(_)
+                if package_changes.is_empty()
+                    && files.iter().all(|f| f.change == Change::Unchanged) =>
+            {
+                Change::Unchanged
+            }
+            Some(_) => Change::Changed,
+        };
+        let last = previous.and_then(|m| m.last_release(&node.name));
+        let release = match (status, last) {
+            (Change::Unchanged, Some(r)) => r,
+            (_, Some(r)) => r + 1,
+            (_, None) => 1,
+        };
+        let identity = Identity {
+            name: name.clone(),
+            version: cluster.etcd.version.clone(),
+            release,
+            arch: cluster.etcd.arch,
+        };
+        let same_timestamps = source_date_epoch.is_some()
+            && previous.map(|m| Some(m.source_date_epoch)) == Some(source_date_epoch);
+        let artifacts = cluster
+            .packages
+            .formats
+            .iter()
+            .map(|&format| {
+                let path = out::artifact(&format.file_name(&identity));
+                let exists = out_dir.join(&path).is_file();
+                let recorded = prev.is_some_and(|p| p.artifacts.iter().any(|a| a.path == path));
+                let action = if !exists {
+                    ArtifactAction::Create
+                } else if status == Change::Unchanged && recorded && same_timestamps {
+                    ArtifactAction::Keep
+                } else {
+                    ArtifactAction::Replace
+                };
+                ArtifactPlan {
+                    format,
+                    path,
+                    action,
+                }
+            })
+            .collect();
+        Ok(NodePlan {
+            name: node.name.clone(),
+            ip: node.ip.to_string(),
+            package: name,
+            status,
+            version: identity.full_version(),
+            release,
+            previous_version: prev.map(|p| p.version.clone()),
+            tree: out::tree(&node.name),
+            files,
+            package_changes,
+            artifacts,
+            identity,
+            rendered,
+            expected,
+            package_sha256,
         })
-        .collect();
-    Ok(NodePlan {
-        name: node.name.clone(),
-        ip: node.ip.to_string(),
-        package: name,
-        status,
-        version: identity.full_version(),
-        release,
-        previous_version: prev.map(|p| p.version.clone()),
-        tree: out::tree(&node.name),
-        files,
-        package_changes,
-        artifacts,
-        identity,
-        rendered,
-        expected,
-        package_sha256,
-    })
+    }
 }
 
 /// Why a rendered file changed, read against the copy in the previous run's

@@ -14,7 +14,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::config::{Cluster, Node};
@@ -242,8 +241,7 @@ pub fn node_tree(
 }
 
 /// What fills one file of a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     /// The `etcd` binary of the release.
     Etcd,
