@@ -207,7 +207,7 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
     let opts = a.source.fetch_options()?;
     // The release is verified before the output directory is touched.
     let tarball = fetch::ensure_release(&cluster.etcd, &opts, reporter)?;
-    let bins = extract::read_release(&tarball, &cluster.etcd)?;
+    let bins = extract::OnDemand::new(&tarball, &cluster.etcd);
 
     let out_dir = &a.out;
     outdir::claim(out_dir, a.force, reporter)?;
@@ -220,6 +220,10 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
         time::OffsetDateTime::now_utc(),
         reporter,
     )?;
+    // A run that builds anything reads the release before it writes.
+    if plan.builds() {
+        bins.get()?;
+    }
     let manifest = execute::run(plan, &cluster, &templates, &bins, out_dir, reporter)?;
     reporter.status(
         "Finished",

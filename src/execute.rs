@@ -9,6 +9,7 @@
 //! tree and artifacts, the removals, and last `SHA256SUMS` and
 //! `manifest.json` (see [`crate::output`]).
 
+use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
@@ -17,8 +18,8 @@ use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 
 use crate::config::{Cluster, Node};
-use crate::extract::Binaries;
-use crate::model::{CertId, out, rfc3339};
+use crate::extract::OnDemand;
+use crate::model::{CertId, FileRecord, out, rfc3339};
 use crate::output::{
     self, Artifact, CaInfo, ClientInfo, EtcdInfo, HashingWriter, Manifest, NodeInfo, Retired,
 };
@@ -33,7 +34,7 @@ pub fn run(
     plan: Plan,
     cluster: &Cluster,
     templates: &Templates,
-    bins: &Binaries,
+    bins: &OnDemand,
     out_dir: &Path,
     reporter: &Reporter,
 ) -> Result<Manifest> {
@@ -50,13 +51,28 @@ pub fn run(
     let declared: Vec<String> = outputs.iter().chain(&removed).cloned().collect();
     outdir::declare(out_dir, &declared)?;
 
+    // The binaries are compressed, once for every package of every format
+    // (see `package::archive`), while the keys are generated: both are
+    // CPU-bound, and neither needs the other. Not when nothing is built.
+    let shared = package::Shared::new();
+    let builds = node_plans.iter().any(NodePlan::builds);
     let pki_dir = out_dir.join(out::PKI);
-    let pki = pki::apply(&pki_dir, cluster, pki_plan, reporter)?;
+    let (pki, prepared) = rayon::join(
+        || pki::apply(&pki_dir, cluster, pki_plan, reporter),
+        || -> Result<()> {
+            if builds {
+                let b = bins.get()?;
+                shared.prepare(&[&b.etcd, &b.etcdctl]);
+            }
+            Ok(())
+        },
+    );
+    let pki = pki?;
+    prepared?;
     let mtime = output::source_date_epoch(pki.ca_not_before.unix_timestamp().max(0) as u64)?;
 
     outdir::create_private(&out_dir.join(out::DIST))?;
     outdir::create_private(&out_dir.join(out::NODES))?;
-    let shared = package::Shared::new();
     let ctx = NodeCtx {
         shared: &shared,
         cluster,
@@ -159,7 +175,7 @@ struct NodeCtx<'a> {
     shared: &'a package::Shared,
     cluster: &'a Cluster,
     templates: &'a Templates,
-    bins: &'a Binaries,
+    bins: &'a OnDemand<'a>,
     pki: &'a pki::Pki,
     previous: Option<&'a Manifest>,
     out_dir: &'a Path,
@@ -182,8 +198,14 @@ impl NodeCtx<'_> {
             reporter,
         } = *self;
         debug_assert_eq!(node.name, np.name);
-        debug_assert_eq!(node.name, np.name);
-        let tree = stage::node_tree(cluster, node, bins, pki, &np.rendered)?;
+        let prev = previous.as_ref().and_then(|m| m.node(&np.name));
+        if !np.builds()
+            && let Some(p) = prev
+            && let Some(kept) = self.kept(np, p)?
+        {
+            return Ok(kept);
+        }
+        let tree = stage::node_tree(cluster, node, bins.get()?, pki, &np.rendered)?;
         let records = tree.records();
         for (path, sha) in &np.expected {
             let got = records.get(path).map(|r| r.sha256.as_str());
@@ -196,7 +218,6 @@ impl NodeCtx<'_> {
             }
         }
         let digest = tree.digest();
-        let prev = previous.as_ref().and_then(|m| m.node(&np.name));
         if np.status == crate::plan::Change::Unchanged
             && let Some(p) = prev
             && p.content_sha256 != digest
@@ -218,7 +239,7 @@ impl NodeCtx<'_> {
             let recorded = prev.and_then(|p| p.artifacts.iter().find(|r| r.path == a.path));
             if a.action == ArtifactAction::Keep
                 && let Some(r) = recorded
-                && std::fs::read(&path).is_ok_and(|b| fsutil::sha256_hex(&b) == r.sha256)
+                && intact(&path, r)
             {
                 reporter.detail("Kept", path.display());
                 artifacts.push(r.clone());
@@ -242,8 +263,48 @@ impl NodeCtx<'_> {
                 size,
             });
         }
-        let leaf = pki
-            .leaf(&CertId::Node(node.name.clone()).id())
+        self.info(np, digest, records, artifacts)
+    }
+
+    /// An unchanged node whose tree and artifacts on disk are still what
+    /// the previous run recorded: its record, nothing built. `None` when
+    /// anything differs (then the node is built as if changed).
+    fn kept(&self, np: &NodePlan, prev: &NodeInfo) -> Result<Option<NodeInfo>> {
+        if !stage::tree_matches(&self.out_dir.join(&np.tree), &prev.files) {
+            return Ok(None);
+        }
+        let mut artifacts = Vec::new();
+        for a in &np.artifacts {
+            let path = self.out_dir.join(&a.path);
+            match prev.artifacts.iter().find(|r| r.path == a.path) {
+                Some(r) if intact(&path, r) => artifacts.push(r.clone()),
+                _ => return Ok(None),
+            }
+        }
+        for a in &artifacts {
+            self.reporter
+                .detail("Kept", self.out_dir.join(&a.path).display());
+        }
+        let info = self.info(
+            np,
+            prev.content_sha256.clone(),
+            prev.files.clone(),
+            artifacts,
+        )?;
+        Ok(Some(info))
+    }
+
+    /// The manifest's record of a node built or kept as `np` plans it.
+    fn info(
+        &self,
+        np: &NodePlan,
+        content_sha256: String,
+        files: BTreeMap<String, FileRecord>,
+        artifacts: Vec<Artifact>,
+    ) -> Result<NodeInfo> {
+        let leaf = self
+            .pki
+            .leaf(&CertId::Node(np.name.clone()).id())
             .context("internal: node certificate missing")?;
         Ok(NodeInfo {
             name: np.name.clone(),
@@ -251,12 +312,24 @@ impl NodeCtx<'_> {
             package: np.package.clone(),
             version: np.version.clone(),
             release: np.release,
-            content_sha256: digest,
-            files: records,
+            content_sha256,
+            files,
             package_sha256: np.package_sha256.clone(),
             tree: np.tree.clone(),
             cert_not_after: rfc3339(leaf.not_after),
             artifacts,
         })
     }
+}
+
+/// Whether the artifact at `path` is the one `recorded`: same size, same
+/// sha256 (streamed, not read into memory).
+fn intact(path: &Path, recorded: &Artifact) -> bool {
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    if f.metadata().map(|m| m.len()).ok() != Some(recorded.size) {
+        return false;
+    }
+    fsutil::sha256_reader(f).is_ok_and(|h| h == recorded.sha256)
 }

@@ -15,13 +15,14 @@ use std::collections::HashSet;
 use std::io::{self, Read};
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context, Result, bail};
 use flate2::read::MultiGzDecoder;
 use tar::EntryType;
 
 use crate::fsutil::sha256_hex;
+use crate::model::Blob;
 use crate::release;
 use crate::release::Etcd;
 
@@ -43,8 +44,43 @@ const SHOWN_TOPS: usize = 10;
 /// The two programs a node needs, shared cheaply between all nodes' packages.
 #[derive(Debug, Clone)]
 pub struct Binaries {
-    pub etcd: Arc<[u8]>,
-    pub etcdctl: Arc<[u8]>,
+    pub etcd: Blob,
+    pub etcdctl: Blob,
+}
+
+/// The release's binaries, read on first use: a run that builds nothing
+/// (every node unchanged, every artifact verified) does not decompress the
+/// release at all.
+pub struct OnDemand<'a> {
+    tarball: &'a Path,
+    etcd: &'a Etcd,
+    bins: OnceLock<Binaries>,
+    loading: Mutex<()>,
+}
+
+impl<'a> OnDemand<'a> {
+    pub fn new(tarball: &'a Path, etcd: &'a Etcd) -> Self {
+        OnDemand {
+            tarball,
+            etcd,
+            bins: OnceLock::new(),
+            loading: Mutex::new(()),
+        }
+    }
+
+    /// The binaries, read with [`read_release`] the first time (by one
+    /// thread; others wait for it).
+    pub fn get(&self) -> Result<&Binaries> {
+        if let Some(b) = self.bins.get() {
+            return Ok(b);
+        }
+        let _one = self.loading.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = self.bins.get() {
+            return Ok(b);
+        }
+        let b = read_release(self.tarball, self.etcd)?;
+        Ok(self.bins.get_or_init(|| b))
+    }
 }
 
 /// Read the release once, check it against `etcd.sha256`, then extract.

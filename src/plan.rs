@@ -293,6 +293,13 @@ pub fn build(
 }
 
 impl NodePlan {
+    /// Whether this node is built (its tree written, an artifact made),
+    /// rather than verified and kept.
+    pub fn builds(&self) -> bool {
+        self.status != Change::Unchanged
+            || self.artifacts.iter().any(|a| a.action != ArtifactAction::Keep)
+    }
+
     /// The outputs this node's part of the run writes, relative to `out`.
     pub fn outputs(&self) -> Vec<String> {
         let mut v = vec![self.tree.clone()];
@@ -306,6 +313,12 @@ impl Plan {
     /// `.incomplete` marker declares.
     pub fn outputs(&self) -> Vec<String> {
         self.nodes.iter().flat_map(NodePlan::outputs).collect()
+    }
+
+    /// Whether the run builds anything: a node that changes, or an
+    /// artifact that is not kept.
+    pub fn builds(&self) -> bool {
+        self.nodes.iter().any(NodePlan::builds)
     }
 
     /// The node of this name.

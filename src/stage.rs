@@ -4,14 +4,13 @@
 //! directory present, which directories the package owns (its install dir and
 //! below; never `/usr`, `/etc`, `/opt`), modes, owners, config-ness, sorted by
 //! path, collisions refused. Formats only translate this into their encoding.
-//! File data is shared (`Arc`), so the ~38 MB of binaries exist once in memory
+//! File data is shared ([`Blob`]), so the ~38 MB of binaries exist once in memory
 //! however many nodes there are.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -20,14 +19,14 @@ use crate::config::{Cluster, Node};
 use crate::extract::Binaries;
 use crate::fsutil;
 pub use crate::model::Owner;
-use crate::model::{FileRecord, Layout};
+use crate::model::{Blob, FileRecord, Layout};
 use crate::pki::Pki;
 use crate::render::{Rendered, ScriptEntry};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
     Dir,
-    File(Arc<[u8]>),
+    File(Blob),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +51,16 @@ impl Entry {
         match &self.kind {
             Kind::File(d) => d,
             Kind::Dir => &[],
+        }
+    }
+
+    /// SHA-256 of the data (of nothing, for a directory), computed once
+    /// per blob however many trees share it.
+    pub fn sha256(&self) -> &str {
+        const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        match &self.kind {
+            Kind::File(d) => d.sha256(),
+            Kind::Dir => EMPTY,
         }
     }
 }
@@ -139,10 +148,9 @@ impl NodeTree {
     pub fn records(&self) -> BTreeMap<String, FileRecord> {
         self.files()
             .map(|e| {
-                let sha = hex::encode(Sha256::digest(e.data()));
                 (
                     e.path.clone(),
-                    FileRecord::new(sha, e.mode, e.owner, e.config),
+                    FileRecord::new(e.sha256().to_owned(), e.mode, e.owner, e.config),
                 )
             })
             .collect()
@@ -166,8 +174,7 @@ impl NodeTree {
                 e.owner as u8,
             ]);
             h.update(e.mode.to_be_bytes());
-            let d = Sha256::digest(e.data());
-            h.update(d);
+            h.update(hex::decode(e.sha256()).expect("a hex digest"));
         }
         hex::encode(h.finalize())
     }
@@ -209,6 +216,42 @@ impl NodeTree {
         }
         fsutil::replace_dir(&staging, dir)
     }
+}
+
+/// Whether the tree written at `dir` is still exactly `records`: the same
+/// regular files and no others (directories aside), each with its mode and
+/// contents. What lets an unchanged node be kept rather than written again.
+pub fn tree_matches(dir: &Path, records: &BTreeMap<String, FileRecord>) -> bool {
+    fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, fs::Metadata)>) -> std::io::Result<()> {
+        for e in fs::read_dir(dir)? {
+            let e = e?;
+            let name = e.file_name().into_string().map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "a name not UTF-8")
+            })?;
+            let path = format!("{rel}/{name}");
+            let meta = e.metadata()?;
+            if meta.is_dir() {
+                walk(&e.path(), &path, out)?;
+            } else {
+                out.push((path, meta));
+            }
+        }
+        Ok(())
+    }
+    let mut found = Vec::new();
+    if walk(dir, "", &mut found).is_err() || found.len() != records.len() {
+        return false;
+    }
+    found.iter().all(|(path, meta)| {
+        let Some(r) = records.get(path) else {
+            return false;
+        };
+        meta.is_file()
+            && format!("{:04o}", meta.permissions().mode() & 0o7777) == r.mode
+            && fs::File::open(dir.join(path.trim_start_matches('/')))
+                .and_then(fsutil::sha256_reader)
+                .is_ok_and(|h| h == r.sha256)
+    })
 }
 
 /// The certificate material a node receives. Never the CA key.
@@ -318,7 +361,7 @@ pub fn assemble(
     certs: NodeCerts,
     rendered: &Rendered,
 ) -> Result<NodeTree> {
-    let text = |s: &str| -> Arc<[u8]> { Arc::from(s.as_bytes()) };
+    let text = |s: &str| Blob::from(s);
     tree_of(cluster, node, |source| match source {
         Source::Etcd => bins.etcd.clone(),
         Source::Etcdctl => bins.etcdctl.clone(),
@@ -335,14 +378,14 @@ pub fn assemble(
 /// for what depends on the shape only: the maintainer scripts, which a plan
 /// renders before any contents exist.
 pub fn shape(cluster: &Cluster, node: &Node) -> Result<NodeTree> {
-    tree_of(cluster, node, |_| Arc::from(&[][..]))
+    tree_of(cluster, node, |_| Blob::from(&[][..]))
 }
 
 /// The tree of [`node_files`], each file filled by `contents`.
 fn tree_of(
     cluster: &Cluster,
     node: &Node,
-    contents: impl Fn(Source) -> Arc<[u8]>,
+    contents: impl Fn(Source) -> Blob,
 ) -> Result<NodeTree> {
     let files = node_files(cluster)
         .into_iter()
@@ -365,7 +408,7 @@ mod tests {
     fn f(path: &str) -> Entry {
         Entry {
             path: path.into(),
-            kind: Kind::File(Arc::from(&b"x"[..])),
+            kind: Kind::File(Blob::from(&b"x"[..])),
             mode: 0o644,
             owner: Owner::Root,
             config: false,
@@ -445,7 +488,7 @@ mod tests {
         e.mode = 0o600;
         let b = NodeTree::new("n", "/o", vec![e]).unwrap();
         let mut e = f("/o/x");
-        e.kind = Kind::File(Arc::from(&b"y"[..]));
+        e.kind = Kind::File(Blob::from(&b"y"[..]));
         let c = NodeTree::new("n", "/o", vec![e]).unwrap();
         assert_ne!(a.digest(), b.digest());
         assert_ne!(a.digest(), c.digest());

@@ -18,9 +18,9 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 use etcdpack::extract::Binaries;
+use etcdpack::model::Blob;
 use etcdpack::package::Format;
 
 use support::packaging::{build_with, cluster, put};
@@ -30,8 +30,8 @@ use support::run_ok;
 /// the listings and Installed-Size do not depend on the compiler at hand.
 fn fixed_binaries() -> Binaries {
     Binaries {
-        etcd: Arc::from(&b"\x7fELF stand-in for etcd, fixed for the golden files\n"[..]),
-        etcdctl: Arc::from(&b"\x7fELF stand-in for etcdctl\n"[..]),
+        etcd: Blob::from(&b"\x7fELF stand-in for etcd, fixed for the golden files\n"[..]),
+        etcdctl: Blob::from(&b"\x7fELF stand-in for etcdctl\n"[..]),
     }
 }
 

@@ -15,10 +15,10 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Arc;
 
 use etcdpack::config::{self, Cluster, Overrides};
 use etcdpack::extract::Binaries;
+use etcdpack::model::Blob;
 use etcdpack::package;
 use etcdpack::render::{self, Templates};
 use etcdpack::stage::{self, NodeCerts};
@@ -182,8 +182,8 @@ fn run_script(dir: &Path, cluster: &Cluster, script: &str, args: &[&str]) -> Out
     let templates = Templates::new(None, &package::templates()).unwrap();
     let rendered = render::render_node(&templates, cluster, node).unwrap();
     let bins = Binaries {
-        etcd: Arc::from(&b"etcd"[..]),
-        etcdctl: Arc::from(&b"etcdctl"[..]),
+        etcd: Blob::from(&b"etcd"[..]),
+        etcdctl: Blob::from(&b"etcdctl"[..]),
     };
     let certs = NodeCerts {
         ca_cert_pem: "ca\n",

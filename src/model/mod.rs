@@ -5,15 +5,18 @@
 //! - [`Arch`] and [`Format`]: the closed sets a config chooses from.
 //! - [`Identity`]: a package's name, version, release and architecture.
 //! - [`Layout`]: where things go on a node; [`out`]: where things go in `OUT/`.
+//! - [`Blob`]: a file's data, shared, with its digests computed once.
 //! - [`CertId`]: the one spelling of a certificate's id and its files.
 
 mod arch;
+mod blob;
 mod certs;
 mod format;
 mod identity;
 mod layout;
 
 pub use arch::Arch;
+pub use blob::Blob;
 pub use certs::{CA_CERT, CA_KEY, CertId, peer_hostname};
 pub use format::Format;
 pub use identity::Identity;

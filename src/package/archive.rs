@@ -7,11 +7,12 @@
 //! other (RFC 1952 §2.2; gzip, zlib's `gzread`, dpkg, tar, rpm and apt all
 //! read on through them), so the data of every file of at least
 //! [`SHARED_MIN`] bytes is its own member: [`GzMembers`] ends the member
-//! before it, writes the file's data (with the padding its archive needs)
-//! as one member, and starts a new one. That member's bytes depend only on
-//! the file's data, the padding and the level, so [`Shared`] compresses
-//! each once per run and every package of every node copies it. The bytes
-//! are the same with or without a cache: only the work differs.
+//! before it, writes the file's data as one member, and starts a new one
+//! with the padding its archive needs (512 bytes for tar, 4 for the .rpm's
+//! cpio, see `cpio.rs`). That member's bytes depend only on the file's data
+//! and the level, so [`Shared`] compresses each once per run, in parallel,
+//! and every package of every format and node carries it. The bytes are
+//! the same with or without a cache: only the work differs.
 //!
 //! Headers are written by hand: tar's own deterministic mode forces 0644/0755
 //! and would lose a key's 0600. Every entry gets uid/gid 0, owner names
@@ -23,8 +24,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{Context, Result};
 use flate2::{Compression, GzBuilder, write::GzEncoder};
+use rayon::prelude::*;
 
 use super::ReadEntry;
+use crate::model::Blob;
 use crate::stage::{Kind, NodeTree};
 
 /// Files at least this large are compressed as members of their own, once
@@ -32,27 +35,30 @@ use crate::stage::{Kind, NodeTree};
 pub const SHARED_MIN: usize = 1 << 20;
 
 /// The gzip level of every stream.
-const LEVEL: u32 = 6;
+pub const LEVEL: u32 = 6;
 
-/// One file's data, padded to `align` bytes, as a gzip member.
-fn member(data: &[u8], align: usize) -> Vec<u8> {
-    let pad = (align - data.len() % align) % align;
+/// One file's data as a gzip member.
+fn member(data: &[u8]) -> Vec<u8> {
     let mut g = gzip(Vec::with_capacity(data.len() / 2));
     g.write_all(data).expect("writing to memory");
-    g.write_all(&vec![0; pad]).expect("writing to memory");
     g.finish().expect("writing to memory")
 }
 
-/// The compressed members of large files, computed once per run and shared
-/// by every package and thread. Keyed by the identity of the data (the
-/// `Arc` every node's tree shares), which the cache keeps alive, so a key
-/// cannot come to mean other bytes.
-#[derive(Default)]
-pub struct Shared {
-    members: Mutex<HashMap<(usize, usize, usize), Slot>>,
+/// Bytes that bring `len` to a multiple of `align`.
+pub fn pad(len: usize, align: usize) -> usize {
+    (align - len % align) % align
 }
 
-type Slot = (Arc<[u8]>, Arc<OnceLock<Arc<Vec<u8>>>>);
+/// The compressed members of large files, computed once per run and shared
+/// by every package of every format and thread. Keyed by the identity of
+/// the blob (which every node's tree shares, and the cache keeps alive, so
+/// a key cannot come to mean other bytes).
+#[derive(Default)]
+pub struct Shared {
+    members: Mutex<HashMap<usize, Slot>>,
+}
+
+type Slot = (Blob, Arc<OnceLock<Arc<Vec<u8>>>>);
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -66,44 +72,134 @@ impl Shared {
         Self::default()
     }
 
-    /// `data` padded to `align`, as a gzip member: compressed on first use,
-    /// copied after (a second thread asking meanwhile waits for the first).
-    pub fn member(&self, data: &Arc<[u8]>, align: usize) -> Arc<Vec<u8>> {
-        let key = (data.as_ptr() as usize, data.len(), align);
+    /// `data` as a gzip member: compressed on first use, shared after (a
+    /// second thread asking meanwhile waits for the first).
+    pub fn member(&self, data: &Blob) -> Arc<Vec<u8>> {
+        let key = data.id();
         let slot = {
             let mut m = self.members.lock().unwrap_or_else(|e| e.into_inner());
             let entry = m
                 .entry(key)
                 .or_insert_with(|| (data.clone(), Arc::new(OnceLock::new())));
-            debug_assert!(Arc::ptr_eq(&entry.0, data));
+            debug_assert!(entry.0.same(data));
             entry.1.clone()
         };
-        slot.get_or_init(|| Arc::new(member(data, align))).clone()
+        slot.get_or_init(|| Arc::new(member(data))).clone()
+    }
+
+    /// Compress every large one of `blobs` now, in parallel: each becomes
+    /// one gzip member, and whoever asks later finds it ready.
+    pub fn prepare(&self, blobs: &[&Blob]) {
+        blobs
+            .par_iter()
+            .filter(|b| b.len() >= SHARED_MIN)
+            .for_each(|b| {
+                self.member(b);
+            });
+    }
+}
+
+/// A writer that can take a finished gzip member by reference: [`Chunks`]
+/// keeps it without copying; any other writer copies it.
+pub trait MemberSink: Write {
+    fn member(&mut self, m: Arc<Vec<u8>>) -> io::Result<()> {
+        self.write_all(&m)
+    }
+}
+
+impl MemberSink for Vec<u8> {}
+impl<W: Write + ?Sized> MemberSink for &mut W {}
+
+/// A byte stream held as pieces, shared members by reference: a package
+/// whose length or digest must be known before it is written (the .deb's
+/// `data.tar.gz`, the .rpm's payload) costs its own bytes in memory, not
+/// another copy of the binaries.
+#[derive(Default)]
+pub struct Chunks {
+    parts: Vec<Part>,
+    len: u64,
+}
+
+enum Part {
+    Own(Vec<u8>),
+    Shared(Arc<Vec<u8>>),
+}
+
+impl Chunks {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// The pieces in order.
+    pub fn parts(&self) -> impl Iterator<Item = &[u8]> {
+        self.parts.iter().map(|p| match p {
+            Part::Own(v) => &v[..],
+            Part::Shared(v) => &v[..],
+        })
+    }
+
+    pub fn write_to(&self, w: &mut dyn Write) -> io::Result<()> {
+        self.parts().try_for_each(|p| w.write_all(p))
+    }
+
+    /// A reader over the pieces.
+    pub fn reader(&self) -> impl Read + '_ {
+        self.parts()
+            .fold(Box::new(io::empty()) as Box<dyn Read>, |r, p| {
+                Box::new(r.chain(p))
+            })
+    }
+}
+
+impl Write for Chunks {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.parts.last_mut() {
+            Some(Part::Own(v)) => v.extend_from_slice(buf),
+            _ => self.parts.push(Part::Own(buf.to_vec())),
+        }
+        self.len += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl MemberSink for Chunks {
+    fn member(&mut self, m: Arc<Vec<u8>>) -> io::Result<()> {
+        self.len += m.len() as u64;
+        self.parts.push(Part::Shared(m));
+        Ok(())
     }
 }
 
 /// Where an archive writes a large file's data (already announced by its
 /// header): raw into a plain writer, or as a gzip member of its own.
 pub trait DataSink: Write {
-    fn data(&mut self, data: &Arc<[u8]>, align: usize) -> io::Result<()>;
+    fn data(&mut self, data: &Blob, align: usize) -> io::Result<()>;
 }
 
 impl DataSink for Vec<u8> {
-    fn data(&mut self, data: &Arc<[u8]>, align: usize) -> io::Result<()> {
+    fn data(&mut self, data: &Blob, align: usize) -> io::Result<()> {
         self.write_all(data)?;
-        self.write_all(&vec![0; (align - data.len() % align) % align])
+        self.write_all(&vec![0; pad(data.len(), align)])
     }
 }
 
 /// A gzip stream of several members: everything written goes into the
 /// current member; [`DataSink::data`] puts a large file's data in a member
 /// of its own, from `shared` when given. See the module doc.
-pub struct GzMembers<'s, W: Write> {
+pub struct GzMembers<'s, W: MemberSink> {
     enc: Option<GzEncoder<W>>,
     shared: Option<&'s Shared>,
 }
 
-impl<'s, W: Write> GzMembers<'s, W> {
+impl<'s, W: MemberSink> GzMembers<'s, W> {
     pub fn new(w: W, shared: Option<&'s Shared>) -> Self {
         GzMembers {
             enc: Some(gzip(w)),
@@ -121,7 +217,7 @@ impl<'s, W: Write> GzMembers<'s, W> {
     }
 }
 
-impl<W: Write> Write for GzMembers<'_, W> {
+impl<W: MemberSink> Write for GzMembers<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.enc().write(buf)
     }
@@ -131,14 +227,19 @@ impl<W: Write> Write for GzMembers<'_, W> {
     }
 }
 
-impl<W: Write> DataSink for GzMembers<'_, W> {
-    fn data(&mut self, data: &Arc<[u8]>, align: usize) -> io::Result<()> {
+impl<W: MemberSink> DataSink for GzMembers<'_, W> {
+    /// The data is a member of its own, the same in every format; its
+    /// padding starts the next member.
+    fn data(&mut self, data: &Blob, align: usize) -> io::Result<()> {
         let mut w = self.enc.take().expect("a member is open").finish()?;
-        match self.shared {
-            Some(s) => w.write_all(&s.member(data, align))?,
-            None => w.write_all(&member(data, align))?,
-        }
-        self.enc = Some(gzip(w));
+        let m = match self.shared {
+            Some(s) => s.member(data),
+            None => Arc::new(member(data)),
+        };
+        w.member(m)?;
+        let mut next = gzip(w);
+        next.write_all(&vec![0; pad(data.len(), align)])?;
+        self.enc = Some(next);
         Ok(())
     }
 }
@@ -186,7 +287,7 @@ impl<W: DataSink> TarWriter<W> {
 
     /// A large file: its header here, its data as the sink takes large
     /// data (a gzip member of its own), padded to the tar block.
-    pub fn large_file(&mut self, path: &str, mode: u32, data: &Arc<[u8]>) -> Result<()> {
+    pub fn large_file(&mut self, path: &str, mode: u32, data: &Blob) -> Result<()> {
         let mut h = self.header(tar::EntryType::Regular, mode, data.len() as u64)?;
         // The header says the size; no data follows it through the builder.
         self.builder
@@ -301,7 +402,7 @@ mod tests {
     }
 
     /// A tar.gz of one small and one large file, through `shared` or not.
-    fn tar_gz(big: &Arc<[u8]>, name: &str, shared: Option<&Shared>) -> Vec<u8> {
+    fn tar_gz(big: &Blob, name: &str, shared: Option<&Shared>) -> Vec<u8> {
         let mut t = TarWriter::new(GzMembers::new(Vec::new(), shared), 1_600_000_000);
         t.file(&format!("{name}/small"), 0o644, b"small").unwrap();
         t.large_file(&format!("{name}/big"), 0o755, big).unwrap();
@@ -311,17 +412,18 @@ mod tests {
 
     #[test]
     fn a_large_file_is_a_member_of_its_own_compressed_once() {
-        let big: Arc<[u8]> = (0..SHARED_MIN + 1000)
-            .map(|i| (i * 7 % 251) as u8)
-            .collect::<Vec<u8>>()
-            .into();
+        let big = Blob::from(
+            (0..SHARED_MIN + 1000)
+                .map(|i| (i * 7 % 251) as u8)
+                .collect::<Vec<u8>>(),
+        );
         let shared = Shared::new();
         let a = tar_gz(&big, "node-a", Some(&shared));
         let b = tar_gz(&big, "node-b", Some(&shared));
         // The same bytes with or without the cache.
         assert_eq!(a, tar_gz(&big, "node-a", None));
         // The big file's member is the same in both archives.
-        let m = shared.member(&big, 512);
+        let m = shared.member(&big);
         let find = |hay: &[u8]| hay.windows(m.len()).position(|w| w == &m[..]);
         assert!(find(&a).is_some() && find(&b).is_some());
         // Three members: before, the big file's data, after.

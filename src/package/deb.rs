@@ -19,13 +19,12 @@
 //!   the one place where payloads are compressed.
 
 use std::io::{Read, Write};
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use md5::{Digest, Md5};
 
-use super::archive::{self, GzMembers, Shared, TarWriter};
+use super::archive::{self, Chunks, GzMembers, Shared, TarWriter};
 use super::{Identity, PackageSpec, Packager, ReadEntry, ScriptInput, relations};
+use crate::model::Blob;
 use crate::render::Template;
 use crate::stage::{Entry, Kind, NodeTree, Owner};
 
@@ -140,12 +139,13 @@ fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
     let control = control_tar(spec, &tree)?;
     let data = data_tar(&tree, spec.mtime, spec.shared)?;
     let mut ar = ar::Builder::new(w);
-    for (name, bytes) in [
-        ("debian-binary", &b"2.0\n"[..]),
-        ("control.tar.gz", &control),
-        ("data.tar.gz", &data),
-    ] {
-        let mut h = ar::Header::new(name.as_bytes().to_vec(), bytes.len() as u64);
+    let members: [(&str, u64, Box<dyn Read>); 3] = [
+        ("debian-binary", 4, Box::new(&b"2.0\n"[..])),
+        ("control.tar.gz", control.len() as u64, Box::new(&control[..])),
+        ("data.tar.gz", data.len(), Box::new(data.reader())),
+    ];
+    for (name, len, bytes) in members {
+        let mut h = ar::Header::new(name.as_bytes().to_vec(), len);
         h.set_mode(0o100644);
         h.set_mtime(spec.mtime);
         ar.append(&h, bytes)
@@ -159,7 +159,7 @@ fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
 fn contents(spec: &PackageSpec) -> Result<NodeTree> {
     let file = |path: String, text: String| Entry {
         path,
-        kind: Kind::File(Arc::from(text.into_bytes())),
+        kind: Kind::File(Blob::from(text)),
         mode: 0o644,
         owner: Owner::Root,
         config: false,
@@ -199,8 +199,8 @@ fn copyright(spec: &PackageSpec) -> String {
     )
 }
 
-fn data_tar(tree: &NodeTree, mtime: u64, shared: Option<&Shared>) -> Result<Vec<u8>> {
-    let mut t = TarWriter::new(GzMembers::new(Vec::new(), shared), mtime);
+fn data_tar(tree: &NodeTree, mtime: u64, shared: Option<&Shared>) -> Result<Chunks> {
+    let mut t = TarWriter::new(GzMembers::new(Chunks::new(), shared), mtime);
     t.dir(".", 0o755)?;
     t.tree(".", tree)?;
     t.finish()?
@@ -271,13 +271,11 @@ fn installed_size(tree: &NodeTree) -> u64 {
 }
 
 fn md5sums(tree: &NodeTree) -> String {
-    tree.files()
-        .map(|e| {
-            format!(
-                "{}  {}\n",
-                hex::encode(Md5::digest(e.data())),
-                e.path.trim_start_matches('/')
-            )
+    tree.entries
+        .iter()
+        .filter_map(|e| match &e.kind {
+            Kind::File(d) => Some(format!("{}  {}\n", d.md5(), e.path.trim_start_matches('/'))),
+            Kind::Dir => None,
         })
         .collect()
 }

@@ -23,6 +23,7 @@
 //! work there needs a payload writer of our own.
 
 mod archive;
+mod cpio;
 pub use archive::Shared;
 pub mod bundle;
 pub mod deb;
@@ -389,7 +390,7 @@ pub fn read_streams(format: Format, bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -401,15 +402,14 @@ mod tests {
         assert_eq!(wrap("a b", 20), ["a b"]);
     }
 
-    use std::sync::Arc;
 
-    use crate::model::{Arch, Owner};
+    use crate::model::{Arch, Blob, Owner};
     use crate::stage::{Entry, Kind};
 
-    fn tree() -> NodeTree {
+    pub(crate) fn tree() -> NodeTree {
         let file = Entry {
             path: "/opt/etcd/cfg/etcd.conf".into(),
-            kind: Kind::File(Arc::from(&b"ETCD_NAME=etcd-1\n"[..])),
+            kind: Kind::File(Blob::from(&b"ETCD_NAME=etcd-1\n"[..])),
             mode: 0o644,
             owner: Owner::Root,
             config: true,
@@ -418,7 +418,7 @@ mod tests {
         NodeTree::new("etcd-1", "/opt/etcd", vec![file]).unwrap()
     }
 
-    fn spec(tree: &NodeTree) -> PackageSpec<'_> {
+    pub(crate) fn spec(tree: &NodeTree) -> PackageSpec<'_> {
         let script = || "#!/bin/sh\nexit 0\n".to_owned();
         let scripts = Scripts {
             bundle: bundle::Scripts {

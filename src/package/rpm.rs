@@ -17,14 +17,22 @@
 //! - Only the directories the package owns get entries; `/opt`, `/usr/lib`,
 //!   `/etc` belong to the distribution.
 
+use std::collections::BTreeMap;
 use std::io::Write;
+#[cfg(test)]
+use std::io::Read;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use rpm::{
-    BuildConfig, CompressionType, Dependency, FileOptions, FileType, PackageBuilder, Scriptlet,
+    BuildConfig, CompressionType, CompressionWithLevel, Dependency, FileOptions, Header, HeaderEntry, IndexData,
+    IndexSignatureTag, IndexTag, PackageBuilder, PackageMetadata, RpmFormat, Scriptlet,
+    SignatureHeaderBuilder,
 };
+use sha2::{Digest, Sha256};
 
-use super::{Identity, PackageSpec, Packager, ReadEntry, ScriptInput, relations};
+use super::archive::{LEVEL, SHARED_MIN, Shared};
+use super::{Identity, PackageSpec, Packager, ReadEntry, ScriptInput, cpio, relations};
+use crate::model::Blob;
 use crate::render::Template;
 use crate::stage::{Kind, Owner};
 
@@ -119,12 +127,24 @@ impl Packager for Rpm {
 const DISTRO_CONFLICTS: &[&str] = &["etcd"];
 
 fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
+    // Uncompressed: the payload is compressed by `cpio::recompress`.
+    let (mut b, large) = builder(spec, CompressionType::None.into())?;
+    let pkg = b.build().context("cannot build the .rpm")?;
+    finish(pkg, &large, spec.shared, w)
+}
+
+/// The crate's builder with everything of `spec`, files of at least
+/// [`SHARED_MIN`] bytes as empty placeholders (returned by path).
+fn builder(
+    spec: &PackageSpec,
+    compression: CompressionWithLevel,
+) -> Result<(PackageBuilder, BTreeMap<String, Blob>)> {
     // Every header tag below is built from these values.
     spec.check_header_values(super::Format::Rpm)?;
     let mtime = u32::try_from(spec.mtime)
         .with_context(|| format!("timestamp {} does not fit an RPM header", spec.mtime))?;
     let config = BuildConfig::default()
-        .compression(CompressionType::Gzip)
+        .compression(compression)
         .source_date(mtime);
     let mut b = PackageBuilder::new(
         &spec.id.name,
@@ -162,6 +182,8 @@ fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
         b.requires(Dependency::script_pre("/usr/sbin/groupadd"));
     }
 
+    // Large files go in as empty placeholders; `finish` puts them back.
+    let mut large = BTreeMap::new();
     for e in &spec.tree.entries {
         let mode = u16::try_from(e.mode).context("internal: mode out of range")?;
         match &e.kind {
@@ -177,7 +199,13 @@ fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
                 if e.config {
                     o = o.config();
                 }
-                b.with_file_contents(data.to_vec(), o)
+                let contents = if data.len() >= SHARED_MIN {
+                    large.insert(e.path.clone(), data.clone());
+                    Vec::new()
+                } else {
+                    data.to_vec()
+                };
+                b.with_file_contents(contents, o)
                     .with_context(|| format!("cannot add {} to the .rpm", e.path))?;
             }
         }
@@ -190,13 +218,134 @@ fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
         .pre_uninstall_script(script(&s.preun))
         .post_uninstall_script(script(&s.postun));
 
-    let pkg = b.build().context("cannot build the .rpm")?;
-    pkg.write(&mut WriteRef(w))
+    Ok((b, large))
+}
+
+/// The header tags `finish` reads and corrects.
+const TAG_SIZE: u32 = IndexTag::RPMTAG_SIZE as u32;
+const TAG_FILESIZES: u32 = IndexTag::RPMTAG_FILESIZES as u32;
+const TAG_FILEDIGESTS: u32 = IndexTag::RPMTAG_FILEDIGESTS as u32;
+const TAG_DIRINDEXES: u32 = IndexTag::RPMTAG_DIRINDEXES as u32;
+const TAG_BASENAMES: u32 = IndexTag::RPMTAG_BASENAMES as u32;
+const TAG_DIRNAMES: u32 = IndexTag::RPMTAG_DIRNAMES as u32;
+const TAG_PAYLOADCOMPRESSOR: u32 = IndexTag::RPMTAG_PAYLOADCOMPRESSOR as u32;
+const TAG_PAYLOADFLAGS: u32 = IndexTag::RPMTAG_PAYLOADFLAGS as u32;
+const TAG_PAYLOADSHA256: u32 = IndexTag::RPMTAG_PAYLOADSHA256 as u32;
+const TAG_PAYLOADSHA256ALT: u32 = IndexTag::RPMTAG_PAYLOADSHA256ALT as u32;
+
+/// Write the package the crate built uncompressed, with placeholders for
+/// `large`, as it would have been with the files in place and a gzip
+/// payload: the payload recompressed (large files as shared members, see
+/// `cpio.rs`), and the header's sizes, file digests and payload tags, then
+/// the signature header's digests and size, computed again. For a package
+/// without large files the bytes are exactly those the crate writes with
+/// gzip at the same level but for the compressed stream itself and its
+/// digest (the crate flushes after every file; a test holds it to that).
+fn finish(
+    pkg: rpm::Package,
+    large: &BTreeMap<String, Blob>,
+    shared: Option<&Shared>,
+    w: &mut dyn Write,
+) -> Result<()> {
+    let payload = cpio::recompress(&pkg.payload, large, shared)?;
+    let compressed_sha256 = {
+        let mut h = Sha256::new();
+        payload.compressed.parts().for_each(|p| h.update(p));
+        hex::encode(h.finalize())
+    };
+
+    let mut entries = pkg
+        .metadata
+        .header
+        .get_all_entries()
+        .context("internal: cannot read the .rpm header back")?;
+    // The region tag; `from_entries` makes it again.
+    entries.retain(|(tag, _)| *tag != u32::from(IndexTag::RPMTAG_HEADERIMMUTABLE));
+    let get = |tag: u32| entries.iter().find(|(t, _)| *t == tag).map(|(_, d)| d);
+    let paths: Vec<String> = match (
+        get(TAG_DIRINDEXES),
+        get(TAG_BASENAMES),
+        get(TAG_DIRNAMES),
+    ) {
+        (
+            Some(IndexData::Int32(ix)),
+            Some(IndexData::StringArray(base)),
+            Some(IndexData::StringArray(dirs)),
+        ) => ix
+            .iter()
+            .zip(base)
+            .map(|(i, b)| format!("{}{b}", dirs[*i as usize]))
+            .collect(),
+        _ if large.is_empty() => Vec::new(),
+        _ => bail!("internal: the .rpm header lists no files"),
+    };
+    let mut added = 0u32;
+    for (tag, data) in &mut entries {
+        match (*tag, data) {
+            (TAG_FILESIZES, IndexData::Int32(sizes)) => {
+                for (p, size) in paths.iter().zip(sizes.iter_mut()) {
+                    if let Some(b) = large.get(p) {
+                        *size = u32::try_from(b.len()).context("a file over 4 GiB")?;
+                        added += *size;
+                    }
+                }
+            }
+            (TAG_FILEDIGESTS, IndexData::StringArray(digests)) => {
+                for (p, d) in paths.iter().zip(digests.iter_mut()) {
+                    if let Some(b) = large.get(p) {
+                        *d = b.sha256().to_owned();
+                    }
+                }
+            }
+            (TAG_PAYLOADSHA256, IndexData::StringArray(v)) => {
+                *v = vec![compressed_sha256.clone()]
+            }
+            (TAG_PAYLOADSHA256ALT, IndexData::StringArray(v)) => {
+                *v = vec![payload.raw_sha256.clone()]
+            }
+            (TAG_PAYLOADFLAGS, IndexData::StringTag(v)) => *v = LEVEL.to_string(),
+            _ => {}
+        }
+    }
+    for (tag, data) in &mut entries {
+        if let (TAG_SIZE, IndexData::Int32(v)) = (*tag, data) {
+            v[0] = v[0].checked_add(added).context("a package over 4 GiB")?;
+        }
+    }
+    entries.push((
+        TAG_PAYLOADCOMPRESSOR,
+        IndexData::StringTag("gzip".to_owned()),
+    ));
+    let header = Header::<IndexTag>::from_entries(
+        entries.into_iter().map(|(t, d)| HeaderEntry::new(t, d)),
+        IndexTag::RPMTAG_HEADERIMMUTABLE,
+    );
+    let meta = PackageMetadata {
+        lead: pkg.metadata.lead,
+        signature: Header::<IndexSignatureTag>::new_empty(),
+        header,
+    };
+    let header_bytes = meta
+        .header_bytes()
+        .context("cannot write the .rpm header")?;
+    let signature = SignatureHeaderBuilder::new()
+        .format(RpmFormat::V4)
+        .reserved_space(Some(SignatureHeaderBuilder::DEFAULT_RESERVED_SPACE))
+        .set_content_length(header_bytes.len() as u64 + payload.compressed.len())
+        .calculate_digests(&header_bytes)
+        .build()
+        .context("cannot build the .rpm signature header")?;
+    let meta = PackageMetadata { signature, ..meta };
+    let mut w = WriteRef(w);
+    meta.write(&mut w).context("cannot write the .rpm")?;
+    payload
+        .compressed
+        .write_to(&mut w)
         .context("cannot write the .rpm")?;
     Ok(())
 }
 
-/// `Package::write` wants a sized writer.
+/// `PackageMetadata::write` wants a sized writer.
 struct WriteRef<'a>(&'a mut dyn Write);
 
 impl Write for WriteRef<'_> {
@@ -208,22 +357,19 @@ impl Write for WriteRef<'_> {
     }
 }
 
-/// Every entry the package installs, with its data from the payload.
+/// Every entry the package installs, with its data from the payload
+/// (read with a reader of ours: the crate's stops after one gzip member).
 fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
     let pkg = rpm::Package::parse(&mut &bytes[..]).context("not an RPM package")?;
-    let mut out = Vec::new();
-    for f in pkg.files().context("cannot read the RPM payload")? {
-        let f = f.context("corrupt RPM payload")?;
-        let path = f.metadata.path().to_string_lossy().into_owned();
-        let mode = u32::from(f.metadata.permissions());
-        let dir = f.metadata.file_type() == FileType::Dir;
-        out.push(ReadEntry {
+    let mut out: Vec<ReadEntry> = cpio::read(&pkg.payload)?
+        .into_iter()
+        .map(|(path, mode, data)| ReadEntry {
             path,
-            mode,
-            dir,
-            data: f.into_content().unwrap_or_default(),
-        });
-    }
+            mode: mode & 0o7777,
+            dir: mode & 0o170000 == 0o040000,
+            data,
+        })
+        .collect();
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
@@ -234,4 +380,116 @@ fn streams(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
     let mut out = vec![bytes.to_vec()];
     out.extend(read(bytes)?.into_iter().map(|e| e.data));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::tests::{spec, tree};
+    use crate::stage::{Entry, NodeTree};
+
+    /// Without large files, `finish` changes nothing but the compressed
+    /// stream (the crate flushes after every file) and so its digest and
+    /// the signature header: every other header tag is the crate's own,
+    /// and the archive inside is the same.
+    #[test]
+    fn without_large_files_the_package_is_the_crates_own() {
+        let t = tree();
+        let spec = spec(&t);
+        let mut ours = Vec::new();
+        write(&spec, &mut ours).unwrap();
+        let (mut b, large) = builder(&spec, CompressionWithLevel::Gzip(LEVEL)).unwrap();
+        assert!(large.is_empty());
+        let mut crates = Vec::new();
+        b.build().unwrap().write(&mut crates).unwrap();
+        let [ours, crates] = [ours, crates].map(|b| rpm::Package::parse(&mut &b[..]).unwrap());
+        let tags = |p: &rpm::Package| {
+            let mut e = p.metadata.header.get_all_entries().unwrap();
+            e.retain(|(t, _)| *t != TAG_PAYLOADSHA256);
+            e
+        };
+        assert!(tags(&ours) == tags(&crates), "the header tags differ");
+        let raw = |p: &rpm::Package| {
+            let mut v = Vec::new();
+            flate2::read::MultiGzDecoder::new(&p.payload[..])
+                .read_to_end(&mut v)
+                .unwrap();
+            v
+        };
+        assert!(raw(&ours) == raw(&crates), "the archives differ");
+    }
+
+    fn hex_sha256(parts: &[&[u8]]) -> String {
+        let mut h = Sha256::new();
+        parts.iter().for_each(|p| h.update(p));
+        hex::encode(h.finalize())
+    }
+
+    #[test]
+    fn large_files_are_in_place_and_every_digest_and_size_is_right() {
+        let big = Blob::from(
+            (0..SHARED_MIN + 4321)
+                .map(|i| (i * 31 % 253) as u8)
+                .collect::<Vec<u8>>(),
+        );
+        let t = tree();
+        let mut files: Vec<Entry> = t.entries.iter().filter(|e| !e.is_dir()).cloned().collect();
+        files.push(Entry {
+            path: "/opt/etcd/bin/etcd".into(),
+            kind: Kind::File(big.clone()),
+            mode: 0o755,
+            owner: Owner::Root,
+            config: false,
+            owned: false,
+        });
+        let t = NodeTree::new("etcd-1", "/opt/etcd", files).unwrap();
+        let mut spec = spec(&t);
+        let plain = {
+            let mut v = Vec::new();
+            write(&spec, &mut v).unwrap();
+            v
+        };
+        let shared = Shared::new();
+        spec.shared = Some(&shared);
+        let mut bytes = Vec::new();
+        write(&spec, &mut bytes).unwrap();
+        assert_eq!(bytes, plain, "the same bytes with or without the cache");
+
+        let pkg = rpm::Package::parse(&mut &bytes[..]).unwrap();
+        let h = &pkg.metadata.header;
+        // The header's digests of the payload, compressed and not.
+        let mut raw = Vec::new();
+        flate2::read::MultiGzDecoder::new(&pkg.payload[..])
+            .read_to_end(&mut raw)
+            .unwrap();
+        let tag = |t: IndexTag| h.get_entry_data_as_string_array(t).unwrap()[0].to_owned();
+        assert_eq!(tag(IndexTag::RPMTAG_PAYLOADSHA256), hex_sha256(&[&pkg.payload]));
+        assert_eq!(tag(IndexTag::RPMTAG_PAYLOADSHA256ALT), hex_sha256(&[&raw]));
+        assert_eq!(h.get_entry_data_as_string(IndexTag::RPMTAG_PAYLOADCOMPRESSOR).unwrap(), "gzip");
+        // The signature header's digest of the header and size of the rest.
+        let header = pkg.metadata.header_bytes().unwrap();
+        let sig = &pkg.metadata.signature;
+        assert_eq!(
+            sig.get_entry_data_as_string(IndexSignatureTag::RPMSIGTAG_SHA256).unwrap(),
+            hex_sha256(&[&header])
+        );
+        assert_eq!(
+            sig.get_entry_data_as_u32(IndexSignatureTag::RPMSIGTAG_SIZE).unwrap() as usize,
+            header.len() + pkg.payload.len()
+        );
+        // Each file's size and digest, and the total.
+        let files = pkg.metadata.get_file_entries().unwrap();
+        let etcd = files.iter().find(|f| f.path().to_str() == Some("/opt/etcd/bin/etcd")).unwrap();
+        assert_eq!(etcd.size(), big.len());
+        assert_eq!(etcd.digest().unwrap().as_hex(), big.sha256());
+        let total: usize = files.iter().map(|f| f.size()).sum();
+        assert_eq!(h.get_entry_data_as_u32(IndexTag::RPMTAG_SIZE).unwrap() as usize, total);
+        // The data comes back, the big file is a gzip member of its own.
+        let read = read(&bytes).unwrap();
+        let e = read.iter().find(|e| e.path == "/opt/etcd/bin/etcd").unwrap();
+        assert_eq!(e.data, &big[..]);
+        assert_eq!(e.mode, 0o755);
+        let member = shared.member(&big);
+        assert!(pkg.payload.windows(member.len()).any(|w| w == &member[..]));
+    }
 }

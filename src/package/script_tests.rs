@@ -3,11 +3,11 @@
 //! install dir they follow.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use super::{Format, ScriptInput, Scripts, templates};
 use crate::config::{self, Cluster, Overrides};
 use crate::extract::Binaries;
+use crate::model::Blob;
 use crate::render::{self, Templates};
 use crate::stage::{self, NodeCerts, NodeTree};
 
@@ -22,8 +22,8 @@ fn cluster(extra: &str) -> Cluster {
 fn tree(c: &Cluster) -> NodeTree {
     let r = render::render_node(&Templates::new(None, &[]).unwrap(), c, &c.nodes[0]).unwrap();
     let bins = Binaries {
-        etcd: Arc::from(&b"etcd"[..]),
-        etcdctl: Arc::from(&b"etcdctl"[..]),
+        etcd: Blob::from(&b"etcd"[..]),
+        etcdctl: Blob::from(&b"etcdctl"[..]),
     };
     let certs = NodeCerts {
         ca_cert_pem: "ca",

@@ -6,10 +6,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use etcdpack::config::{self, Cluster, Overrides};
 use etcdpack::extract::Binaries;
+use etcdpack::model::Blob;
 use etcdpack::package::{self, Format, Identity};
 use etcdpack::render::{self, Templates};
 use etcdpack::stage::{self, NodeCerts, NodeTree};
@@ -46,7 +47,7 @@ pub fn static_binaries() -> Binaries {
     static BINS: OnceLock<Binaries> = OnceLock::new();
     let bins = BINS.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let compile = |name: &str, status: u8| -> Arc<[u8]> {
+        let compile = |name: &str, status: u8| -> Blob {
             let src = dir.path().join(format!("{name}.c"));
             fs::write(&src, format!("int main(void) {{ return {status}; }}\n")).unwrap();
             let bin = dir.path().join(name);
@@ -56,7 +57,7 @@ pub fn static_binaries() -> Binaries {
                     .arg(&bin)
                     .arg(&src),
             );
-            Arc::from(fs::read(&bin).unwrap())
+            Blob::from(fs::read(&bin).unwrap())
         };
         Binaries {
             etcd: compile("etcd", 0),
