@@ -208,6 +208,16 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
     // The release is verified before the output directory is touched.
     let tarball = fetch::ensure_release(&cluster.etcd, &opts, reporter)?;
     let bins = extract::OnDemand::new(&tarball, &cluster.etcd);
+    // The release is read before the output directory is touched, unless
+    // the last run there used this very release: then a run that only
+    // keeps what is there does not need it (and it was read fine before).
+    let same_release = matches!(
+        Manifest::read(&a.out),
+        Ok(Some(m)) if m.etcd.sha256.eq_ignore_ascii_case(&cluster.etcd.sha256)
+    );
+    if !same_release {
+        bins.get()?;
+    }
 
     let out_dir = &a.out;
     outdir::claim(out_dir, a.force, reporter)?;

@@ -297,7 +297,10 @@ impl NodePlan {
     /// rather than verified and kept.
     pub fn builds(&self) -> bool {
         self.status != Change::Unchanged
-            || self.artifacts.iter().any(|a| a.action != ArtifactAction::Keep)
+            || self
+                .artifacts
+                .iter()
+                .any(|a| a.action != ArtifactAction::Keep)
     }
 
     /// The outputs this node's part of the run writes, relative to `out`.

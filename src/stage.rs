@@ -382,11 +382,7 @@ pub fn shape(cluster: &Cluster, node: &Node) -> Result<NodeTree> {
 }
 
 /// The tree of [`node_files`], each file filled by `contents`.
-fn tree_of(
-    cluster: &Cluster,
-    node: &Node,
-    contents: impl Fn(Source) -> Blob,
-) -> Result<NodeTree> {
+fn tree_of(cluster: &Cluster, node: &Node, contents: impl Fn(Source) -> Blob) -> Result<NodeTree> {
     let files = node_files(cluster)
         .into_iter()
         .map(|f| Entry {

@@ -141,7 +141,11 @@ fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
     let mut ar = ar::Builder::new(w);
     let members: [(&str, u64, Box<dyn Read>); 3] = [
         ("debian-binary", 4, Box::new(&b"2.0\n"[..])),
-        ("control.tar.gz", control.len() as u64, Box::new(&control[..])),
+        (
+            "control.tar.gz",
+            control.len() as u64,
+            Box::new(&control[..]),
+        ),
         ("data.tar.gz", data.len(), Box::new(data.reader())),
     ];
     for (name, len, bytes) in members {

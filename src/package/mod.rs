@@ -402,7 +402,6 @@ pub(crate) mod tests {
         assert_eq!(wrap("a b", 20), ["a b"]);
     }
 
-
     use crate::model::{Arch, Blob, Owner};
     use crate::stage::{Entry, Kind};
 

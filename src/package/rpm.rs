@@ -18,15 +18,15 @@
 //!   `/etc` belong to the distribution.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 #[cfg(test)]
 use std::io::Read;
+use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 use rpm::{
-    BuildConfig, CompressionType, CompressionWithLevel, Dependency, FileOptions, Header, HeaderEntry, IndexData,
-    IndexSignatureTag, IndexTag, PackageBuilder, PackageMetadata, RpmFormat, Scriptlet,
-    SignatureHeaderBuilder,
+    BuildConfig, CompressionType, CompressionWithLevel, Dependency, FileOptions, Header,
+    HeaderEntry, IndexData, IndexSignatureTag, IndexTag, PackageBuilder, PackageMetadata,
+    RpmFormat, Scriptlet, SignatureHeaderBuilder,
 };
 use sha2::{Digest, Sha256};
 
@@ -262,11 +262,7 @@ fn finish(
     // The region tag; `from_entries` makes it again.
     entries.retain(|(tag, _)| *tag != u32::from(IndexTag::RPMTAG_HEADERIMMUTABLE));
     let get = |tag: u32| entries.iter().find(|(t, _)| *t == tag).map(|(_, d)| d);
-    let paths: Vec<String> = match (
-        get(TAG_DIRINDEXES),
-        get(TAG_BASENAMES),
-        get(TAG_DIRNAMES),
-    ) {
+    let paths: Vec<String> = match (get(TAG_DIRINDEXES), get(TAG_BASENAMES), get(TAG_DIRNAMES)) {
         (
             Some(IndexData::Int32(ix)),
             Some(IndexData::StringArray(base)),
@@ -297,9 +293,7 @@ fn finish(
                     }
                 }
             }
-            (TAG_PAYLOADSHA256, IndexData::StringArray(v)) => {
-                *v = vec![compressed_sha256.clone()]
-            }
+            (TAG_PAYLOADSHA256, IndexData::StringArray(v)) => *v = vec![compressed_sha256.clone()],
             (TAG_PAYLOADSHA256ALT, IndexData::StringArray(v)) => {
                 *v = vec![payload.raw_sha256.clone()]
             }
@@ -463,30 +457,48 @@ mod tests {
             .read_to_end(&mut raw)
             .unwrap();
         let tag = |t: IndexTag| h.get_entry_data_as_string_array(t).unwrap()[0].to_owned();
-        assert_eq!(tag(IndexTag::RPMTAG_PAYLOADSHA256), hex_sha256(&[&pkg.payload]));
+        assert_eq!(
+            tag(IndexTag::RPMTAG_PAYLOADSHA256),
+            hex_sha256(&[&pkg.payload])
+        );
         assert_eq!(tag(IndexTag::RPMTAG_PAYLOADSHA256ALT), hex_sha256(&[&raw]));
-        assert_eq!(h.get_entry_data_as_string(IndexTag::RPMTAG_PAYLOADCOMPRESSOR).unwrap(), "gzip");
+        assert_eq!(
+            h.get_entry_data_as_string(IndexTag::RPMTAG_PAYLOADCOMPRESSOR)
+                .unwrap(),
+            "gzip"
+        );
         // The signature header's digest of the header and size of the rest.
         let header = pkg.metadata.header_bytes().unwrap();
         let sig = &pkg.metadata.signature;
         assert_eq!(
-            sig.get_entry_data_as_string(IndexSignatureTag::RPMSIGTAG_SHA256).unwrap(),
+            sig.get_entry_data_as_string(IndexSignatureTag::RPMSIGTAG_SHA256)
+                .unwrap(),
             hex_sha256(&[&header])
         );
         assert_eq!(
-            sig.get_entry_data_as_u32(IndexSignatureTag::RPMSIGTAG_SIZE).unwrap() as usize,
+            sig.get_entry_data_as_u32(IndexSignatureTag::RPMSIGTAG_SIZE)
+                .unwrap() as usize,
             header.len() + pkg.payload.len()
         );
         // Each file's size and digest, and the total.
         let files = pkg.metadata.get_file_entries().unwrap();
-        let etcd = files.iter().find(|f| f.path().to_str() == Some("/opt/etcd/bin/etcd")).unwrap();
+        let etcd = files
+            .iter()
+            .find(|f| f.path().to_str() == Some("/opt/etcd/bin/etcd"))
+            .unwrap();
         assert_eq!(etcd.size(), big.len());
         assert_eq!(etcd.digest().unwrap().as_hex(), big.sha256());
         let total: usize = files.iter().map(|f| f.size()).sum();
-        assert_eq!(h.get_entry_data_as_u32(IndexTag::RPMTAG_SIZE).unwrap() as usize, total);
+        assert_eq!(
+            h.get_entry_data_as_u32(IndexTag::RPMTAG_SIZE).unwrap() as usize,
+            total
+        );
         // The data comes back, the big file is a gzip member of its own.
         let read = read(&bytes).unwrap();
-        let e = read.iter().find(|e| e.path == "/opt/etcd/bin/etcd").unwrap();
+        let e = read
+            .iter()
+            .find(|e| e.path == "/opt/etcd/bin/etcd")
+            .unwrap();
         assert_eq!(e.data, &big[..]);
         assert_eq!(e.mode, 0o755);
         let member = shared.member(&big);

@@ -170,22 +170,19 @@ pub fn repack_deb(out: &Path, name: &str, edit: impl FnOnce(&Path)) -> Vec<u8> {
 /// The .rpm `name` re-built with the rpm crate, its regular files and
 /// `extra` (absolute path, data, mode) added.
 pub fn repack_rpm(out: &Path, name: &str, extra: &[(&str, Vec<u8>, u16)]) -> Vec<u8> {
-    let original =
-        rpm::Package::parse(&mut &fs::read(out.join("dist").join(name)).unwrap()[..]).unwrap();
+    // etcdpack's reader: the crate's stops after the payload's first gzip
+    // member.
+    let original = etcdpack::package::read_entries(
+        etcdpack::package::Format::Rpm,
+        &fs::read(out.join("dist").join(name)).unwrap(),
+    )
+    .unwrap();
     let mut b = rpm::PackageBuilder::new("etcd-test-etcd-1", "3.4.16", "Apache-2.0", "x86_64", "x");
     b.using_config(rpm::BuildConfig::default().compression(rpm::CompressionType::Gzip));
-    for f in original.files().unwrap() {
-        let f = f.unwrap();
-        if f.metadata.file_type() != rpm::FileType::Regular {
-            continue;
-        }
-        let path = f.metadata.path().to_string_lossy().into_owned();
-        let mode = f.metadata.permissions();
-        b.with_file_contents(
-            f.into_content().unwrap_or_default(),
-            rpm::FileOptions::new(path).permissions(mode),
-        )
-        .unwrap();
+    for f in original.into_iter().filter(|f| !f.dir) {
+        let mode = u16::try_from(f.mode).unwrap();
+        b.with_file_contents(f.data, rpm::FileOptions::new(f.path).permissions(mode))
+            .unwrap();
     }
     for (path, data, mode) in extra {
         b.with_file_contents(
