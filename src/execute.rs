@@ -73,8 +73,12 @@ pub fn run(
 
     outdir::create_private(&out_dir.join(out::DIST))?;
     outdir::create_private(&out_dir.join(out::NODES))?;
+    let links = stage::Links::new();
+    let digests = fsutil::InodeDigests::new();
     let ctx = NodeCtx {
         shared: &shared,
+        links: &links,
+        digests: &digests,
         cluster,
         templates,
         bins,
@@ -173,6 +177,10 @@ const MAX_WORKERS: usize = 4;
 struct NodeCtx<'a> {
     /// Large files compressed once for every node's packages.
     shared: &'a package::Shared,
+    /// The binaries of trees written so far, to link rather than copy.
+    links: &'a stage::Links,
+    /// Digests of kept trees' files, each inode read once.
+    digests: &'a fsutil::InodeDigests,
     cluster: &'a Cluster,
     templates: &'a Templates,
     bins: &'a OnDemand<'a>,
@@ -188,6 +196,8 @@ impl NodeCtx<'_> {
     fn node(&self, node: &Node, np: &NodePlan) -> Result<NodeInfo> {
         let NodeCtx {
             shared,
+            links,
+            digests: _,
             cluster,
             templates,
             bins,
@@ -228,7 +238,7 @@ impl NodeCtx<'_> {
             );
         }
         let tree_dir = out_dir.join(&np.tree);
-        tree.write_to(&tree_dir)?;
+        tree.write_to(&tree_dir, links)?;
         reporter.status("Staged", tree_dir.display());
 
         let mut spec = package::spec(templates, cluster, node, &tree, np.identity.clone(), mtime)?;
@@ -270,17 +280,22 @@ impl NodeCtx<'_> {
     /// the previous run recorded: its record, nothing built. `None` when
     /// anything differs (then the node is built as if changed).
     fn kept(&self, np: &NodePlan, prev: &NodeInfo) -> Result<Option<NodeInfo>> {
-        if !stage::tree_matches(&self.out_dir.join(&np.tree), &prev.files) {
+        if !stage::tree_matches(&self.out_dir.join(&np.tree), &prev.files, self.digests) {
             return Ok(None);
         }
-        let mut artifacts = Vec::new();
-        for a in &np.artifacts {
-            let path = self.out_dir.join(&a.path);
-            match prev.artifacts.iter().find(|r| r.path == a.path) {
-                Some(r) if intact(&path, r) => artifacts.push(r.clone()),
-                _ => return Ok(None),
-            }
-        }
+        // Each artifact hashed on a thread of its own (the pool balances
+        // them across nodes).
+        let artifacts: Option<Vec<Artifact>> = np
+            .artifacts
+            .par_iter()
+            .map(|a| {
+                let r = prev.artifacts.iter().find(|r| r.path == a.path)?;
+                intact(&self.out_dir.join(&a.path), r).then(|| r.clone())
+            })
+            .collect();
+        let Some(artifacts) = artifacts else {
+            return Ok(None);
+        };
         for a in &artifacts {
             self.reporter
                 .detail("Kept", self.out_dir.join(&a.path).display());

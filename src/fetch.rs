@@ -132,10 +132,8 @@ pub fn ensure_release(etcd: &Etcd, opts: &FetchOptions, reporter: &Reporter) -> 
 }
 
 fn hash_file(path: &Path) -> Result<String> {
-    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    io::copy(&mut file, &mut hasher).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(hex::encode(hasher.finalize()))
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    crate::fsutil::sha256_reader(file).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// Why an attempt failed, and whether another one could help.

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use anyhow::{Context, Result};
 use flate2::{Compression, GzBuilder, write::GzEncoder};
 use rayon::prelude::*;
+use sha2::{Digest, Sha256};
 
 use super::ReadEntry;
 use crate::model::Blob;
@@ -56,6 +57,7 @@ pub fn pad(len: usize, align: usize) -> usize {
 #[derive(Default)]
 pub struct Shared {
     members: Mutex<HashMap<usize, Slot>>,
+    digests: Mutex<HashMap<Vec<u8>, Sha256>>,
 }
 
 type Slot = (Blob, Arc<OnceLock<Arc<Vec<u8>>>>);
@@ -87,6 +89,12 @@ impl Shared {
         slot.get_or_init(|| Arc::new(member(data))).clone()
     }
 
+    /// A SHA-256 of a stream that contains shared data, remembering (in
+    /// this cache) its state after each shared piece.
+    pub fn hasher(&self) -> MemoSha256<'_> {
+        MemoSha256::new(Some(self))
+    }
+
     /// Compress every large one of `blobs` now, in parallel: each becomes
     /// one gzip member, and whoever asks later finds it ready.
     pub fn prepare(&self, blobs: &[&Blob]) {
@@ -96,6 +104,91 @@ impl Shared {
             .for_each(|b| {
                 self.member(b);
             });
+    }
+}
+
+/// SHA-256 of a stream made of small pieces of its own and large shared
+/// ones (a blob, a shared member). Every node's .rpm payload starts with
+/// the same few kilobytes and then the binaries, so the state after them
+/// is the same for every node: it is remembered, keyed by exactly what was
+/// hashed up to there (the small bytes verbatim, the shared pieces by
+/// identity), and the binaries are hashed once per run, not once per
+/// package. A stream whose own bytes before a shared piece exceed
+/// [`MEMO_PREFIX_MAX`] is simply hashed.
+pub struct MemoSha256<'s> {
+    state: Sha256,
+    /// Everything absorbed so far, encoded; `None` once too long to keep.
+    key: Option<Vec<u8>>,
+    /// Own bytes not yet absorbed into `state`.
+    pending: Vec<u8>,
+    memo: Option<&'s Shared>,
+}
+
+/// Own bytes a memo key keeps before giving up on memoizing.
+const MEMO_PREFIX_MAX: usize = 1 << 16;
+
+impl<'s> MemoSha256<'s> {
+    pub fn new(memo: Option<&'s Shared>) -> Self {
+        MemoSha256 {
+            state: Sha256::new(),
+            key: memo.map(|_| Vec::new()),
+            pending: Vec::new(),
+            memo,
+        }
+    }
+
+    fn flush(&mut self) {
+        self.state.update(&self.pending);
+        self.pending.clear();
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        if let Some(k) = &mut self.key {
+            if k.len() + self.pending.len() + bytes.len() <= MEMO_PREFIX_MAX {
+                self.pending.extend_from_slice(bytes);
+                return;
+            }
+            self.key = None;
+        }
+        self.flush();
+        self.state.update(bytes);
+    }
+
+    /// A shared piece: `id` names these very bytes for the run.
+    pub fn shared(&mut self, id: usize, bytes: &[u8]) {
+        let (Some(memo), Some(mut key)) = (self.memo, self.key.take()) else {
+            self.flush();
+            self.state.update(bytes);
+            return;
+        };
+        key.extend_from_slice(&(self.pending.len() as u64).to_le_bytes());
+        key.extend_from_slice(&self.pending);
+        key.extend_from_slice(&u64::MAX.to_le_bytes());
+        key.extend_from_slice(&(id as u64).to_le_bytes());
+        key.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        let known = {
+            let m = memo.digests.lock().unwrap_or_else(|e| e.into_inner());
+            m.get(&key).cloned()
+        };
+        match known {
+            Some(state) => {
+                self.state = state;
+                self.pending.clear();
+            }
+            None => {
+                self.flush();
+                self.state.update(bytes);
+                let mut m = memo.digests.lock().unwrap_or_else(|e| e.into_inner());
+                m.insert(key.clone(), self.state.clone());
+            }
+        }
+        self.key = Some(key);
+    }
+
+    /// Lowercase hex.
+    pub fn finish(mut self) -> String {
+        self.flush();
+        hex::encode(self.state.finalize())
     }
 }
 
@@ -132,6 +225,17 @@ impl Chunks {
 
     pub fn len(&self) -> u64 {
         self.len
+    }
+
+    /// SHA-256 of the bytes, through `hasher` (shared members by identity).
+    pub fn sha256(&self, mut hasher: MemoSha256) -> String {
+        for p in &self.parts {
+            match p {
+                Part::Own(v) => hasher.update(v),
+                Part::Shared(v) => hasher.shared(Arc::as_ptr(v) as usize, v),
+            }
+        }
+        hasher.finish()
     }
 
     /// The pieces in order.
@@ -441,6 +545,42 @@ mod tests {
         assert_eq!(seen[0], ("node-b/small".into(), b"small".to_vec()));
         assert_eq!(seen[1], ("node-b/big".into(), big.to_vec()));
         assert_eq!(seen[2], ("node-b/after".into(), b"after".to_vec()));
+    }
+
+    /// The memo gives each stream its own digest, whether its state after a
+    /// shared piece was remembered or not, and remembers it only for
+    /// exactly the same bytes before.
+    #[test]
+    fn a_memoized_digest_is_the_plain_digest() {
+        let big = Blob::from(vec![9u8; 3 << 20]);
+        let other = Blob::from(vec![8u8; 3 << 20]);
+        let plain = |parts: &[&[u8]]| {
+            let mut h = Sha256::new();
+            parts.iter().for_each(|p| h.update(p));
+            hex::encode(h.finalize())
+        };
+        let shared = Shared::new();
+        let memo = |head: &[u8], b: &Blob, tail: &[u8]| {
+            let mut h = shared.hasher();
+            h.update(head);
+            h.shared(b.id(), b);
+            h.update(tail);
+            h.finish()
+        };
+        for (head, b, tail) in [
+            (&b"head"[..], &big, &b"tail-1"[..]),
+            (b"head", &big, b"tail-2"),
+            (b"head", &other, b"tail-2"),
+            (b"hea", &big, b"dtail-2"),
+            (b"", &big, b""),
+        ] {
+            // Twice: the second time from the memo.
+            assert_eq!(memo(head, b, tail), plain(&[head, b, tail]));
+            assert_eq!(memo(head, b, tail), plain(&[head, b, tail]));
+        }
+        let long = vec![1u8; MEMO_PREFIX_MAX + 1];
+        assert_eq!(memo(&long, &big, b"x"), plain(&[&long, &big, b"x"]));
+        assert_eq!(shared.digests.lock().unwrap().len(), 4);
     }
 
     #[test]

@@ -18,9 +18,8 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
 
-use super::archive::{Chunks, DataSink, GzMembers, Shared, pad};
+use super::archive::{Chunks, DataSink, GzMembers, MemoSha256, Shared, pad};
 use crate::model::Blob;
 
 const MAGIC: &[u8] = b"070701";
@@ -120,7 +119,7 @@ pub fn recompress(
     large: &BTreeMap<String, Blob>,
     shared: Option<&Shared>,
 ) -> Result<Payload> {
-    let mut raw = Sha256::new();
+    let mut raw = MemoSha256::new(shared);
     let mut out = GzMembers::new(Chunks::new(), shared);
     let mut filled = 0;
     let mut consumed = 0;
@@ -141,7 +140,7 @@ pub fn recompress(
         head[54..62].copy_from_slice(format!("{size:08X}").as_bytes());
         raw.update(&head);
         out.write_all(&head)?;
-        raw.update(&blob[..]);
+        raw.shared(blob.id(), blob);
         raw.update(&[0u8; 4][..pad(blob.len(), 4)]);
         out.data(blob, 4)?;
         filled += 1;
@@ -155,7 +154,7 @@ pub fn recompress(
     out.write_all(rest)?;
     Ok(Payload {
         compressed: out.finish()?,
-        raw_sha256: hex::encode(raw.finalize()),
+        raw_sha256: raw.finish(),
     })
 }
 

@@ -28,9 +28,8 @@ use rpm::{
     HeaderEntry, IndexData, IndexSignatureTag, IndexTag, PackageBuilder, PackageMetadata,
     RpmFormat, Scriptlet, SignatureHeaderBuilder,
 };
-use sha2::{Digest, Sha256};
 
-use super::archive::{LEVEL, SHARED_MIN, Shared};
+use super::archive::{LEVEL, MemoSha256, SHARED_MIN, Shared};
 use super::{Identity, PackageSpec, Packager, ReadEntry, ScriptInput, cpio, relations};
 use crate::model::Blob;
 use crate::render::Template;
@@ -248,11 +247,7 @@ fn finish(
     w: &mut dyn Write,
 ) -> Result<()> {
     let payload = cpio::recompress(&pkg.payload, large, shared)?;
-    let compressed_sha256 = {
-        let mut h = Sha256::new();
-        payload.compressed.parts().for_each(|p| h.update(p));
-        hex::encode(h.finalize())
-    };
+    let compressed_sha256 = payload.compressed.sha256(MemoSha256::new(shared));
 
     let mut entries = pkg
         .metadata
@@ -381,6 +376,7 @@ mod tests {
     use super::*;
     use crate::package::tests::{spec, tree};
     use crate::stage::{Entry, NodeTree};
+    use sha2::{Digest, Sha256};
 
     /// Without large files, `finish` changes nothing but the compressed
     /// stream (the crate flushes after every file) and so its digest and
