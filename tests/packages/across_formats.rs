@@ -5,9 +5,11 @@
 
 use std::process::Command;
 
+use etcdpack::extract::Binaries;
+use etcdpack::model::Blob;
 use etcdpack::package::{self, Format};
 
-use crate::support::packaging::{build, cluster, line, put, tree};
+use crate::support::packaging::{build, build_with, cluster, line, put, tree};
 use crate::support::{self, run_ok, sha256};
 
 #[test]
@@ -102,5 +104,90 @@ fn two_builds_are_byte_identical() {
         let (_, a) = build(format, &c, "etcd-2", 3);
         let (_, b) = build(format, &c, "etcd-2", 3);
         assert!(a == b, "{format}: two builds differ");
+    }
+}
+
+/// Binaries of at least a MiB are gzip members of their own (see `package::archive`), the same
+/// compressed bytes in every format, and the distributions' own readers read on through them:
+/// GNU tar, dpkg-deb, rpm (`-K` checks the payload digest) and rpm2cpio with cpio, each giving
+/// back the binaries byte for byte.
+#[test]
+fn large_binaries_are_shared_gzip_members_that_the_real_tools_read() {
+    support::require!(
+        support::DPKG_DEB,
+        support::RPM,
+        support::RPM2CPIO,
+        support::CPIO
+    );
+    // Little compressible, so a member is large and cannot match by chance.
+    let noise = |seed: u64, len: usize| -> Vec<u8> {
+        let mut x = seed;
+        (0..len)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (x >> 56) as u8 & 0x3f
+            })
+            .collect()
+    };
+    let bins = Binaries {
+        etcd: Blob::from(noise(1, (3 << 20) + 5)),
+        etcdctl: Blob::from(noise(2, (1 << 20) + 1)),
+    };
+    let c = cluster("");
+    let dir = tempfile::tempdir().unwrap();
+    let mut artifacts = Vec::new();
+    for format in [Format::Tar, Format::Deb, Format::Rpm] {
+        let (name, bytes) = build_with(&bins, format, &c, "etcd-1", 1);
+        artifacts.push((format, put(dir.path(), &name, &bytes), bytes));
+    }
+    // The member of etcd's data, as `package::archive` makes it: the same bytes in all three.
+    let mut member = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::new(6));
+    std::io::Write::write_all(&mut member, &bins.etcd).unwrap();
+    let member = member.finish().unwrap();
+    for (format, _, bytes) in &artifacts {
+        assert!(
+            bytes.windows(member.len()).any(|w| w == &member[..]),
+            "{format}: etcd's member is not in the artifact"
+        );
+    }
+    let check = |format: Format, root: &std::path::Path, under: &str| {
+        for (rel, want) in [("etcd", &bins.etcd), ("etcdctl", &bins.etcdctl)] {
+            let got = std::fs::read(root.join(under).join(rel))
+                .unwrap_or_else(|e| panic!("{format}: {under}/{rel}: {e}"));
+            assert!(got == want[..], "{format}: {rel} differs");
+        }
+    };
+    for (format, path, _) in &artifacts {
+        let x = dir.path().join(format!("x-{format}"));
+        std::fs::create_dir(&x).unwrap();
+        match format {
+            Format::Tar => {
+                run_ok(Command::new("tar").arg("-xzf").arg(path).arg("-C").arg(&x));
+                check(
+                    *format,
+                    &x,
+                    "etcd-test-etcd-1_3.4.16-1_amd64/root/opt/etcd/bin",
+                );
+            }
+            Format::Deb => {
+                run_ok(Command::new("dpkg-deb").arg("-x").arg(path).arg(&x));
+                check(*format, &x, "opt/etcd/bin");
+            }
+            Format::Rpm => {
+                let k = run_ok(Command::new("rpm").arg("-K").arg("--nosignature").arg(path));
+                assert!(k.contains("digests OK"), "{k}");
+                run_ok(
+                    Command::new("sh")
+                        .current_dir(&x)
+                        .arg("-c")
+                        .arg(format!("rpm2cpio '{}' | cpio -idm --quiet", path.display())),
+                );
+                check(*format, &x, "opt/etcd/bin");
+            }
+        }
     }
 }
