@@ -62,7 +62,8 @@ pub fn run(
         || -> Result<()> {
             if builds {
                 let b = bins.get()?;
-                shared.prepare(&[&b.etcd, &b.etcdctl]);
+                let md5 = cluster.packages.formats.contains(&package::Format::Deb);
+                shared.prepare(&[&b.etcd, &b.etcdctl], md5);
             }
             Ok(())
         },
@@ -74,11 +75,13 @@ pub fn run(
     outdir::create_private(&out_dir.join(out::DIST))?;
     outdir::create_private(&out_dir.join(out::NODES))?;
     let links = stage::Links::new();
+    let unsynced = fsutil::Deferred::new();
     let digests = fsutil::InodeDigests::new();
     let ctx = NodeCtx {
         shared: &shared,
         links: &links,
         digests: &digests,
+        unsynced: &unsynced,
         cluster,
         templates,
         bins,
@@ -164,6 +167,8 @@ pub fn run(
             .collect(),
         retired,
     };
+    // Every artifact is on disk before the manifest names it.
+    unsynced.sync()?;
     manifest.write(out_dir)?;
     outdir::finish(out_dir)?;
     Ok(manifest)
@@ -181,6 +186,8 @@ struct NodeCtx<'a> {
     links: &'a stage::Links,
     /// Digests of kept trees' files, each inode read once.
     digests: &'a fsutil::InodeDigests,
+    /// Artifacts written, synced to disk together before the manifest.
+    unsynced: &'a fsutil::Deferred,
     cluster: &'a Cluster,
     templates: &'a Templates,
     bins: &'a OnDemand<'a>,
@@ -198,6 +205,7 @@ impl NodeCtx<'_> {
             shared,
             links,
             digests: _,
+            unsynced: _,
             cluster,
             templates,
             bins,
@@ -256,14 +264,15 @@ impl NodeCtx<'_> {
                 continue;
             }
             let mut sum = None;
-            fsutil::write_atomic_with(&path, outdir::ARTIFACT_MODE, |f| {
+            let fill = |f: &mut std::fs::File| {
                 let mut w = HashingWriter::new(BufWriter::new(f));
                 a.format.write(&spec, &mut w)?;
                 let (hash, size, mut inner) = w.finish();
                 inner.flush()?;
                 sum = Some((hash, size));
                 Ok(())
-            })?;
+            };
+            fsutil::write_atomic_deferred(&path, outdir::ARTIFACT_MODE, fill, self.unsynced)?;
             let (sha256, size) = sum.expect("set by the writer");
             reporter.status("Packaged", path.display());
             artifacts.push(Artifact {

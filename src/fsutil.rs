@@ -22,6 +22,60 @@ pub fn write_atomic_with(
     mode: u32,
     fill: impl FnOnce(&mut File) -> Result<()>,
 ) -> Result<()> {
+    write_atomic_as(path, mode, fill, None)
+}
+
+/// Like [`write_atomic_with`], but the file is only handed to the kernel's
+/// writeback here (`sync_file_range`, which does not wait); `later` syncs it,
+/// with every other file given to it, when [`Deferred::sync`] is called. For
+/// the artifacts: a run writes hundreds of megabytes, and waiting for each
+/// file in turn would idle a worker, while one wait at the end overlaps the
+/// disk with the work. Until then the run is not finished: the outputs are
+/// declared incomplete and checked by digest before they are kept.
+pub fn write_atomic_deferred(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut File) -> Result<()>,
+    later: &Deferred,
+) -> Result<()> {
+    write_atomic_as(path, mode, fill, Some(later))
+}
+
+/// Files written whose sync is owed (see [`write_atomic_deferred`]).
+#[derive(Debug, Default)]
+pub struct Deferred {
+    files: std::sync::Mutex<Vec<PathBuf>>,
+}
+
+impl Deferred {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// fsync every file given, and the directories they were renamed in.
+    pub fn sync(&self) -> Result<()> {
+        use rayon::prelude::*;
+        let files = std::mem::take(&mut *self.files.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut dirs: Vec<PathBuf> = files
+            .iter()
+            .filter_map(|f| f.parent().map(Path::to_path_buf))
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        files.par_iter().chain(dirs.par_iter()).try_for_each(|p| {
+            File::open(p)
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("cannot flush {}", p.display()))
+        })
+    }
+}
+
+fn write_atomic_as(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut File) -> Result<()>,
+    later: Option<&Deferred>,
+) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -46,13 +100,31 @@ pub fn write_atomic_with(
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(mode))
         .with_context(|| format!("cannot set the mode of {}", path.display()))?;
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("cannot flush {}", path.display()))?;
+    match later {
+        None => tmp
+            .as_file()
+            .sync_all()
+            .with_context(|| format!("cannot flush {}", path.display()))?,
+        Some(_) => start_writeback(tmp.as_file()),
+    }
     tmp.persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot rename into {}", path.display()))?;
+    if let Some(later) = later {
+        let mut files = later.files.lock().unwrap_or_else(|e| e.into_inner());
+        files.push(path.to_path_buf());
+    }
     Ok(())
+}
+
+/// Start writing `f`'s dirty pages to disk without waiting for it. Only a
+/// hint: the sync owed later is what makes the file durable.
+fn start_writeback(f: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid open descriptor; the call reads no memory of ours.
+    unsafe {
+        libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
 }
 
 /// Create `dir` (and parents) and force its mode.

@@ -294,19 +294,34 @@ pub fn apply(pki_dir: &Path, cluster: &Cluster, plan: PkiPlan, reporter: &Report
         fsutil::ensure_dir(&dir, DIR_MODE)?;
     }
     let now = plan.now;
-    let ca = ca::apply(plan.ca, pki_dir, cluster, now, reporter)?;
-    let issuer = ca.issuer()?;
     let policy = x509::Policy::new(&cluster.pki, now)?;
-    // Key generation dominates issuing (RSA above all): leaves are issued
-    // in parallel, each written to its own files.
+    // Key generation dominates issuing (RSA above all), and keys do not
+    // depend on one another, only signatures do: every new leaf key is
+    // generated while the CA is made, then the leaves are signed in
+    // parallel, each written to its own files.
     use rayon::prelude::*;
+    let (ca, keys) = rayon::join(
+        || ca::apply(plan.ca, pki_dir, cluster, now, reporter),
+        || {
+            plan.leaves
+                .par_iter()
+                .map(|(_, step)| match step {
+                    LeafStep::Reuse(_) => Ok(None),
+                    LeafStep::Issue { .. } => x509::generate_key(policy.algorithm).map(Some),
+                })
+                .collect::<Result<Vec<_>>>()
+        },
+    );
+    let (ca, keys) = (ca?, keys?);
+    let issuer = ca.issuer()?;
     for (spec, step) in &plan.leaves {
         cert::report(step, spec, reporter);
     }
     let leaves = plan
         .leaves
         .into_par_iter()
-        .map(|(spec, step)| cert::apply(step, pki_dir, &spec, &ca, &issuer, &policy))
+        .zip(keys)
+        .map(|((spec, step), key)| cert::apply(step, key, pki_dir, &spec, &ca, &issuer, &policy))
         .collect::<Result<Vec<_>>>()?;
     Ok(Pki {
         ca_cert_pem: ca.cert_pem.clone(),

@@ -142,7 +142,8 @@ fn large_binaries_are_shared_gzip_members_that_the_real_tools_read() {
         let (name, bytes) = build_with(&bins, format, &c, "etcd-1", 1);
         artifacts.push((format, put(dir.path(), &name, &bytes), bytes));
     }
-    // The member of etcd's data, as `package::archive` makes it: the same bytes in all three.
+    // The member of etcd's data (under 4 MiB: one chunk), as `package::archive` makes it: the
+    // same bytes in all three.
     let mut member = flate2::GzBuilder::new()
         .mtime(0)
         .write(Vec::new(), flate2::Compression::new(6));
