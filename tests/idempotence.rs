@@ -136,6 +136,94 @@ fn a_rerun_with_the_same_input_changes_no_byte_and_issues_nothing() {
     assert_eq!(changed(&before, &snapshot(&g.out)), Vec::<String>::new());
 }
 
+/// An unchanged rerun builds nothing: it checks each node's tree and artifacts against the
+/// manifest and keeps them. What was tampered with is built again, byte for byte what it was;
+/// nothing else is touched. The node trees share one copy of each binary (hard links).
+#[test]
+fn an_unchanged_rerun_keeps_what_is_intact_and_rebuilds_only_what_was_tampered_with() {
+    support::require!(support::STANDIN);
+    // Five nodes: at most four are built at once, so a later tree links an earlier one's files.
+    let ips = [
+        "127.0.0.1",
+        "127.0.0.2",
+        "127.0.0.3",
+        "127.0.0.4",
+        "127.0.0.5",
+    ];
+    let g = Gen::new(&ips, "");
+    gen_v(&g);
+    let before = snapshot(&g.out);
+    {
+        use std::os::unix::fs::MetadataExt;
+        let links: Vec<u64> = (1..=5)
+            .map(|i| {
+                let p = g.out.join(format!("nodes/etcd-{i}/opt/etcd/bin/etcd"));
+                fs::metadata(p).unwrap().nlink()
+            })
+            .collect();
+        assert!(
+            links.iter().any(|&n| n > 1),
+            "no tree links another's etcd: {links:?}"
+        );
+    }
+
+    let kept = gen_v(&g);
+    for verb in ["Staged", "Packaged", "Issuing"] {
+        assert!(
+            !kept.contains(verb),
+            "an unchanged rerun built something:\n{kept}"
+        );
+    }
+    let kept_lines = kept.lines().filter(|l| l.contains("Kept")).count();
+    assert_eq!(kept_lines, 15, "every artifact checked and kept:\n{kept}");
+    assert_eq!(changed(&before, &snapshot(&g.out)), Vec::<String>::new());
+
+    // One artifact of etcd-1 and one file of etcd-2's tree damaged.
+    let rpm = before
+        .keys()
+        .find(|k| k.starts_with("dist/etcd-test-etcd-1-") && k.ends_with(".rpm"))
+        .unwrap()
+        .clone();
+    let mut bytes = fs::read(g.out.join(&rpm)).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(g.out.join(&rpm), &bytes).unwrap();
+    fs::write(
+        g.out.join("nodes/etcd-2/opt/etcd/cfg/etcd.conf"),
+        "ETCD_NAME=someone-else\n",
+    )
+    .unwrap();
+    let repaired = gen_v(&g);
+    let built: Vec<&str> = repaired
+        .lines()
+        .filter(|l| l.contains("Staged") || l.contains("Packaged"))
+        .collect();
+    assert_eq!(built.len(), 3, "{repaired}");
+    assert!(
+        built
+            .iter()
+            .any(|l| l.contains("Packaged") && l.contains(&rpm)),
+        "{repaired}"
+    );
+    assert!(
+        built
+            .iter()
+            .any(|l| l.contains("Staged") && l.ends_with("nodes/etcd-1")),
+        "{repaired}"
+    );
+    assert!(
+        built
+            .iter()
+            .any(|l| l.contains("Staged") && l.ends_with("nodes/etcd-2")),
+        "{repaired}"
+    );
+    assert_eq!(
+        changed(&before, &snapshot(&g.out)),
+        Vec::<String>::new(),
+        "the rebuilt files are byte for byte what they were"
+    );
+}
+
 #[test]
 fn a_new_san_on_one_node_reissues_only_its_certificate_and_package() {
     support::require!(support::STANDIN);
