@@ -6,8 +6,8 @@
 //! digest), so that `plan` can never promise what `gen` does not do.
 //!
 //! Order: the marker declares every output first; then the PKI, each node's
-//! tree and artifacts, the removals, and last `SHA256SUMS` and
-//! `manifest.json` (see [`crate::output`]).
+//! tree and artifacts, the removals, one sync of every artifact written,
+//! and last `SHA256SUMS` and `manifest.json` (see [`crate::output`]).
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
