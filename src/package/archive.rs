@@ -109,12 +109,6 @@ impl Shared {
         }
     }
 
-    /// A SHA-256 of a stream that contains shared data, remembering (in
-    /// this cache) its state after each shared piece.
-    pub fn hasher(&self) -> MemoSha256<'_> {
-        MemoSha256::new(Some(self))
-    }
-
     /// Compress every large one of `blobs` now, and compute its SHA-256
     /// (and MD5, for a .deb's `md5sums`, when `md5`), all chunks and digests
     /// at once on every core: whoever asks later finds them ready.
@@ -596,7 +590,7 @@ mod tests {
         };
         let shared = Shared::new();
         let memo = |head: &[u8], b: &Blob, tail: &[u8]| {
-            let mut h = shared.hasher();
+            let mut h = MemoSha256::new(Some(&shared));
             h.update(head);
             h.shared(b.id(), b);
             h.update(tail);

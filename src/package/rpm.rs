@@ -374,9 +374,9 @@ fn streams(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fsutil::sha256_hex;
     use crate::package::tests::{spec, tree};
     use crate::stage::{Entry, NodeTree};
-    use sha2::{Digest, Sha256};
 
     /// Without large files, `finish` changes nothing but the compressed
     /// stream (the crate flushes after every file) and so its digest and
@@ -407,12 +407,6 @@ mod tests {
             v
         };
         assert!(raw(&ours) == raw(&crates), "the archives differ");
-    }
-
-    fn hex_sha256(parts: &[&[u8]]) -> String {
-        let mut h = Sha256::new();
-        parts.iter().for_each(|p| h.update(p));
-        hex::encode(h.finalize())
     }
 
     #[test]
@@ -455,9 +449,9 @@ mod tests {
         let tag = |t: IndexTag| h.get_entry_data_as_string_array(t).unwrap()[0].to_owned();
         assert_eq!(
             tag(IndexTag::RPMTAG_PAYLOADSHA256),
-            hex_sha256(&[&pkg.payload])
+            sha256_hex(&pkg.payload)
         );
-        assert_eq!(tag(IndexTag::RPMTAG_PAYLOADSHA256ALT), hex_sha256(&[&raw]));
+        assert_eq!(tag(IndexTag::RPMTAG_PAYLOADSHA256ALT), sha256_hex(&raw));
         assert_eq!(
             h.get_entry_data_as_string(IndexTag::RPMTAG_PAYLOADCOMPRESSOR)
                 .unwrap(),
@@ -469,7 +463,7 @@ mod tests {
         assert_eq!(
             sig.get_entry_data_as_string(IndexSignatureTag::RPMSIGTAG_SHA256)
                 .unwrap(),
-            hex_sha256(&[&header])
+            sha256_hex(&header)
         );
         assert_eq!(
             sig.get_entry_data_as_u32(IndexSignatureTag::RPMSIGTAG_SIZE)
