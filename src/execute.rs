@@ -18,6 +18,7 @@ use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 
 use crate::config::{Cluster, Node};
+use crate::digests::Digests;
 use crate::extract::OnDemand;
 use crate::model::{CertId, FileRecord, out, rfc3339};
 use crate::output::{
@@ -76,7 +77,7 @@ pub fn run(
     outdir::create_private(&out_dir.join(out::NODES))?;
     let links = stage::Links::new();
     let unsynced = fsutil::Deferred::new();
-    let digests = fsutil::InodeDigests::new();
+    let digests = Digests::load(out_dir);
     let ctx = NodeCtx {
         shared: &shared,
         links: &links,
@@ -171,6 +172,11 @@ pub fn run(
     unsynced.sync()?;
     manifest.write(out_dir)?;
     outdir::finish(out_dir)?;
+    // Only an accelerator of the next run: without it, that run reads
+    // every file it keeps.
+    if let Err(e) = digests.save(out_dir) {
+        reporter.warn(format!("{e:#}; the next run reads every file it keeps"));
+    }
     Ok(manifest)
 }
 
@@ -184,8 +190,8 @@ struct NodeCtx<'a> {
     shared: &'a package::Shared,
     /// The binaries of trees written so far, to link rather than copy.
     links: &'a stage::Links,
-    /// Digests of kept trees' files, each inode read once.
-    digests: &'a fsutil::InodeDigests,
+    /// Digests of files on disk: recorded by the last run, or read once.
+    digests: &'a Digests,
     /// Artifacts written, synced to disk together before the manifest.
     unsynced: &'a fsutil::Deferred,
     cluster: &'a Cluster,
@@ -204,7 +210,7 @@ impl NodeCtx<'_> {
         let NodeCtx {
             shared,
             links,
-            digests: _,
+            digests,
             unsynced: _,
             cluster,
             templates,
@@ -247,6 +253,12 @@ impl NodeCtx<'_> {
         }
         let tree_dir = out_dir.join(&np.tree);
         tree.write_to(&tree_dir, links)?;
+        for (path, r) in &records {
+            digests.wrote(
+                tree_dir.join(path.trim_start_matches('/')),
+                r.sha256.clone(),
+            );
+        }
         reporter.status("Staged", tree_dir.display());
 
         let mut spec = package::spec(templates, cluster, node, &tree, np.identity.clone(), mtime)?;
@@ -257,7 +269,7 @@ impl NodeCtx<'_> {
             let recorded = prev.and_then(|p| p.artifacts.iter().find(|r| r.path == a.path));
             if a.action == ArtifactAction::Keep
                 && let Some(r) = recorded
-                && intact(&path, r)
+                && self.intact(&path, r)
             {
                 reporter.detail("Kept", path.display());
                 artifacts.push(r.clone());
@@ -274,6 +286,7 @@ impl NodeCtx<'_> {
             };
             fsutil::write_atomic_deferred(&path, outdir::ARTIFACT_MODE, fill, self.unsynced)?;
             let (sha256, size) = sum.expect("set by the writer");
+            digests.wrote(path.clone(), sha256.clone());
             reporter.status("Packaged", path.display());
             artifacts.push(Artifact {
                 format: a.format.as_str().to_owned(),
@@ -299,7 +312,8 @@ impl NodeCtx<'_> {
             .par_iter()
             .map(|a| {
                 let r = prev.artifacts.iter().find(|r| r.path == a.path)?;
-                intact(&self.out_dir.join(&a.path), r).then(|| r.clone())
+                self.intact(&self.out_dir.join(&a.path), r)
+                    .then(|| r.clone())
             })
             .collect();
         let Some(artifacts) = artifacts else {
@@ -316,6 +330,20 @@ impl NodeCtx<'_> {
             artifacts,
         )?;
         Ok(Some(info))
+    }
+
+    /// Whether the artifact at `path` is the one `recorded`: a regular
+    /// file of the same size and sha256 (recorded by the last run, or
+    /// streamed, never read into memory).
+    fn intact(&self, path: &Path, recorded: &Artifact) -> bool {
+        std::fs::symlink_metadata(path).is_ok_and(|m| {
+            m.is_file()
+                && m.len() == recorded.size
+                && self
+                    .digests
+                    .sha256(path, &m)
+                    .is_ok_and(|h| h == recorded.sha256)
+        })
     }
 
     /// The manifest's record of a node built or kept as `np` plans it.
@@ -344,16 +372,4 @@ impl NodeCtx<'_> {
             artifacts,
         })
     }
-}
-
-/// Whether the artifact at `path` is the one `recorded`: same size, same
-/// sha256 (streamed, not read into memory).
-fn intact(path: &Path, recorded: &Artifact) -> bool {
-    let Ok(f) = std::fs::File::open(path) else {
-        return false;
-    };
-    if f.metadata().map(|m| m.len()).ok() != Some(recorded.size) {
-        return false;
-    }
-    fsutil::sha256_reader(f).is_ok_and(|h| h == recorded.sha256)
 }

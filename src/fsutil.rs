@@ -199,45 +199,6 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-/// SHA-256 of files, remembered by inode (and size and mtime), so that a
-/// file hard-linked into many trees is read once.
-#[derive(Default)]
-pub struct InodeDigests {
-    known: std::sync::Mutex<std::collections::HashMap<Inode, String>>,
-}
-
-/// Device, inode, size, mtime (s, ns).
-type Inode = (u64, u64, u64, i64, i64);
-
-impl InodeDigests {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Hex SHA-256 of the regular file at `path`, whose metadata is `meta`.
-    pub fn sha256(&self, path: &Path, meta: &fs::Metadata) -> std::io::Result<String> {
-        use std::os::unix::fs::MetadataExt;
-        let key = (
-            meta.dev(),
-            meta.ino(),
-            meta.size(),
-            meta.mtime(),
-            meta.mtime_nsec(),
-        );
-        let known = |k| {
-            let m = self.known.lock().unwrap_or_else(|e| e.into_inner());
-            m.get(&k).cloned()
-        };
-        if let Some(h) = known(key) {
-            return Ok(h);
-        }
-        let h = sha256_reader(fs::File::open(path)?)?;
-        let mut m = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        m.insert(key, h.clone());
-        Ok(h)
-    }
-}
-
 /// Hex SHA-256 of everything `r` reads, in blocks.
 pub fn sha256_reader(mut r: impl std::io::Read) -> std::io::Result<String> {
     use sha2::{Digest, Sha256};

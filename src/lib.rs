@@ -11,7 +11,8 @@
 //! 0. **vocabulary** ([`model`]) — what every stage names: [`model::Arch`],
 //!    [`model::Format`], [`model::Identity`], the node [`model::Layout`], the
 //!    output layout [`model::out`], [`model::CertId`]. Imports nothing of the
-//!    crate. [`fsutil`], [`report`] and [`envfile`] are leaf helpers beside it.
+//!    crate. [`fsutil`], [`digests`], [`report`] and [`envfile`] are leaf helpers
+//!    beside it.
 //! 1. **load** ([`config`]) — parse `cluster.yaml` strictly (unknown keys are
 //!    errors with line and column) and validate it into a [`config::Cluster`]
 //!    with every default applied. Reads the YAML and nothing else.
@@ -53,6 +54,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod digests;
 pub mod envfile;
 pub mod execute;
 pub mod extract;

@@ -275,7 +275,7 @@ const LINK_MIN: usize = 1 << 20;
 pub fn tree_matches(
     dir: &Path,
     records: &BTreeMap<String, FileRecord>,
-    digests: &fsutil::InodeDigests,
+    digests: &crate::digests::Digests,
 ) -> bool {
     fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, fs::Metadata)>) -> std::io::Result<()> {
         for e in fs::read_dir(dir)? {

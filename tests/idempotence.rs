@@ -14,7 +14,7 @@ use support::Gen;
 
 const FORMATS: &str = "tar,deb,rpm";
 
-/// Every path under `out` (the lock file aside) with its mode and, for a
+/// Every path under `out` (the lock file and the digest record aside) with its mode and, for a
 /// file, the SHA-256 of its contents.
 fn snapshot(out: &Path) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
@@ -23,7 +23,7 @@ fn snapshot(out: &Path) -> BTreeMap<String, String> {
         for e in fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
             let rel = p.strip_prefix(out).unwrap().to_string_lossy().into_owned();
-            if rel == ".etcdpack.lock" {
+            if rel == ".etcdpack.lock" || rel == etcdpack::digests::FILE_NAME {
                 continue;
             }
             let meta = fs::symlink_metadata(&p).unwrap();
@@ -178,16 +178,27 @@ fn an_unchanged_rerun_keeps_what_is_intact_and_rebuilds_only_what_was_tampered_w
     assert_eq!(kept_lines, 15, "every artifact checked and kept:\n{kept}");
     assert_eq!(changed(&before, &snapshot(&g.out)), Vec::<String>::new());
 
-    // One artifact of etcd-1 and one file of etcd-2's tree damaged.
+    // One artifact of etcd-1 and one file of etcd-2's tree damaged. The
+    // artifact in place, with its size and modification time as they were:
+    // only its change time tells (the digest record must not hide it).
     let rpm = before
         .keys()
         .find(|k| k.starts_with("dist/etcd-test-etcd-1-") && k.ends_with(".rpm"))
         .unwrap()
         .clone();
-    let mut bytes = fs::read(g.out.join(&rpm)).unwrap();
+    let rpm_path = g.out.join(&rpm);
+    let mtime = fs::metadata(&rpm_path).unwrap().modified().unwrap();
+    let mut bytes = fs::read(&rpm_path).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
-    fs::write(g.out.join(&rpm), &bytes).unwrap();
+    fs::write(&rpm_path, &bytes).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&rpm_path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert_eq!(fs::metadata(&rpm_path).unwrap().modified().unwrap(), mtime);
     fs::write(
         g.out.join("nodes/etcd-2/opt/etcd/cfg/etcd.conf"),
         "ETCD_NAME=someone-else\n",

@@ -30,7 +30,7 @@ fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>) {
         let meta = std::fs::symlink_metadata(&path).unwrap();
         if meta.is_dir() {
             walk(root, &path, files);
-        } else if rel != ".etcdpack.lock" {
+        } else if rel != ".etcdpack.lock" && rel != etcdpack::digests::FILE_NAME {
             let bytes = std::fs::read(&path).unwrap();
             files.insert(rel, etcdpack::fsutil::sha256_hex(&bytes));
         }
