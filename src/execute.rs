@@ -10,7 +10,6 @@
 //! and last `SHA256SUMS` and `manifest.json` (see [`crate::output`]).
 
 use std::collections::BTreeMap;
-use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -93,9 +92,11 @@ pub fn run(
         reporter,
     };
     // Nodes are independent: each one's tree and packages are built on a
-    // pool of at most `MAX_WORKERS` threads, in config order in the record.
+    // pool of two threads per core (artifacts are written past the page
+    // cache, so a worker waits for the disk while the other computes), at
+    // most `MAX_WORKERS`, in config order in the record.
     let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
+        .map_or(1, |n| n.get() * 2)
         .min(MAX_WORKERS);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(workers)
@@ -277,10 +278,10 @@ impl NodeCtx<'_> {
             }
             let mut sum = None;
             let fill = |f: &mut std::fs::File| {
-                let mut w = HashingWriter::new(BufWriter::new(f));
+                let mut w = HashingWriter::new(fsutil::DirectWriter::new(f));
                 a.format.write(&spec, &mut w)?;
-                let (hash, size, mut inner) = w.finish();
-                inner.flush()?;
+                let (hash, size, inner) = w.finish();
+                inner.finish()?;
                 sum = Some((hash, size));
                 Ok(())
             };
