@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::cli::{
     self, Cli, Command, CompletionsArgs, FetchArgs, GenArgs, InitArgs, ManArgs, PlanArgs,
-    SourceArgs, VerifyArgs,
+    PublishArgs, SigningKeyArgs, SourceArgs, VerifyArgs,
 };
 use crate::config::{self, Cluster, ConfigError, Overrides};
 use crate::fetch;
@@ -18,7 +18,7 @@ use crate::package;
 use crate::plan;
 use crate::render::Templates;
 use crate::report::Reporter;
-use crate::{execute, extract, outdir, pki, verify};
+use crate::{execute, extract, outdir, pki, publish, verify};
 
 /// Exit codes: 0 success, 1 failure, 2 invalid config or usage, 3 `verify`
 /// found a problem or an incomplete run.
@@ -39,6 +39,8 @@ pub fn run(cli: Cli, reporter: &Reporter) -> Result<()> {
         Command::Fetch(a) => fetch_cmd(&a, reporter),
         Command::Gen(a) => gen_cmd(&a, reporter).map(|_| ()),
         Command::Verify(a) => verify_cmd(&a),
+        Command::Publish(a) => publish_cmd(&a, reporter),
+        Command::SigningKey(a) => signing_key(&a, reporter),
         Command::Completions(a) => completions(&a),
         Command::Man(a) => man(&a, reporter),
         Command::Schema => std::io::stdout()
@@ -260,4 +262,105 @@ fn verify_cmd(a: &VerifyArgs) -> Result<()> {
         }
     }
     report.into_result()
+}
+
+fn publish_cmd(a: &PublishArgs, reporter: &Reporter) -> Result<()> {
+    let repo = std::path::absolute(&a.repo)
+        .with_context(|| format!("cannot resolve {}", a.repo.display()))?;
+    let signer = match &a.sign_key {
+        Some(path) => {
+            let key = std::path::absolute(path)
+                .with_context(|| format!("cannot resolve {}", path.display()))?;
+            let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+            if real(&key).starts_with(real(&repo)) {
+                bail!(
+                    "the signing key {} is inside the repository {}, which is served to anyone\n  help: keep the secret key outside --repo",
+                    path.display(),
+                    a.repo.display()
+                );
+            }
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&key)
+                .with_context(|| format!("cannot read the signing key {}", path.display()))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                reporter.warn(format!(
+                    "the signing key {} can be read by others (mode {:04o}); chmod 600 it",
+                    path.display(),
+                    mode & 0o7777
+                ));
+            }
+            Some(publish::sign::Signer::load(path)?)
+        }
+        None => {
+            reporter.warn(
+                "publishing an UNSIGNED repository (--unsigned): machines cannot tell its packages from anyone else's; its client file says `Trusted: yes`",
+            );
+            None
+        }
+    };
+    let url = match &a.url {
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None => format!("file://{}", repo.display()),
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+    let options = publish::Options {
+        out: &a.out,
+        repo: &repo,
+        suite: &a.suite,
+        signer: signer.as_ref(),
+        url: &url,
+        keep: a.keep as usize,
+        allow_cleartext_keys: a.allow_cleartext_keys,
+        date: crate::output::source_date_epoch(now)?,
+    };
+    let published = publish::publish(&options, reporter)?;
+    reporter.status(
+        "Published",
+        format!(
+            "{} in {} ({} new package(s){})",
+            a.suite,
+            a.repo.display(),
+            published.added.len(),
+            if published.changed {
+                ""
+            } else {
+                ", index unchanged"
+            }
+        ),
+    );
+    for f in &published.client_files {
+        println!("{}", f.display());
+    }
+    Ok(())
+}
+
+fn signing_key(a: &SigningKeyArgs, reporter: &Reporter) -> Result<()> {
+    let public = {
+        let mut p = a.out.clone().into_os_string();
+        p.push(".pub");
+        std::path::PathBuf::from(p)
+    };
+    for p in [&a.out, &public] {
+        if p.exists() {
+            bail!(
+                "{} already exists\n  help: remove it first, or write elsewhere with --out FILE",
+                p.display()
+            );
+        }
+    }
+    reporter.status(
+        "Generating",
+        format!("an {} signing key", a.algorithm.label()),
+    );
+    let key = publish::sign::generate(&a.name, a.algorithm)?;
+    let secret = publish::sign::armored_secret(&key)?;
+    let signer = publish::sign::Signer::new(key)?;
+    fsutil::write_atomic(&a.out, secret.as_bytes(), 0o600)?;
+    fsutil::write_atomic(&public, signer.public_armored()?.as_bytes(), 0o644)?;
+    reporter.status("Created", a.out.display());
+    reporter.status("Created", public.display());
+    println!("{}", signer.fingerprint());
+    Ok(())
 }

@@ -88,6 +88,10 @@ pub enum Command {
     /// node certificates against their names and IPs, and that no artifact
     /// contains the CA key.
     Verify(VerifyArgs),
+    /// Publish the packages of a gen run as a signed apt repository.
+    Publish(PublishArgs),
+    /// Create an OpenPGP key that signs published repositories.
+    SigningKey(SigningKeyArgs),
     /// Print a shell completion script on stdout.
     Completions(CompletionsArgs),
     /// Write a man page for etcdpack and for each of its commands.
@@ -271,6 +275,77 @@ pub struct VerifyArgs {
     /// Print the findings as one JSON document.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = EXIT_CODES,
+    group(clap::ArgGroup::new("signing").required(true).args(["sign_key", "unsigned"]))
+)]
+pub struct PublishArgs {
+    /// The output directory of a finished gen run, whose .deb packages are
+    /// published.
+    #[arg(short, long, value_name = "DIR", default_value = "out")]
+    pub out: PathBuf,
+
+    /// The repository directory, created if missing; serve it with any
+    /// static web server. Publishing again adds what changed.
+    #[arg(long, value_name = "DIR")]
+    pub repo: PathBuf,
+
+    /// The suite (apt's distribution name) to publish into.
+    #[arg(long, value_name = "NAME", default_value = "stable")]
+    pub suite: String,
+
+    /// Armored OpenPGP secret key that signs the repository (from `gpg
+    /// --export-secret-keys --armor`, or `etcdpack signing-key`); never
+    /// inside --repo. A passphrase is read from $ETCDPACK_SIGN_PASSPHRASE.
+    #[arg(long, value_name = "FILE", env = "ETCDPACK_SIGN_KEY")]
+    pub sign_key: Option<PathBuf>,
+
+    /// Publish without signatures: clients can then not tell these packages
+    /// from anyone else's.
+    #[arg(long)]
+    pub unsigned: bool,
+
+    /// The repository's URL as machines reach it, for the client files
+    /// [default: file:// and the repository's absolute path].
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Releases of each package the index keeps; older ones are pruned.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: u32,
+
+    /// Publish packages that hold a node's private key in clear. Only for a
+    /// repository that no one but the nodes themselves can read.
+    #[arg(long)]
+    pub allow_cleartext_keys: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SigningKeyArgs {
+    /// Where to write the armored secret key (0600); refuses to overwrite.
+    /// The public key goes next to it, with `.pub` appended.
+    #[arg(short, long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// The key's user ID, e.g. "ops repository <ops@example.com>".
+    #[arg(
+        long,
+        value_name = "TEXT",
+        default_value = "etcdpack repository signing key"
+    )]
+    pub name: String,
+
+    /// rsa-4096 (rpm on EL9 verifies only RSA), or ed25519.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "rsa-4096",
+        hide_possible_values = true
+    )]
+    pub algorithm: crate::publish::sign::KeyAlgorithm,
 }
 
 #[cfg(test)]

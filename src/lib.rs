@@ -46,6 +46,12 @@
 //!    removals, and last the record. It re-derives no path or name, and
 //!    checks that every file the plan knew the contents of comes out so.
 //!
+//! 10. **publish** ([`publish`]) — a finished run's `.deb` packages as a
+//!     signed apt repository (pool, `Packages`, `Release`, `InRelease`,
+//!     `by-hash/`), incrementally and atomically for readers, refusing
+//!     packages that hold a key in clear; [`publish::sign`] is the OpenPGP
+//!     signing, in process.
+//!
 //! [`cli`] and [`app`] wire the commands to the stages; [`verify`] re-checks
 //! a finished output directory. Everything is written through
 //! [`fsutil::write_atomic`]: a killed run never leaves a half-written file
@@ -66,6 +72,7 @@ pub mod output;
 pub mod package;
 pub mod pki;
 pub mod plan;
+pub mod publish;
 pub mod release;
 pub mod render;
 pub mod report;

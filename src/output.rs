@@ -1,4 +1,4 @@
-//! Stage 8, **publish**: `SHA256SUMS` and `manifest.json`, the record of a
+//! Stage 7, **record**: `SHA256SUMS` and `manifest.json`, the record of a
 //! finished run. They are written last, and `.incomplete` marks a run that
 //! is still writing (or was killed), so a reader never mistakes a partial
 //! output directory for a finished one.

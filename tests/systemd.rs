@@ -8,7 +8,8 @@
 //! - [`cluster`]: the three booted nodes with their packages, and the checks that they formed;
 //! - [`deb_lifecycle`] (127.0.3.1-3): the cluster forms, survives a stopped member and a
 //!   powered-off node, and a rolling upgrade;
-//! - [`strangers`] (127.0.4.1-3, intruder on 127.0.4.9): clients and peers without a
+//! - [`strangers`] (127.0.4.1-3, intruder on 127.0.4.9), installed with `apt-get install` from
+//!   the signed repository `etcdpack publish` wrote, served over HTTP: clients and peers without a
 //!   certificate of the cluster's CA are refused; the CA key is on no node; keys and the
 //!   process belong to the service user;
 //! - [`rpm_broken_config`] (127.0.5.1-3): the same from the .rpm packages, and the recipe's

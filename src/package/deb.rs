@@ -326,6 +326,27 @@ fn read(bytes: &[u8]) -> Result<Vec<ReadEntry>> {
     .context("data.tar.gz")
 }
 
+/// The `control` file of a .deb (for a repository's index).
+pub fn control_of(bytes: &[u8]) -> Result<String> {
+    let members = members(bytes)?;
+    if member(&members, "debian-binary")? != b"2.0\n" {
+        bail!("not a 2.0 .deb");
+    }
+    let gz = member(&members, "control.tar.gz")?;
+    let mut a = tar::Archive::new(flate2::read::MultiGzDecoder::new(gz));
+    for e in a.entries().context("control.tar.gz is not a tar.gz")? {
+        let mut e = e.context("control.tar.gz is corrupt")?;
+        let path = e.path()?.to_string_lossy().into_owned();
+        if path.trim_start_matches("./") == "control" {
+            let mut text = String::new();
+            e.read_to_string(&mut text)
+                .context("the control file is not UTF-8")?;
+            return Ok(text);
+        }
+    }
+    bail!("control.tar.gz has no control file")
+}
+
 /// Every member of the .deb, the gzip'd ones decompressed. Members in a
 /// compression this crate does not read (xz, zstd, bzip2) are an error.
 fn streams(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {

@@ -22,6 +22,8 @@ pub const COMMANDS: &[&str] = &[
     "fetch",
     "gen",
     "verify",
+    "publish",
+    "signing-key",
     "completions",
     "man",
     "schema",

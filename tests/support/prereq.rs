@@ -45,6 +45,7 @@ const fn program(name: &'static str, package: &'static str) -> Need {
     Need::Program { name, package }
 }
 
+pub const APT_GET: Need = program("apt-get", "apt");
 pub const CFSSL: Need = program("cfssl", "golang-cfssl");
 pub const CHROOT: Need = program("chroot", "coreutils");
 pub const CPIO: Need = program("cpio", "cpio");
@@ -63,6 +64,7 @@ pub const GCC_STATIC: Need = Need::All(&[
         probe: static_libc,
     },
 ]);
+pub const GPG: Need = program("gpg", "gnupg");
 pub const LINTIAN: Need = program("lintian", "lintian");
 pub const MANDOC: Need = program("mandoc", "mandoc");
 pub const NIX_INSTANTIATE: Need = program("nix-instantiate", "nix-bin");

@@ -2,26 +2,35 @@
 //! with its own member's package installed by the distribution's tool, and the checks that it
 //! formed. Nobody starts etcd by hand: the packages' scripts do.
 
-use std::path::PathBuf;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use crate::e2e::{self, Node, Scratch};
-use crate::support::Gen;
+use crate::support::{Gen, HttpServer, Response, etcdpack};
 
 /// How long a member may take to (re)join and report healthy.
 pub const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Copy, PartialEq)]
 pub enum Format {
+    /// Each node's .deb copied in and installed with apt.
     Deb,
+    /// Each node's .rpm copied in and installed with rpm.
     Rpm,
+    /// The .deb packages published with `etcdpack publish` (signed), served over HTTP on
+    /// 127.0.0.1; each node adds the published `.sources` file and runs `apt-get update` and
+    /// `apt-get install etcd-test-etcd-N`.
+    Repository,
 }
 
 /// Three booted nodes, each with its member's package installed, and the generator's output.
 pub struct Cluster {
     // Fields drop in order: nodes first, then their roots, then the generator's temp dir.
     pub nodes: Vec<Node>,
+    /// The published repository's server, for [`Format::Repository`].
+    pub server: Option<HttpServer>,
     pub scratch: Scratch,
     pub generated: Gen,
     pub ips: Vec<String>,
@@ -39,8 +48,10 @@ impl Cluster {
         generated.run_ok(&[]);
         let scratch = Scratch::new(label);
         let base = e2e::base_root();
+        let server = (format == Format::Repository).then(|| publish(&generated));
         let mut cluster = Cluster {
             nodes: Vec::new(),
+            server,
             scratch,
             generated,
             ips,
@@ -70,7 +81,9 @@ impl Cluster {
 
     pub fn package(&self, i: usize, format: Format, release: u32) -> PathBuf {
         let name = match format {
-            Format::Deb => format!("etcd-test-etcd-{i}_3.4.16-{release}_amd64.deb"),
+            Format::Deb | Format::Repository => {
+                format!("etcd-test-etcd-{i}_3.4.16-{release}_amd64.deb")
+            }
             Format::Rpm => format!("etcd-test-etcd-{i}-3.4.16-{release}.x86_64.rpm"),
         };
         self.generated.out.join("dist").join(name)
@@ -97,6 +110,42 @@ impl Cluster {
                     "/srv/etcd.deb",
                 ]);
             }
+            Format::Repository => {
+                let server = self.server.as_ref().expect("a published repository");
+                let sources =
+                    fs::read_to_string(self.generated.dir.path().join("repo/etcd-test.sources"))
+                        .unwrap();
+                node.write_file(
+                    "/etc/apt/sources.list.d/etcd-test.sources",
+                    sources.as_bytes(),
+                    0o644,
+                );
+                // Only the published repository: the root's own sources name a mirror that
+                // nodes cannot reach.
+                let only = "Dir::Etc::SourceList=/dev/null";
+                let update = node.exec(&["apt-get", "-o", only, "update"]);
+                let said = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&update.stdout),
+                    String::from_utf8_lossy(&update.stderr)
+                );
+                assert!(
+                    update.status.success() && !said.contains("W:") && !said.contains("E:"),
+                    "apt-get update on etcd-{i} against {}:\n{said}",
+                    server.base_url
+                );
+                node.exec_ok(&[
+                    "env",
+                    "DEBIAN_FRONTEND=noninteractive",
+                    "apt-get",
+                    "-o",
+                    only,
+                    "install",
+                    "-y",
+                    "--no-install-recommends",
+                    &format!("etcd-test-etcd-{i}={}", self.version(release)),
+                ]);
+            }
             Format::Rpm => {
                 node.copy_in(&pkg, "/srv/etcd.rpm");
                 // --nodeps: a Debian root's software is known to dpkg, not to rpm, whose
@@ -113,6 +162,11 @@ impl Cluster {
                 ]);
             }
         }
+    }
+
+    /// The version of release `release` of every node's package.
+    pub fn version(&self, release: u32) -> String {
+        format!("3.4.16-{release}")
     }
 
     /// etcdctl inside node `i`, through a login shell: only the installed profile
@@ -328,5 +382,50 @@ pub fn assert_forms(c: &Cluster) {
     );
     for i in 1..=3 {
         c.wait_active(i);
+    }
+}
+
+/// Publish `generated`'s .deb packages, signed, into `repo/` beside its output, and serve that
+/// directory on 127.0.0.1 (the nodes share the host's loopback); the client file points there.
+fn publish(generated: &Gen) -> HttpServer {
+    let repo = generated.dir.path().join("repo");
+    let key = generated.dir.path().join("signing.asc");
+    let ran = |c: &mut std::process::Command| {
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{c:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ran(etcdpack()
+        .args(["signing-key", "--algorithm", "ed25519", "--out"])
+        .arg(&key));
+    let root = repo.clone();
+    let server = HttpServer::with_handler(move |path, _| serve(&root, path));
+    ran(etcdpack()
+        .arg("publish")
+        .arg("--out")
+        .arg(&generated.out)
+        .arg("--repo")
+        .arg(&repo)
+        .arg("--sign-key")
+        .arg(&key)
+        .arg("--url")
+        .arg(&server.base_url)
+        // Until the packages carry no key in clear; the repository is the test's own.
+        .arg("--allow-cleartext-keys"));
+    server
+}
+
+/// A file of the repository, or 404.
+fn serve(root: &Path, path: &str) -> Response {
+    let rel = path.split('?').next().unwrap_or("").trim_start_matches('/');
+    if rel.split('/').any(|c| c == ".." || c.is_empty()) {
+        return Response::Status(404);
+    }
+    match fs::read(root.join(rel)) {
+        Ok(bytes) => Response::Ok(bytes),
+        Err(_) => Response::Status(404),
     }
 }

@@ -1,4 +1,5 @@
-//! A .deb cluster refuses strangers (127.0.4.1-3, intruder on 127.0.4.9): clients without a
+//! A .deb cluster, installed with apt from the repository `etcdpack publish` made, refuses
+//! strangers (127.0.4.1-3, intruder on 127.0.4.9): clients without a
 //! certificate or with one from another CA are refused, a peer with another CA's certificate
 //! never joins (while the same peer with a cluster certificate does), the CA key is on no node,
 //! keys are 0600 and the service user's, and etcd runs as that user.
@@ -219,7 +220,8 @@ fn files_containing(root: &Path, needle: &str) -> Vec<String> {
 #[test]
 fn deb_cluster_refuses_strangers() {
     support::require!(e2e::NODES, support::STANDIN, support::OPENSSL);
-    let c = Cluster::install("systemd-tls", "127.0.4", Format::Deb);
+    // Installed from the signed repository etcdpack published, as machines of a team would.
+    let c = Cluster::install("systemd-tls", "127.0.4", Format::Repository);
     for i in 1..=3 {
         c.wait_healthy(i, &[1, 2, 3]);
     }
