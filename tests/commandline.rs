@@ -154,7 +154,9 @@ fn man_writes_a_checked_page_per_command_with_the_help_text() {
     // The top page lists every command and the version.
     let top = fs::read_to_string(out.join("etcdpack.1")).unwrap();
     for c in COMMANDS {
-        assert!(top.contains(&format!("etcdpack\\-{c}(1)")), "{c}");
+        // roff escapes every hyphen.
+        let name = c.replace('-', "\\-");
+        assert!(top.contains(&format!("etcdpack\\-{name}(1)")), "{c}");
     }
     assert!(top.contains(env!("CARGO_PKG_VERSION")));
 }
