@@ -12,7 +12,7 @@
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::config::San;
@@ -148,11 +148,17 @@ pub fn verify(dir: &Path) -> Result<Report> {
             r.check(false, format!("{rel}: a regular file"));
             continue;
         }
-        match fs::read(&path) {
-            Ok(bytes) => {
-                let ok = crate::fsutil::sha256_hex(&bytes) == *hash;
+        // Streamed: the artifacts of a large cluster are gigabytes, and
+        // each is read again, one at a time, by the checks below.
+        match fs::File::open(&path).and_then(crate::fsutil::sha256_reader) {
+            Ok(sha) => {
+                let ok = sha == *hash;
                 r.check(ok, format!("{rel}: sha256 matches"));
-                artifacts.push((rel.clone(), bytes));
+                artifacts.push(Artifact {
+                    rel: rel.clone(),
+                    path,
+                    sha256: sha,
+                });
             }
             Err(e) => {
                 r.check(false, format!("{rel}: readable ({e})"));
@@ -284,9 +290,17 @@ pub fn verify(dir: &Path) -> Result<Report> {
     match pki::KeyFinder::for_cert_pem(&ca_pem) {
         Ok(finder) => {
             let scan = |data: &[u8]| find_ca_key(&finder, ca_key.as_deref(), data);
-            for (rel, bytes) in &artifacts {
+            for a in &artifacts {
+                let rel = &a.rel;
                 let what = format!("{rel}: does not contain the CA key");
-                match unpacked_find(rel, bytes, &scan) {
+                let bytes = match a.read() {
+                    Ok(b) => b,
+                    Err(e) => {
+                        r.check(false, format!("{what} ({e:#})"));
+                        continue;
+                    }
+                };
+                match unpacked_find(rel, &bytes, &scan) {
                     Ok(None) => r.check(true, what),
                     Ok(Some(found)) => r.check(false, format!("{what} (found {found})")),
                     // What cannot be unpacked cannot be shown to be clean.
@@ -315,11 +329,19 @@ pub fn verify(dir: &Path) -> Result<Report> {
         }
     }
 
-    for (rel, bytes) in &artifacts {
+    for a in &artifacts {
+        let rel = &a.rel;
         let Some(format) = Format::of_file_name(rel) else {
             continue;
         };
-        match package::read_entries(format, bytes) {
+        let bytes = match a.read() {
+            Ok(b) => b,
+            Err(e) => {
+                r.check(false, format!("{rel}: readable as {format} ({e:#})"));
+                continue;
+            }
+        };
+        match package::read_entries(format, &bytes) {
             Ok(entries) => {
                 let bad: Vec<_> = entries
                     .iter()
@@ -337,6 +359,27 @@ pub fn verify(dir: &Path) -> Result<Report> {
         }
     }
     Ok(r)
+}
+
+/// An artifact as its digest was computed (matching the record or not),
+/// read again by each check that needs its bytes, so that only one is in
+/// memory at a time.
+struct Artifact {
+    rel: String,
+    path: std::path::PathBuf,
+    sha256: String,
+}
+
+impl Artifact {
+    /// Its bytes, if they are still the ones whose digest was computed.
+    fn read(&self) -> Result<Vec<u8>> {
+        let bytes =
+            fs::read(&self.path).with_context(|| format!("cannot read {}", self.path.display()))?;
+        if crate::fsutil::sha256_hex(&bytes) != self.sha256 {
+            bail!("{} changed while verify read it", self.rel);
+        }
+        Ok(bytes)
+    }
 }
 
 /// How the CA key is in `data`, if it is: parsed in any encoding, or byte
