@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use support::{Gen, etcdpack};
+use support::{Gen, etcdpack, run_ok};
 
 /// A fixed date, so that two publishes of the same packages compare.
 const EPOCH: &str = "1796190883";
@@ -26,11 +26,7 @@ fn rsa_key() -> &'static Path {
     &KEY.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("signing.asc");
-        ok(etcdpack()
-            .args(["signing-key", "--out"])
-            .arg(&key)
-            .output()
-            .unwrap());
+        run_ok(etcdpack().args(["signing-key", "--out"]).arg(&key));
         (dir, key)
     })
     .1
@@ -39,11 +35,11 @@ fn rsa_key() -> &'static Path {
 /// Another key, quick to make: an Ed25519 one.
 fn ed25519_key(dir: &Path) -> PathBuf {
     let key = dir.join("other.asc");
-    ok(etcdpack()
-        .args(["signing-key", "--algorithm", "ed25519", "--out"])
-        .arg(&key)
-        .output()
-        .unwrap());
+    run_ok(
+        etcdpack()
+            .args(["signing-key", "--algorithm", "ed25519", "--out"])
+            .arg(&key),
+    );
     key
 }
 

@@ -24,7 +24,7 @@
 
 mod archive;
 mod cpio;
-pub use archive::Shared;
+pub use archive::{Shared, gzip};
 pub mod bundle;
 pub mod deb;
 mod relations;

@@ -412,21 +412,28 @@ fn client_files(o: &Options, cluster: &str, label: &str) -> Result<Vec<PathBuf>>
     Ok(files)
 }
 
-/// `data` gzip'd, the same bytes every time.
+/// `data` gzip'd as every package stream is: the same bytes every time.
 fn gzip(data: &[u8]) -> Result<Vec<u8>> {
     use std::io::Write;
-    let mut g = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), flate2::Compression::best());
+    let mut g = package::gzip(Vec::new());
     g.write_all(data)?;
     Ok(g.finish()?)
 }
 
-/// Create `dir` and its parents, readable by all.
+/// Create `dir` and its missing parents, readable by all.
 fn create_public(dir: &Path) -> Result<()> {
-    if !dir.exists() {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        fsutil::ensure_dir(dir, PUBLIC_DIR)?;
+    let mut missing = Vec::new();
+    let mut d = dir;
+    while !d.exists() {
+        missing.push(d);
+        match d.parent() {
+            Some(p) if !p.as_os_str().is_empty() => d = p,
+            _ => break,
+        }
+    }
+    for m in missing.iter().rev() {
+        fs::create_dir(m).with_context(|| format!("cannot create {}", m.display()))?;
+        fsutil::ensure_dir(m, PUBLIC_DIR)?;
     }
     Ok(())
 }
@@ -437,17 +444,7 @@ fn write_public(path: &Path, bytes: &[u8]) -> Result<bool> {
     if fs::read(path).is_ok_and(|b| b == bytes) {
         return Ok(false);
     }
-    let parent = path.parent().expect("a file in a directory");
-    let mut missing = Vec::new();
-    let mut d = parent;
-    while !d.exists() {
-        missing.push(d.to_path_buf());
-        d = d.parent().expect("the repository exists");
-    }
-    for m in missing.iter().rev() {
-        fs::create_dir(m).with_context(|| format!("cannot create {}", m.display()))?;
-        fsutil::ensure_dir(m, PUBLIC_DIR)?;
-    }
+    create_public(path.parent().expect("a file in a directory"))?;
     fsutil::write_atomic(path, bytes, PUBLIC)?;
     Ok(true)
 }

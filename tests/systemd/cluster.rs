@@ -8,7 +8,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use crate::e2e::{self, Node, Scratch};
-use crate::support::{Gen, HttpServer, Response, etcdpack};
+use crate::support::{Gen, HttpServer, Response, etcdpack, run_ok};
 
 /// How long a member may take to (re)join and report healthy.
 pub const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
@@ -390,31 +390,27 @@ pub fn assert_forms(c: &Cluster) {
 fn publish(generated: &Gen) -> HttpServer {
     let repo = generated.dir.path().join("repo");
     let key = generated.dir.path().join("signing.asc");
-    let ran = |c: &mut std::process::Command| {
-        let out = c.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{c:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    ran(etcdpack()
-        .args(["signing-key", "--algorithm", "ed25519", "--out"])
-        .arg(&key));
+    run_ok(
+        etcdpack()
+            .args(["signing-key", "--algorithm", "ed25519", "--out"])
+            .arg(&key),
+    );
     let root = repo.clone();
     let server = HttpServer::with_handler(move |path, _| serve(&root, path));
-    ran(etcdpack()
-        .arg("publish")
-        .arg("--out")
-        .arg(&generated.out)
-        .arg("--repo")
-        .arg(&repo)
-        .arg("--sign-key")
-        .arg(&key)
-        .arg("--url")
-        .arg(&server.base_url)
-        // Until the packages carry no key in clear; the repository is the test's own.
-        .arg("--allow-cleartext-keys"));
+    run_ok(
+        etcdpack()
+            .arg("publish")
+            .arg("--out")
+            .arg(&generated.out)
+            .arg("--repo")
+            .arg(&repo)
+            .arg("--sign-key")
+            .arg(&key)
+            .arg("--url")
+            .arg(&server.base_url)
+            // Until the packages carry no key in clear; the repository is the test's own.
+            .arg("--allow-cleartext-keys"),
+    );
     server
 }
 
