@@ -29,7 +29,7 @@ use crate::config::{Cluster, Node};
 use crate::fsutil::sha256_hex;
 use crate::model::{CertId, Format, Identity, out};
 use crate::output::{self, Manifest, NodeInfo};
-use crate::pki::{self, CaAction, LeafStep, PkiPlan};
+use crate::pki::{self, CaAction, LeafStep, PkiPlan, SealStep};
 use crate::render::{self, Rendered, Templates};
 use crate::report::Reporter;
 use crate::stage::{self, Source};
@@ -90,6 +90,22 @@ pub struct CertPlan {
     /// `pki/nodes/etcd-1.pem`
     pub cert: String,
     pub key: String,
+    /// With `packages.keys: sealed`: the key sealed to the node's host key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<SealPlan>,
+}
+
+/// A node's key sealed to its SSH host key.
+#[derive(Debug, Clone, Serialize)]
+pub struct SealPlan {
+    /// `pki/nodes/etcd-1-key.sealed`
+    pub file: String,
+    /// The host key's fingerprint, `SHA256:…`.
+    pub to: String,
+    /// `reuse` or `seal`.
+    pub action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -234,12 +250,29 @@ pub fn build(
                 LeafStep::Reuse(_) => (CertAction::Reuse, None),
                 LeafStep::Issue { reason } => (CertAction::Issue, Some(reason.clone())),
             };
+            let host = match &id {
+                CertId::Node(n) => cluster.node(n).and_then(|n| n.ssh_host_key.as_ref()),
+                CertId::Client(_) => None,
+            };
+            let sealed = pki.seal(&spec.id).zip(host).map(|(step, host)| {
+                let (action, reason) = match step {
+                    SealStep::Reuse(_) => ("reuse", None),
+                    SealStep::Seal { reason } => ("seal", Some(reason.clone())),
+                };
+                SealPlan {
+                    file: out::pki(&id.sealed_key_file()),
+                    to: host.fingerprint(),
+                    action,
+                    reason,
+                }
+            });
             CertPlan {
                 cert: out::pki(&id.cert_file()),
                 key: out::pki(&id.key_file()),
                 id,
                 action,
                 reason,
+                sealed,
             }
         })
         .collect();
@@ -397,6 +430,13 @@ impl Run<'_> {
                     }
                     Some(LeafStep::Issue { reason }) => {
                         Predicted::New(format!("certificate issued: {reason}"))
+                    }
+                    None => Predicted::New("new".into()),
+                },
+                Source::SealedKey => match pki.seal(&cert_id.id()) {
+                    Some(SealStep::Reuse(armor)) => Predicted::Known(sha256_hex(armor.as_bytes())),
+                    Some(SealStep::Seal { reason }) => {
+                        Predicted::New(format!("key sealed again: {reason}"))
                     }
                     None => Predicted::New("new".into()),
                 },
@@ -610,6 +650,14 @@ pub fn render_text(plan: &Plan) -> String {
             _ => {
                 let _ = writeln!(s, "  reuse  {}", c.id);
             }
+        }
+        if let Some(seal) = &c.sealed {
+            let why = seal
+                .reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            let _ = writeln!(s, "    {} its key sealed to {}{why}", seal.action, seal.to);
         }
     }
     let _ = writeln!(s, "\nNodes:");

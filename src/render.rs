@@ -201,6 +201,20 @@ struct Vars<'a> {
     unsupported_arch: Option<&'static str>,
     user: &'a str,
     start: bool,
+    /// With `packages.keys: sealed`: how the package unseals its key.
+    sealed: Option<SealedVars>,
+}
+
+/// The key sealed to the node's SSH host key, as the scripts unseal it.
+#[derive(Serialize)]
+struct SealedVars {
+    /// The sealed file in the package.
+    file: String,
+    /// The host's private key that unseals it.
+    identity: String,
+    /// `TYPE BASE64` of the host key.
+    host_key: String,
+    fingerprint: String,
 }
 
 fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout) -> Vars<'a> {
@@ -247,6 +261,15 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout) -> Vars<'a> {
         unsupported_arch: (cluster.etcd.arch == Arch::Arm64).then_some("arm64"),
         user: &cluster.service.user,
         start: cluster.service.start,
+        sealed: match (cluster.packages.keys, &node.ssh_host_key) {
+            (crate::config::Keys::Sealed, Some(host)) => Some(SealedVars {
+                file: l.sealed_key_file.clone(),
+                identity: host.identity_file(),
+                host_key: host.public().to_owned(),
+                fingerprint: host.fingerprint(),
+            }),
+            _ => None,
+        },
     }
 }
 

@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::config::{Cluster, Node};
+use crate::config::{Cluster, Keys, Node};
 use crate::extract::Binaries;
 use crate::fsutil;
 pub use crate::model::Owner;
@@ -315,6 +315,8 @@ pub struct NodeCerts<'a> {
     pub ca_cert_pem: &'a str,
     pub cert_pem: &'a str,
     pub key_pem: &'a str,
+    /// The key sealed to the node's host key, with `packages.keys: sealed`.
+    pub sealed_key: Option<&'a str>,
 }
 
 /// The node's contents: binaries, rendered files, CA certificate, its own
@@ -330,10 +332,14 @@ pub fn node_tree(
     let leaf = pki
         .leaf(&leaf_id)
         .with_context(|| format!("internal: no certificate issued for {leaf_id}"))?;
+    if cluster.packages.keys == Keys::Sealed && leaf.sealed_key.is_none() {
+        bail!("internal: the key of {leaf_id} was not sealed");
+    }
     let certs = NodeCerts {
         ca_cert_pem: &pki.ca_cert_pem,
         cert_pem: &leaf.cert_pem,
         key_pem: &leaf.key_pem,
+        sealed_key: leaf.sealed_key.as_deref(),
     };
     assemble(cluster, node, bins, certs, rendered)
 }
@@ -357,6 +363,9 @@ pub enum Source {
     NodeCert,
     /// The node's private key.
     NodeKey,
+    /// The node's private key sealed to its SSH host key (`packages.keys:
+    /// sealed`), in place of [`Source::NodeKey`].
+    SealedKey,
 }
 
 /// One file a node gets, before its contents are known.
@@ -386,7 +395,17 @@ pub fn node_files(cluster: &Cluster) -> Vec<FileSpec> {
         file(&l.conf_file, Source::EtcdConf, 0o644, Owner::Root, true),
         file(&l.ca_file, Source::CaCert, 0o644, Owner::Root, false),
         file(&l.cert_file, Source::NodeCert, 0o644, Owner::Root, false),
-        file(&l.key_file, Source::NodeKey, 0o600, Owner::Service, false),
+        match cluster.packages.keys {
+            Keys::Cleartext => file(&l.key_file, Source::NodeKey, 0o600, Owner::Service, false),
+            // Unsealed into key_file at install; only root reads the sealed file.
+            Keys::Sealed => file(
+                &l.sealed_key_file,
+                Source::SealedKey,
+                0o600,
+                Owner::Root,
+                false,
+            ),
+        },
         file(Layout::UNIT_FILE, Source::Unit, 0o644, Owner::Root, false),
         file(
             Layout::PROFILE_FILE,
@@ -426,6 +445,7 @@ pub fn assemble(
         Source::CaCert => text(certs.ca_cert_pem),
         Source::NodeCert => text(certs.cert_pem),
         Source::NodeKey => text(certs.key_pem),
+        Source::SealedKey => text(certs.sealed_key.unwrap_or_default()),
     })
 }
 

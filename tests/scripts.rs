@@ -189,6 +189,7 @@ fn run_script(dir: &Path, cluster: &Cluster, script: &str, args: &[&str]) -> Out
         ca_cert_pem: "ca\n",
         cert_pem: "cert\n",
         key_pem: "key\n",
+        sealed_key: None,
     };
     let tree = stage::assemble(cluster, node, &bins, certs, &rendered).unwrap();
     for e in tree.files() {

@@ -5,7 +5,7 @@
 use schemars::Schema;
 use serde_json::{Value, json};
 
-use super::Algorithm;
+use super::{Algorithm, Keys};
 use crate::model::{Arch, Format};
 
 /// The config format versions the loader reads.
@@ -20,6 +20,10 @@ pub(super) fn algorithms(schema: &mut Schema) {
         schema,
         [Algorithm::Rsa2048, Algorithm::EcdsaP256].map(|a| json!(a.as_str())),
     );
+}
+
+pub(super) fn key_layouts(schema: &mut Schema) {
+    one_of(schema, Keys::ALL.iter().map(|k| json!(k.as_str())));
 }
 
 pub(super) fn config_versions(schema: &mut Schema) {

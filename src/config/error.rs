@@ -71,6 +71,11 @@ pub enum Rule {
     Homepage,
     /// A node's extra SAN names another node's IP or name.
     ForeignSan,
+    /// `packages.keys` is not a known layout.
+    KeyLayout,
+    /// A node's `ssh_host_key` cannot be sealed to, is missing where
+    /// `packages.keys: sealed` needs it, or is another node's too.
+    HostKey,
 }
 
 /// One broken rule, with its place and the fix.

@@ -55,6 +55,86 @@ pub struct Node {
     pub ip: IpAddr,
     /// Extra subject alternative names: IPs and DNS names.
     pub sans: Vec<San>,
+    /// The machine's SSH host key, which a sealed key is encrypted to.
+    pub ssh_host_key: Option<HostKey>,
+}
+
+/// An SSH host public key, as `TYPE BASE64` (no comment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct HostKey {
+    public: String,
+}
+
+impl HostKey {
+    /// The key of a `.pub` line (`TYPE BASE64 [COMMENT]`), not yet checked.
+    pub fn new(line: &str) -> Self {
+        let mut parts = line.split_whitespace();
+        let public = match (parts.next(), parts.next()) {
+            (Some(t), Some(b)) => format!("{t} {b}"),
+            _ => line.trim().to_owned(),
+        };
+        HostKey { public }
+    }
+
+    /// `TYPE BASE64`, as age takes a recipient.
+    pub fn public(&self) -> &str {
+        &self.public
+    }
+
+    /// `ssh-ed25519` or `ssh-rsa`.
+    pub fn kind(&self) -> &str {
+        self.public.split(' ').next().unwrap_or_default()
+    }
+
+    /// The host's private key on the machine, which unseals what is sealed
+    /// to this key (where sshd keeps it).
+    pub fn identity_file(&self) -> String {
+        let short = self.kind().strip_prefix("ssh-").unwrap_or(self.kind());
+        format!("/etc/ssh/ssh_host_{short}_key")
+    }
+
+    /// `SHA256:…`, as `ssh-keygen -l` and sshd print it.
+    pub fn fingerprint(&self) -> String {
+        use base64::Engine;
+        use sha2::Digest;
+        let blob = self.public.split(' ').nth(1).unwrap_or_default();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(blob)
+            .unwrap_or_default();
+        let digest = sha2::Sha256::digest(&raw);
+        format!(
+            "SHA256:{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest)
+        )
+    }
+}
+
+impl From<HostKey> for String {
+    fn from(k: HostKey) -> String {
+        k.public
+    }
+}
+
+/// How a node's package holds the member's private key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Keys {
+    /// The key itself, 0600, owned by the service user.
+    Cleartext,
+    /// The key encrypted to the node's SSH host key, unsealed at install.
+    Sealed,
+}
+
+impl Keys {
+    pub const ALL: [Keys; 2] = [Keys::Cleartext, Keys::Sealed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Keys::Cleartext => "cleartext",
+            Keys::Sealed => "sealed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -150,6 +230,7 @@ pub struct Packages {
     pub name: String,
     pub maintainer: String,
     pub homepage: String,
+    pub keys: Keys,
 }
 
 impl Packages {

@@ -13,7 +13,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::{Location, Spanned};
 
-use super::choices::{algorithms, arches, config_versions, formats};
+use super::choices::{algorithms, arches, config_versions, formats, key_layouts};
 use super::units::Quantity;
 
 /// A value and where it was written: serde-saphyr's [`Spanned`], with the
@@ -133,6 +133,11 @@ pub struct RawNode {
     /// are always included.
     #[serde(default)]
     pub sans: Vec<S<String>>,
+    /// The machine's SSH host public key, the one line of its
+    /// /etc/ssh/ssh_host_ed25519_key.pub (ssh-ed25519, or ssh-rsa of at
+    /// least 2048 bits). With `packages.keys: sealed`, the member's private
+    /// key is encrypted to it, and only this machine can unseal it.
+    pub ssh_host_key: Option<S<String>>,
 }
 
 /// etcd's timing and storage settings.
@@ -252,4 +257,11 @@ pub struct RawPackages {
     pub maintainer: Option<S<String>>,
     /// The packages' homepage URL. Default: https://etcd.io.
     pub homepage: Option<S<String>>,
+    /// How a node's package holds the member's private key. `cleartext`: the
+    /// key itself (0600); copy each package to its own machine only.
+    /// `sealed`: the key encrypted with age to the node's `ssh_host_key` and
+    /// unsealed when the package is installed, so that packages can be
+    /// published in a repository that others can read. Default: cleartext.
+    #[schemars(transform = key_layouts)]
+    pub keys: Option<S<String>>,
 }

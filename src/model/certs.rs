@@ -37,6 +37,11 @@ impl CertId {
     pub fn key_file(&self) -> String {
         format!("{}-key.pem", self.id())
     }
+
+    /// `nodes/etcd-1-key.sealed`: the key sealed to the node's host key.
+    pub fn sealed_key_file(&self) -> String {
+        format!("{}-key.sealed", self.id())
+    }
 }
 
 impl fmt::Display for CertId {

@@ -13,6 +13,8 @@ pub struct Layout {
     pub ca_file: String,
     pub cert_file: String,
     pub key_file: String,
+    /// The key sealed to the host key, which install unseals into `key_file`.
+    pub sealed_key_file: String,
 }
 
 impl Layout {
@@ -32,6 +34,7 @@ impl Layout {
             ca_file: format!("{ssl_dir}/ca.pem"),
             cert_file: format!("{ssl_dir}/server.pem"),
             key_file: format!("{ssl_dir}/server-key.pem"),
+            sealed_key_file: format!("{ssl_dir}/server-key.pem.age"),
             bin_dir,
             cfg_dir,
             ssl_dir,

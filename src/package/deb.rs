@@ -243,8 +243,16 @@ pub(super) fn control(spec: &PackageSpec, tree: &NodeTree) -> Result<String> {
     field("Maintainer", &spec.maintainer)?;
     field("Installed-Size", &installed_size(tree).to_string())?;
     // useradd comes from `passwd`, which is required but not Essential.
+    let mut depends = Vec::new();
     if spec.service_user != "root" {
-        field("Depends", "passwd")?;
+        depends.push("passwd");
+    }
+    // A sealed key is unsealed with age at install.
+    if spec.sealed {
+        depends.push("age");
+    }
+    if !depends.is_empty() {
+        field("Depends", &depends.join(", "))?;
     }
     let mut conflicts: Vec<String> = DISTRO_CONFLICTS.iter().map(|s| s.to_string()).collect();
     conflicts.extend(relations::conflicts());

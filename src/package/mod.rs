@@ -216,6 +216,8 @@ pub struct PackageSpec<'a> {
     pub cluster: String,
     /// `service.user`: who owns [`crate::stage::Owner::Service`] entries.
     pub service_user: String,
+    /// The key is sealed (`packages.keys: sealed`): installing needs `age`.
+    pub sealed: bool,
     /// Every timestamp in the artifact (seconds since the epoch).
     pub mtime: u64,
     /// The run's cache of compressed large files (see `archive`); without
@@ -254,6 +256,7 @@ pub fn spec<'a>(
         license: "Apache-2.0",
         cluster: cluster.name.clone(),
         service_user: cluster.service.user.clone(),
+        sealed: cluster.packages.keys == crate::config::Keys::Sealed,
         mtime,
         shared: None,
     })
@@ -453,6 +456,7 @@ pub(crate) mod tests {
             license: "Apache-2.0",
             cluster: "k8s".into(),
             service_user: "etcd".into(),
+            sealed: false,
             mtime: 1_700_000_000,
             shared: None,
         }

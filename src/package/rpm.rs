@@ -180,6 +180,10 @@ fn builder(
         b.requires(Dependency::script_pre("/usr/sbin/useradd"));
         b.requires(Dependency::script_pre("/usr/sbin/groupadd"));
     }
+    // A sealed key is unsealed with age in %post.
+    if spec.sealed {
+        b.requires(Dependency::script_post("age"));
+    }
 
     // Large files go in as empty placeholders; `finish` puts them back.
     let mut large = BTreeMap::new();

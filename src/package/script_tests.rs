@@ -29,6 +29,7 @@ fn tree(c: &Cluster) -> NodeTree {
         ca_cert_pem: "ca",
         cert_pem: "cert",
         key_pem: "key",
+        sealed_key: None,
     };
     stage::assemble(c, &c.nodes[0], &bins, certs, &r).unwrap()
 }

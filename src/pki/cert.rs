@@ -186,6 +186,7 @@ pub(super) fn apply(
         key_pem,
         not_after,
         reused: false,
+        sealed_key: None,
     })
 }
 
@@ -258,6 +259,7 @@ fn reusable(
         key_pem,
         not_after: f.not_after,
         reused: true,
+        sealed_key: None,
     })
 }
 

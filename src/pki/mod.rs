@@ -26,6 +26,7 @@
 mod ca;
 mod cert;
 mod keyscan;
+mod seal;
 mod x509;
 
 use std::fmt;
@@ -42,6 +43,7 @@ use crate::report::Reporter;
 pub use ca::check_import;
 pub use cert::{LeafStep, check_leaf};
 pub use keyscan::{Found, KeyFinder};
+pub use seal::{SealStep, seal, sealed_path};
 
 use crate::model::CertId;
 pub use crate::model::{CA_CERT, CA_KEY};
@@ -140,6 +142,9 @@ pub struct Issued {
     pub not_after: OffsetDateTime,
     /// Kept from an earlier run rather than issued now.
     pub reused: bool,
+    /// The key sealed to the node's SSH host key (armored age), with
+    /// `packages.keys: sealed`.
+    pub sealed_key: Option<String>,
 }
 
 impl fmt::Debug for Issued {
@@ -207,6 +212,8 @@ pub struct PkiPlan {
     now: OffsetDateTime,
     /// One per leaf, in [`leaf_specs`] order.
     pub leaves: Vec<(LeafSpec, LeafStep)>,
+    /// With `packages.keys: sealed`: one per node leaf, by leaf id.
+    pub seals: Vec<(String, SealStep)>,
 }
 
 impl fmt::Debug for PkiPlan {
@@ -247,6 +254,11 @@ impl PkiPlan {
     pub fn leaf(&self, id: &str) -> Option<&(LeafSpec, LeafStep)> {
         self.leaves.iter().find(|(s, _)| s.id == id)
     }
+
+    /// What happens to the sealed key of leaf `id`, if keys are sealed.
+    pub fn seal(&self, id: &str) -> Option<&SealStep> {
+        self.seals.iter().find(|(i, _)| i == id).map(|(_, s)| s)
+    }
 }
 
 /// Decide, without writing, what [`apply`] will do under `pki_dir`
@@ -274,14 +286,39 @@ pub fn inspect(
         // if the leaves on disk are not its own; `decide` checks that.
         ca::CaStep::Import { ca: c, .. } => Some(c),
     };
-    let leaves = leaf_specs(cluster)
+    let leaves: Vec<(LeafSpec, LeafStep)> = leaf_specs(cluster)
         .into_iter()
         .map(|spec| {
             let step = cert::decide(pki_dir, &spec, existing, &policy);
             (spec, step)
         })
         .collect();
-    Ok(PkiPlan { ca, now, leaves })
+    let seals = host_keys(cluster)
+        .filter_map(|(id, host)| {
+            let (_, leaf) = leaves.iter().find(|(s, _)| s.id == id)?;
+            Some((id.clone(), seal::decide(pki_dir, &id, host, leaf)))
+        })
+        .collect();
+    Ok(PkiPlan {
+        ca,
+        now,
+        leaves,
+        seals,
+    })
+}
+
+/// Each node leaf's id and the host key its key is sealed to, when keys
+/// are sealed.
+fn host_keys(cluster: &Cluster) -> impl Iterator<Item = (String, &crate::config::HostKey)> {
+    let sealed = cluster.packages.keys == crate::config::Keys::Sealed;
+    cluster
+        .nodes
+        .iter()
+        .filter(move |_| sealed)
+        .filter_map(|n| {
+            let host = n.ssh_host_key.as_ref()?;
+            Some((CertId::Node(n.name.clone()).id(), host))
+        })
 }
 
 /// Carry out `plan` under `pki_dir`: write the CA if it is created or
@@ -317,11 +354,24 @@ pub fn apply(pki_dir: &Path, cluster: &Cluster, plan: PkiPlan, reporter: &Report
     for (spec, step) in &plan.leaves {
         cert::report(step, spec, reporter);
     }
+    let seals = plan.seals;
+    let hosts: Vec<_> = host_keys(cluster).collect();
     let leaves = plan
         .leaves
         .into_par_iter()
         .zip(keys)
-        .map(|((spec, step), key)| cert::apply(step, key, pki_dir, &spec, &ca, &issuer, &policy))
+        .map(|((spec, step), key)| {
+            let mut issued = cert::apply(step, key, pki_dir, &spec, &ca, &issuer, &policy)?;
+            let sealing = seals.iter().find(|(id, _)| *id == spec.id);
+            let host = hosts.iter().find(|(id, _)| *id == spec.id);
+            if let (Some((_, step)), Some((_, host))) = (sealing, host) {
+                if matches!(step, SealStep::Seal { .. }) {
+                    reporter.status("Sealing", format!("{} to {}", spec.id, host.fingerprint()));
+                }
+                issued.sealed_key = Some(seal::apply(step.clone(), pki_dir, &issued, host)?);
+            }
+            Ok(issued)
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok(Pki {
         ca_cert_pem: ca.cert_pem.clone(),

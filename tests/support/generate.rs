@@ -58,6 +58,48 @@ impl Gen {
         }
     }
 
+    /// Nodes etcd-1.. on `ips` with `packages.keys: sealed`: each node's
+    /// SSH host key is made with ssh-keygen under `hosts/etcd-N/` (an
+    /// `/etc/ssh` of that machine) and named in the config.
+    /// `packages` is the rest of the `packages:` mapping, e.g. `formats: [deb]`.
+    pub fn sealed(ips: &[&str], packages: &str) -> Gen {
+        let g = Gen::new(ips, &format!("packages: {{ keys: sealed, {packages} }}\n"));
+        let mut yaml = std::fs::read_to_string(&g.config).unwrap();
+        for i in 1..=ips.len() {
+            let public = g.make_host_key(&format!("etcd-{i}"));
+            let node = format!("  - {{ name: etcd-{i}, ip: \"{}\" }}", ips[i - 1]);
+            let with_key = format!(
+                "  - {{ name: etcd-{i}, ip: \"{}\", ssh_host_key: \"{public}\" }}",
+                ips[i - 1]
+            );
+            yaml = yaml.replace(&node, &with_key);
+        }
+        std::fs::write(&g.config, yaml).unwrap();
+        g
+    }
+
+    /// A new ed25519 host key for machine `host`, at
+    /// `hosts/<host>/etc/ssh/ssh_host_ed25519_key{,.pub}`; its public line.
+    pub fn make_host_key(&self, host: &str) -> String {
+        let ssh = self.host_root(host).join("etc/ssh");
+        std::fs::create_dir_all(&ssh).unwrap();
+        let key = ssh.join("ssh_host_ed25519_key");
+        let _ = std::fs::remove_file(&key);
+        let _ = std::fs::remove_file(ssh.join("ssh_host_ed25519_key.pub"));
+        run_ok(
+            Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", host, "-f"])
+                .arg(&key),
+        );
+        let public = std::fs::read_to_string(ssh.join("ssh_host_ed25519_key.pub")).unwrap();
+        public.trim().to_owned()
+    }
+
+    /// The root of machine `host`'s files (its `/etc/ssh` host keys).
+    pub fn host_root(&self, host: &str) -> PathBuf {
+        self.dir.path().join("hosts").join(host)
+    }
+
     fn command(&self, out: &Path, args: &[&str]) -> Command {
         let mut c = etcdpack();
         c.arg("gen").arg("-c").arg(&self.config).arg("-o").arg(out);

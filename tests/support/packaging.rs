@@ -87,6 +87,7 @@ pub fn tree_with(bins: &Binaries, cluster: &Cluster, node: &str) -> NodeTree {
         ca_cert_pem: "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n",
         cert_pem: &cert,
         key_pem: KEY,
+        sealed_key: None,
     };
     stage::assemble(cluster, node, bins, certs, &rendered).unwrap()
 }

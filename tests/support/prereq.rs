@@ -45,6 +45,7 @@ const fn program(name: &'static str, package: &'static str) -> Need {
     Need::Program { name, package }
 }
 
+pub const AGE: Need = program("age", "age");
 pub const APT_GET: Need = program("apt-get", "apt");
 pub const CFSSL: Need = program("cfssl", "golang-cfssl");
 pub const CHROOT: Need = program("chroot", "coreutils");
@@ -73,6 +74,7 @@ pub const OPENSSL: Need = program("openssl", "openssl");
 pub const RPM: Need = program("rpm", "rpm");
 pub const RPM2CPIO: Need = program("rpm2cpio", "rpm");
 pub const RPMLINT: Need = program("rpmlint", "rpmlint");
+pub const SSH_KEYGEN: Need = program("ssh-keygen", "openssh-client");
 pub const SYSTEMD_ANALYZE: Need = program("systemd-analyze", "systemd");
 pub const UNSHARE: Need = program("unshare", "util-linux");
 pub const ZSH: Need = program("zsh", "zsh");

@@ -283,10 +283,27 @@ pub(super) fn packages(
             h.value.clone()
         }
     };
+    let keys = match &raw_packages.keys {
+        None => Keys::Cleartext,
+        Some(k) => match Keys::ALL.iter().find(|l| l.as_str() == k.value) {
+            Some(l) => *l,
+            None => {
+                let at = c.at(k);
+                c.problem(
+                    Rule::KeyLayout,
+                    at,
+                    format!("packages.keys {:?} is not a key layout", k.value),
+                    "write `cleartext` (each package holds its key; copy it to its own machine only) or `sealed` (the key sealed to the node's ssh_host_key; packages safe to publish)",
+                );
+                Keys::Cleartext
+            }
+        },
+    };
     Packages {
         formats,
         name: name_pattern,
         maintainer,
         homepage,
+        keys,
     }
 }

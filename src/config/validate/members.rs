@@ -136,10 +136,12 @@ pub(super) fn nodes(c: &mut Checker, raw_nodes: &S<Vec<RawNode>>) -> Vec<Node> {
             sans.push(san);
         }
         extra_sans.push(sans_at);
+        let ssh_host_key = n.ssh_host_key.as_ref().and_then(|k| host_key(c, k));
         nodes.push(Node {
             name: n.name.value.clone(),
             ip,
             sans,
+            ssh_host_key,
         });
     }
     foreign_sans(c, &nodes, &extra_sans);
@@ -182,6 +184,77 @@ fn foreign_sans(c: &mut Checker, nodes: &[Node], extra_sans: &[Vec<(San, Positio
                         node.name, node.name, other.name
                     ),
                 );
+            }
+        }
+    }
+}
+
+/// A node's `ssh_host_key`, if age can seal to it.
+fn host_key(c: &mut Checker, raw: &S<String>) -> Option<HostKey> {
+    use age::ssh::ParseRecipientKeyError as E;
+    let key = HostKey::new(&raw.value);
+    let why = match key.public().parse::<age::ssh::Recipient>() {
+        Ok(_) => return Some(key),
+        Err(E::Unsupported(kind)) => format!("is an {kind} key, which cannot be sealed to"),
+        Err(E::RsaModulusTooSmall) => "is an RSA key of fewer than 2048 bits".to_owned(),
+        Err(E::RsaModulusTooLarge) => "is an RSA key of more than 4096 bits".to_owned(),
+        Err(_) => "is not an SSH public key line".to_owned(),
+    };
+    let at = c.at(raw);
+    c.problem(
+        Rule::HostKey,
+        at,
+        format!("ssh_host_key {why}"),
+        "give the machine's ed25519 host key: the line of /etc/ssh/ssh_host_ed25519_key.pub on it, \"ssh-ed25519 AAAA…\"",
+    );
+    None
+}
+
+/// With sealed keys, every node needs a host key of its own: a key two
+/// machines share would let each unseal the other's member key.
+pub(super) fn sealing(c: &mut Checker, raw_nodes: &S<Vec<RawNode>>, nodes: &[Node], keys: Keys) {
+    let mut seen: HashMap<&str, (&str, Position)> = HashMap::new();
+    for (raw, node) in raw_nodes.value.iter().zip(nodes) {
+        match (&raw.ssh_host_key, keys) {
+            (None, Keys::Sealed) => {
+                let at = c.at(&raw.name);
+                c.problem(
+                    Rule::HostKey,
+                    at,
+                    format!(
+                        "node {} has no ssh_host_key, which packages.keys: sealed needs",
+                        node.name
+                    ),
+                    "add `ssh_host_key: \"ssh-ed25519 AAAA…\"` to the node: the line of /etc/ssh/ssh_host_ed25519_key.pub on that machine (or from `ssh-keyscan -t ed25519 HOST`, checked against its console)",
+                );
+            }
+            (Some(k), Keys::Cleartext) => {
+                let at = c.at(k);
+                c.warn(
+                    at,
+                    format!(
+                        "ssh_host_key of {} is unused: packages.keys is cleartext (set `packages: {{ keys: sealed }}` to seal the key to it)",
+                        node.name
+                    ),
+                );
+            }
+            _ => {}
+        }
+        if let (Some(raw_key), Some(key)) = (&raw.ssh_host_key, &node.ssh_host_key) {
+            let at = c.at(raw_key);
+            if let Some((other, first)) = seen.get(key.public()) {
+                let (other, line) = (other.to_string(), first.line);
+                c.problem(
+                    Rule::HostKey,
+                    at,
+                    format!(
+                        "node {} has the ssh_host_key of {other} (line {line}): each could unseal the other's key",
+                        node.name
+                    ),
+                    "give each node its own machine's host key; machines cloned from one image share keys until they are regenerated (`ssh-keygen -A` after removing /etc/ssh/ssh_host_*)",
+                );
+            } else {
+                seen.insert(key.public(), (&node.name, at));
             }
         }
     }

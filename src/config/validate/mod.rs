@@ -163,6 +163,7 @@ pub(super) fn resolve(
     let paths = install::paths(&mut c, &raw.paths);
     let service = install::service(&mut c, &raw.service);
     let packages = install::packages(&mut c, &raw.packages, overrides, &name);
+    members::sealing(&mut c, &raw.nodes, &nodes, packages.keys);
 
     if !c.problems.is_empty() {
         c.problems.sort_by_key(|p| (p.at.line, p.at.column));
