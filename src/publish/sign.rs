@@ -14,7 +14,10 @@ use pgp::composed::{
     SecretKeyParamsBuilder, SignedSecretKey,
 };
 use pgp::crypto::hash::HashAlgorithm;
-use pgp::packet::{Signature, SignatureConfig, SignatureType, Subpacket, SubpacketData};
+use pgp::crypto::public_key::PublicKeyAlgorithm;
+use pgp::packet::{
+    PacketTrait, Signature, SignatureConfig, SignatureType, Subpacket, SubpacketData,
+};
 use pgp::types::{KeyDetails, KeyVersion, Password, SigningKey, Timestamp};
 
 /// The passphrase of an encrypted signing key, when it has one.
@@ -157,6 +160,10 @@ impl Signer {
         let k = self.signing_key();
         let created = u32::try_from(created)
             .map_err(|_| anyhow!("the signature time {created} is past 2106"))?;
+        // Never before the key itself: gpgv, gpgme (dnf) and rpm refuse a
+        // signature older than its key as a "time conflict", which a
+        // SOURCE_DATE_EPOCH older than the key would otherwise make.
+        let created = created.max(k.created_at().as_secs());
         let mut c = SignatureConfig::v4(typ, k.algorithm(), HashAlgorithm::Sha256);
         c.hashed_subpackets = vec![
             Subpacket::regular(SubpacketData::SignatureCreationTime(Timestamp::from_secs(
@@ -185,6 +192,43 @@ impl Signer {
         config
             .sign(&self.signing_key(), &self.password, data)
             .map_err(|e| anyhow!("cannot sign: {e}"))
+    }
+
+    /// A detached signature of `data` as the binary OpenPGP packet, its
+    /// packet header included: what an .rpm's signature header holds.
+    pub fn detached_packet(&self, data: &[u8], created: u64) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.detached(data, created)?
+            .to_writer_with_header(&mut out)
+            .map_err(|e| anyhow!("cannot write a signature: {e}"))?;
+        Ok(out)
+    }
+
+    /// Whether the key that signs is an RSA key (rpm files an RSA header
+    /// signature under another tag than a DSA, ECDSA or EdDSA one).
+    pub fn signs_with_rsa(&self) -> bool {
+        matches!(
+            self.signing_key().algorithm(),
+            PublicKeyAlgorithm::RSA | PublicKeyAlgorithm::RSASign
+        )
+    }
+
+    /// Whether `packet`, a binary signature packet, is this key's valid
+    /// signature of `data`.
+    pub fn verifies(&self, data: &[u8], packet: &[u8]) -> bool {
+        let Ok(sig) = DetachedSignature::from_bytes(packet) else {
+            return false;
+        };
+        let public = self.key.to_public_key();
+        let fingerprint = self.signing_key().fingerprint();
+        if public.primary_key.fingerprint() == fingerprint {
+            return sig.signature.verify(&public.primary_key, data).is_ok();
+        }
+        public
+            .public_subkeys
+            .iter()
+            .filter(|k| k.key.fingerprint() == fingerprint)
+            .any(|k| sig.signature.verify(&k.key, data).is_ok())
     }
 
     /// A detached signature of `data`, armored (apt's `Release.gpg`, dnf's
@@ -237,8 +281,9 @@ mod tests {
     #[test]
     fn signatures_verify_and_are_the_same_bytes_at_the_same_time() {
         let s = signer();
+        let t = u64::from(s.signing_key().created_at().as_secs()) + 1000;
         let text = "Origin: etcdpack\nSuite: stable\n";
-        let signed = s.clearsign(text, 1_700_000_000).unwrap();
+        let signed = s.clearsign(text, t).unwrap();
         assert!(signed.starts_with("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n"));
         let (msg, _) = CleartextSignedMessage::from_string(&signed).unwrap();
         let public = s.key.to_public_key();
@@ -246,13 +291,20 @@ mod tests {
         assert_eq!(msg.signed_text(), text.replace('\n', "\r\n"));
         assert!(signed.contains(&format!("\n\n{text}")), "{signed}");
 
-        let sig = s.detached(b"data", 1_700_000_000).unwrap();
+        let sig = s.detached(b"data", t).unwrap();
         sig.verify(&public.primary_key, &b"data"[..]).unwrap();
         assert!(sig.verify(&public.primary_key, &b"date"[..]).is_err());
-        assert_eq!(sig.created().map(|t| t.as_secs()), Some(1_700_000_000));
+        assert_eq!(sig.created().map(|t| t.as_secs()), Some(t as u32));
         assert_eq!(sig.hash_alg(), Some(HashAlgorithm::Sha256));
         // Ed25519 signatures are deterministic too.
-        assert_eq!(signed, s.clearsign(text, 1_700_000_000).unwrap());
+        assert_eq!(signed, s.clearsign(text, t).unwrap());
+        // A date before the key is the key's own: no client accepts a
+        // signature older than its key.
+        let early = s.detached(b"data", 1_000_000_000).unwrap();
+        assert_eq!(
+            early.created().map(|t| t.as_secs()),
+            Some(s.signing_key().created_at().as_secs())
+        );
     }
 
     #[test]

@@ -237,6 +237,22 @@ impl HttpServer {
         })
     }
 
+    /// Serves the files under `root` (a published repository), read at
+    /// each request; a path leaving it, or naming no file, is a 404.
+    pub fn serve_dir(root: &Path) -> HttpServer {
+        let root = root.to_owned();
+        HttpServer::with_handler(move |path, _| {
+            let rel = path.split('?').next().unwrap_or("").trim_start_matches('/');
+            if rel.split('/').any(|c| c == ".." || c.is_empty()) {
+                return Response::Status(404);
+            }
+            match fs::read(root.join(rel)) {
+                Ok(bytes) => Response::Ok(bytes),
+                Err(_) => Response::Status(404),
+            }
+        })
+    }
+
     /// `f` gets the request path and the request's index (0 for the first).
     pub fn with_handler(f: impl Fn(&str, usize) -> Response + Send + Sync + 'static) -> HttpServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
