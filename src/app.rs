@@ -23,7 +23,7 @@ use crate::{execute, extract, outdir, pki, publish, verify};
 /// Exit codes: 0 success, 1 failure, 2 invalid config or usage, 3 `verify`
 /// found a problem or an incomplete run.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.downcast_ref::<ConfigError>().is_some() {
+    if err.downcast_ref::<ConfigError>().is_some() || err.downcast_ref::<UsageError>().is_some() {
         2
     } else if err.downcast_ref::<verify::VerifyFailed>().is_some() {
         3
@@ -31,6 +31,12 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         1
     }
 }
+
+/// Options that do not fit together, or one missing that nothing else
+/// gives: exit code 2, as for clap's own usage errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(String);
 
 pub fn run(cli: Cli, reporter: &Reporter) -> Result<()> {
     match cli.command {
@@ -265,9 +271,53 @@ fn verify_cmd(a: &VerifyArgs) -> Result<()> {
 }
 
 fn publish_cmd(a: &PublishArgs, reporter: &Reporter) -> Result<()> {
-    let repo = std::path::absolute(&a.repo)
-        .with_context(|| format!("cannot resolve {}", a.repo.display()))?;
-    let signer = match &a.sign_key {
+    // The config's publish: section, under the command line's options.
+    let cluster = match &a.config {
+        Some(path) => Some(load(path, &Overrides::default(), reporter)?),
+        None => None,
+    };
+    let defaults = cluster
+        .as_ref()
+        .map(|c| c.publish.clone())
+        .unwrap_or_default();
+    let shown = a
+        .config
+        .as_ref()
+        .map_or("the config".to_owned(), |p| p.display().to_string());
+    let Some(repo_arg) = a.repo.clone().or(defaults.repo) else {
+        return Err(UsageError(
+            "publish needs a repository directory\n  help: pass --repo DIR, or set publish.repo in the config and pass it with --config".to_owned(),
+        )
+        .into());
+    };
+    let suite = a
+        .suite
+        .clone()
+        .or(defaults.suite)
+        .unwrap_or_else(|| "stable".to_owned());
+    if let Some(why) = config::suite_problem(&suite) {
+        bail!(
+            "--suite {suite:?} {why}\n  help: write a name of letters, digits, '.', '_' and '-', e.g. stable"
+        );
+    }
+    let sign_key = match (&a.sign_key, a.unsigned) {
+        (Some(k), _) => Some(k.clone()),
+        (None, true) => None,
+        (None, false) if defaults.unsigned => None,
+        (None, false) => match defaults.sign_key {
+            Some(k) => Some(k),
+            None => {
+                return Err(UsageError(format!(
+                "publish needs a signing key, or to be told that the repository is unsigned\n  help: pass --sign-key FILE (create one with `etcdpack signing-key --out FILE`), or --unsigned; or set publish.sign_key or publish.unsigned in {shown}"
+            ))
+            .into());
+            }
+        },
+    };
+    let keep = a.keep.or(defaults.keep).unwrap_or(3);
+    let repo = std::path::absolute(&repo_arg)
+        .with_context(|| format!("cannot resolve {}", repo_arg.display()))?;
+    let signer = match &sign_key {
         Some(path) => {
             let key = std::path::absolute(path)
                 .with_context(|| format!("cannot resolve {}", path.display()))?;
@@ -276,7 +326,7 @@ fn publish_cmd(a: &PublishArgs, reporter: &Reporter) -> Result<()> {
                 bail!(
                     "the signing key {} is inside the repository {}, which is served to anyone\n  help: keep the secret key outside --repo",
                     path.display(),
-                    a.repo.display()
+                    repo_arg.display()
                 );
             }
             use std::os::unix::fs::PermissionsExt;
@@ -300,18 +350,26 @@ fn publish_cmd(a: &PublishArgs, reporter: &Reporter) -> Result<()> {
             None
         }
     };
-    let url = match &a.url {
-        Some(u) => u.trim_end_matches('/').to_owned(),
+    let url = match a.url.as_ref().or(defaults.url.as_ref()) {
+        Some(u) => {
+            if let Some(why) = config::url_problem(u) {
+                bail!(
+                    "--url {u:?} {why}\n  help: write the URL machines reach the repository at, e.g. https://mirror.example.com/etcd"
+                );
+            }
+            u.trim_end_matches('/').to_owned()
+        }
         None => format!("file://{}", repo.display()),
     };
     let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
     let options = publish::Options {
         out: &a.out,
         repo: &repo,
-        suite: &a.suite,
+        suite: &suite,
         signer: signer.as_ref(),
         url: &url,
-        keep: a.keep as usize,
+        keep: keep as usize,
+        cluster: cluster.as_ref().map(|c| c.name.as_str()),
         allow_cleartext_keys: a.allow_cleartext_keys,
         date: crate::output::source_date_epoch(now)?,
     };
@@ -320,8 +378,8 @@ fn publish_cmd(a: &PublishArgs, reporter: &Reporter) -> Result<()> {
         "Published",
         format!(
             "{} in {} ({} new package(s){})",
-            a.suite,
-            a.repo.display(),
+            suite,
+            repo_arg.display(),
             published.added.len(),
             if published.changed {
                 ""

@@ -88,7 +88,7 @@ pub enum Command {
     /// node certificates against their names and IPs, and that no artifact
     /// contains the CA key.
     Verify(VerifyArgs),
-    /// Publish the packages of a gen run as a signed apt repository.
+    /// Publish the packages of a gen run as signed apt and dnf/yum repositories.
     Publish(PublishArgs),
     /// Create an OpenPGP key that signs published repositories.
     SigningKey(SigningKeyArgs),
@@ -280,26 +280,34 @@ pub struct VerifyArgs {
 #[derive(Debug, Args)]
 #[command(
     after_help = EXIT_CODES,
-    group(clap::ArgGroup::new("signing").required(true).args(["sign_key", "unsigned"]))
+    group(clap::ArgGroup::new("signing").args(["sign_key", "unsigned"]))
 )]
 pub struct PublishArgs {
-    /// The output directory of a finished gen run, whose .deb packages are
-    /// published.
+    /// The output directory of a finished gen run, whose .deb and .rpm
+    /// packages are published.
     #[arg(short, long, value_name = "DIR", default_value = "out")]
     pub out: PathBuf,
 
-    /// The repository directory, created if missing; serve it with any
-    /// static web server. Publishing again adds what changed.
-    #[arg(long, value_name = "DIR")]
-    pub repo: PathBuf,
+    /// The cluster's config, whose `publish:` section gives the defaults of
+    /// the options below (each option given here wins).
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
-    /// The suite (apt's distribution name) to publish into.
-    #[arg(long, value_name = "NAME", default_value = "stable")]
-    pub suite: String,
+    /// The repository directory, created if missing; serve it with any
+    /// static web server. Publishing again adds what changed. Required,
+    /// here or as publish.repo.
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+
+    /// The suite to publish into: apt's distribution name, and the
+    /// directory of the dnf repository [default: stable].
+    #[arg(long, value_name = "NAME")]
+    pub suite: Option<String>,
 
     /// Armored OpenPGP secret key that signs the repository (from `gpg
     /// --export-secret-keys --armor`, or `etcdpack signing-key`); never
     /// inside --repo. A passphrase is read from $ETCDPACK_SIGN_PASSPHRASE.
+    /// This or --unsigned is required, here or in the config.
     #[arg(long, value_name = "FILE", env = "ETCDPACK_SIGN_KEY")]
     pub sign_key: Option<PathBuf>,
 
@@ -313,9 +321,10 @@ pub struct PublishArgs {
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
 
-    /// Releases of each package the index keeps; older ones are pruned.
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
-    pub keep: u32,
+    /// Releases of each package the indexes keep; older ones are pruned
+    /// [default: 3].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: Option<u32>,
 
     /// Publish packages that hold a node's private key in clear. Only for a
     /// repository that no one but the nodes themselves can read.

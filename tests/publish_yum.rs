@@ -401,8 +401,26 @@ fn a_changed_node_adds_its_new_release_dnf_upgrades_to_it_and_republishing_is_re
     );
     fs::write(&g.config, yaml).unwrap();
     g.run_ok(&[]);
-    let out = publish(&g, &repo, &server.base_url, &["--keep", "1"]);
-    // Its .deb and its .rpm.
+    // This time from the config's publish: section (the repository
+    // relative to the config's directory).
+    let mut yaml = fs::read_to_string(&g.config).unwrap();
+    yaml.push_str(&format!(
+        "publish: {{ repo: repo, sign_key: \"{}\", url: \"{}\", keep: 1 }}\n",
+        signing_key().display(),
+        server.base_url
+    ));
+    fs::write(&g.config, yaml).unwrap();
+    let out = ok(etcdpack()
+        .arg("publish")
+        .arg("--config")
+        .arg(&g.config)
+        .arg("--out")
+        .arg(&g.out)
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .env_remove("ETCDPACK_SIGN_KEY")
+        .output()
+        .unwrap());
+    // Its .deb and its .rpm, into the same repository.
     assert!(out.contains("2 new package(s)"), "{out}");
 
     ok(dnf.makecache());

@@ -172,6 +172,7 @@ const SEMANTIC: &[&str] = &[
     "47-homepage-with-a-newline",
     "48-san-names-another-node",
     "49-ca-cert-holds-the-key",
+    "50-publish-signed-and-unsigned",
 ];
 
 #[test]

@@ -76,6 +76,9 @@ pub enum Rule {
     /// A node's `ssh_host_key` cannot be sealed to, is missing where
     /// `packages.keys: sealed` needs it, or is another node's too.
     HostKey,
+    /// A `publish:` setting is malformed, or `sign_key` and `unsigned` are
+    /// both given.
+    Publish,
 }
 
 /// One broken rule, with its place and the fix.

@@ -45,6 +45,7 @@ pub struct Cluster {
     pub paths: Paths,
     pub service: Service,
     pub packages: Packages,
+    pub publish: Publish,
     /// Things that are allowed but probably not meant (an even node count).
     pub warnings: Vec<String>,
 }
@@ -231,6 +232,54 @@ pub struct Packages {
     pub maintainer: String,
     pub homepage: String,
     pub keys: Keys,
+}
+
+/// The `publish:` section: defaults for `etcdpack publish`, each `None`
+/// where the config does not say.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Publish {
+    /// Resolved against the config's directory.
+    pub repo: Option<PathBuf>,
+    pub suite: Option<String>,
+    pub url: Option<String>,
+    /// Resolved against the config's directory.
+    pub sign_key: Option<PathBuf>,
+    pub unsigned: bool,
+    pub keep: Option<u32>,
+}
+
+/// Why `s` cannot be a suite (a directory under `dists/` and `rpm/`, and
+/// apt's `Suite:`), if it cannot.
+pub fn suite_problem(s: &str) -> Option<&'static str> {
+    if s.is_empty() {
+        Some("is empty")
+    } else if s.len() > 64 {
+        Some("is longer than 64 characters")
+    } else if s.starts_with(['.', '-']) {
+        Some("starts with '.' or '-'")
+    } else if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        Some("holds a character other than letters, digits, '.', '_' and '-'")
+    } else {
+        None
+    }
+}
+
+/// Why `s` cannot be the URL the client files name, if it cannot.
+pub fn url_problem(s: &str) -> Option<&'static str> {
+    let rest = ["https://", "http://", "file://"]
+        .iter()
+        .find_map(|p| s.strip_prefix(p));
+    match rest {
+        None => Some("is not an http, https or file URL"),
+        Some(r) if r.trim_end_matches('/').is_empty() => Some("names no host or path"),
+        Some(r) if !r.bytes().all(|b| b.is_ascii_graphic()) => {
+            Some("holds spaces or control characters (percent-encode them)")
+        }
+        Some(_) => None,
+    }
 }
 
 impl Packages {

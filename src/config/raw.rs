@@ -86,6 +86,8 @@ pub struct RawConfig {
     pub service: RawService,
     #[serde(default)]
     pub packages: RawPackages,
+    #[serde(default)]
+    pub publish: RawPublish,
 }
 
 /// The cluster as a whole.
@@ -264,4 +266,26 @@ pub struct RawPackages {
     /// published in a repository that others can read. Default: cleartext.
     #[schemars(transform = key_layouts)]
     pub keys: Option<S<String>>,
+}
+
+/// Defaults for `etcdpack publish --config FILE`; its options override
+/// each of them.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPublish {
+    /// The repository directory (relative to this file's directory).
+    pub repo: Option<S<String>>,
+    /// The suite to publish into: letters, digits, '.', '_' and '-'.
+    /// Default: stable.
+    pub suite: Option<S<String>>,
+    /// The repository's URL as machines reach it (http, https or file),
+    /// written into the client files.
+    pub url: Option<S<String>>,
+    /// The armored OpenPGP secret key that signs (relative to this file's
+    /// directory); never inside the repository.
+    pub sign_key: Option<S<String>>,
+    /// Publish without signatures (instead of `sign_key`).
+    pub unsigned: Option<S<bool>>,
+    /// Releases of each package the indexes keep, at least 1. Default: 3.
+    pub keep: Option<S<u32>>,
 }

@@ -64,6 +64,9 @@ pub struct Options<'a> {
     pub out: &'a Path,
     pub repo: &'a Path,
     pub suite: &'a str,
+    /// The cluster the config names, when publish was given one: the run
+    /// must be of that cluster.
+    pub cluster: Option<&'a str>,
     /// `None`: an unsigned repository.
     pub signer: Option<&'a Signer>,
     /// The repository's URL as clients reach it (for the client files).
@@ -90,6 +93,15 @@ pub struct Published {
 /// Publish the `.deb` and `.rpm` packages of `o.out` into `o.repo`.
 pub fn publish(o: &Options, reporter: &Reporter) -> Result<Published> {
     let manifest = finished_run(o.out)?;
+    if let Some(name) = o.cluster
+        && name != manifest.cluster
+    {
+        bail!(
+            "{} is a run of the cluster {:?}, not of {name:?}, which the config names\n  help: pass the output directory of this config's gen run with --out (or the config of that run with --config)",
+            o.out.display(),
+            manifest.cluster
+        );
+    }
     let (debs, rpms) = read_artifacts(o, &manifest, reporter)?;
 
     create_public(o.repo)?;

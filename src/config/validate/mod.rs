@@ -4,6 +4,7 @@
 mod install;
 mod members;
 mod pki;
+mod publish;
 mod release_source;
 mod tuning;
 
@@ -164,6 +165,7 @@ pub(super) fn resolve(
     let service = install::service(&mut c, &raw.service);
     let packages = install::packages(&mut c, &raw.packages, overrides, &name);
     members::sealing(&mut c, &raw.nodes, &nodes, packages.keys);
+    let publish = publish::publish(&mut c, &raw.publish);
 
     if !c.problems.is_empty() {
         c.problems.sort_by_key(|p| (p.at.line, p.at.column));
@@ -181,6 +183,7 @@ pub(super) fn resolve(
         paths,
         service,
         packages,
+        publish,
         warnings: c.warnings,
     })
 }
