@@ -440,8 +440,13 @@ impl Run<'_> {
                 // It names the certificate's expiry, known for a reused one.
                 Source::Maint => match leaf {
                     Some(LeafStep::Reuse(issued)) => {
-                        let text =
-                            render::render_maint(templates, cluster, node, issued.not_after)?;
+                        let text = render::render_maint(
+                            templates,
+                            cluster,
+                            node,
+                            &issued.cert_pem,
+                            issued.not_after,
+                        )?;
                         let sha = sha256_hex(text.as_bytes());
                         maint = Some(text);
                         Predicted::Known(sha)

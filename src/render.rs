@@ -443,17 +443,24 @@ pub fn render_node(t: &Templates, cluster: &Cluster, node: &Node) -> Result<Rend
 }
 
 /// The maintenance script of `node` (`install_dir/bin/etcd-maint`), whose
-/// certificate is valid until `cert_not_after`: nodes have no openssl, so
-/// the script carries the expiry it checks, as seconds since the epoch and
-/// as a date. Rendered once the PKI has decided the certificate.
+/// certificate is `cert_pem`, valid until `cert_not_after`: nodes have no
+/// openssl, so the script carries the expiry it checks, as seconds since
+/// the epoch and as a date, and the certificate's SHA-256, to know that the
+/// certificate in place is that one. Rendered once the PKI has decided the
+/// certificate.
 pub fn render_maint(
     t: &Templates,
     cluster: &Cluster,
     node: &Node,
+    cert_pem: &str,
     cert_not_after: OffsetDateTime,
 ) -> Result<String> {
     let l = Layout::new(&cluster.paths.install_dir);
     let mut ctx = Context::from_serialize(&vars(cluster, node, &l))?;
+    ctx.insert(
+        "cert_sha256",
+        &crate::fsutil::sha256_hex(cert_pem.as_bytes()),
+    );
     ctx.insert("cert_not_after", &cert_not_after.unix_timestamp());
     ctx.insert(
         "cert_not_after_date",

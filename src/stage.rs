@@ -343,7 +343,7 @@ pub fn node_tree(
         key_pem: &leaf.key_pem,
         sealed_key: leaf.sealed_key.as_deref(),
     };
-    let maint = render::render_maint(templates, cluster, node, leaf.not_after)?;
+    let maint = render::render_maint(templates, cluster, node, &leaf.cert_pem, leaf.not_after)?;
     assemble(cluster, node, bins, certs, rendered, &maint)
 }
 

@@ -476,7 +476,7 @@ fn cert_check_passes_far_from_expiry_and_warns_inside_the_window() {
     let out = maint(&root, &["cert-check"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("in 0 days (within 30)"),
+        String::from_utf8_lossy(&out.stderr).contains("(within 30): run etcdpack gen"),
         "{}",
         text(&out)
     );
@@ -485,6 +485,17 @@ fn cert_check_passes_far_from_expiry_and_warns_inside_the_window() {
     let bad = maint(&root, &["cert-check", "soon"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(text(&bad).contains("DAYS is a whole number of days"));
+
+    // Another certificate in place: its expiry is not the one written in.
+    let cert = root.join("opt/etcd/ssl/server.pem");
+    fs::copy(g.out.join("pki/ca.pem"), &cert).unwrap();
+    let other = maint(&root, &["cert-check", "0"]);
+    assert_eq!(other.status.code(), Some(1));
+    assert!(
+        text(&other).contains("is not the certificate this package installed"),
+        "{}",
+        text(&other)
+    );
 }
 
 #[test]

@@ -194,6 +194,7 @@ fn maint(c: &Cluster, node: usize) -> String {
         &Templates::new(None, &[]).unwrap(),
         c,
         &c.nodes[node],
+        "-----BEGIN CERTIFICATE-----\nnode\n-----END CERTIFICATE-----\n",
         not_after(),
     )
     .unwrap()

@@ -83,12 +83,12 @@ pub fn tree_with(bins: &Binaries, cluster: &Cluster, node: &str) -> NodeTree {
     let node = cluster.node(node).unwrap();
     let templates = Templates::new(None, &[]).unwrap();
     let rendered = render::render_node(&templates, cluster, node).unwrap();
-    let not_after = time::OffsetDateTime::from_unix_timestamp(CERT_NOT_AFTER).unwrap();
-    let maint = render::render_maint(&templates, cluster, node, not_after).unwrap();
     let cert = format!(
         "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
         node.name
     );
+    let not_after = time::OffsetDateTime::from_unix_timestamp(CERT_NOT_AFTER).unwrap();
+    let maint = render::render_maint(&templates, cluster, node, &cert, not_after).unwrap();
     let certs = NodeCerts {
         ca_cert_pem: "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n",
         cert_pem: &cert,
