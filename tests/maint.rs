@@ -465,6 +465,26 @@ fn cert_check_passes_far_from_expiry_and_warns_inside_the_window() {
         "{warned}"
     );
 
+    // Its stderr the journal stream systemd names (JOURNAL_STREAM, dev:inode), the
+    // warning carries the prefix that makes journald log it at priority warning.
+    let stream = work.path().join("stream");
+    let file = fs::File::create(&stream).unwrap();
+    let meta = fs::metadata(&stream).unwrap();
+    use std::os::unix::fs::MetadataExt as _;
+    let out = Command::new(root.join("opt/etcd/bin/etcd-maint"))
+        .args(["cert-check", "4000"])
+        .env("ETCD_MAINT_ROOT", &root)
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .stderr(file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let logged = fs::read_to_string(&stream).unwrap();
+    assert!(
+        logged.starts_with("<4>etcd-maint: warning: the certificate of etcd-1"),
+        "{logged}"
+    );
+
     // A certificate valid for a day: inside the default window of 30 days.
     let g = Gen::new(
         &["127.0.6.5"],
