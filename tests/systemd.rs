@@ -6,8 +6,9 @@
 //! runs after the previous one; the tests of one binary run in parallel):
 //!
 //! - [`cluster`]: the three booted nodes with their packages, and the checks that they formed;
-//! - [`deb_lifecycle`] (127.0.3.1-3): the cluster forms, survives a stopped member and a
-//!   powered-off node, and a rolling upgrade;
+//! - [`deb_lifecycle`] (127.0.3.1-3): the cluster forms with its certificate check timer
+//!   running, survives a stopped member and a powered-off node, and a rolling upgrade that
+//!   also turns backups on;
 //! - [`strangers`] (127.0.4.1-3, intruder on 127.0.4.9), installed with `apt-get install` from
 //!   the signed repository `etcdpack publish` wrote, served over HTTP: clients and peers without a
 //!   certificate of the cluster's CA are refused; the CA key is on no node; keys and the
