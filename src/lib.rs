@@ -77,4 +77,5 @@ pub mod release;
 pub mod render;
 pub mod report;
 pub mod stage;
+pub mod status;
 pub mod verify;

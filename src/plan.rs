@@ -200,12 +200,13 @@ pub fn build(
     out_dir: &Path,
     mirror: Option<&str>,
     now: OffsetDateTime,
+    renewal: &pki::Renewal,
     reporter: &Reporter,
 ) -> Result<Plan> {
     let previous = Manifest::read(out_dir)?;
     let declared = outdir::declared(out_dir);
     let pki_dir = out_dir.join(out::PKI);
-    let pki = pki::inspect(&pki_dir, cluster, now, reporter)?;
+    let pki = pki::inspect(&pki_dir, cluster, now, renewal, reporter)?;
     let source_date_epoch = match pki.ca_not_before() {
         Some(t) => Some(output::source_date_epoch(t.unix_timestamp().max(0) as u64)?),
         None => None,

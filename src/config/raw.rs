@@ -180,6 +180,10 @@ pub struct RawPki {
     /// years) or 365d; a bare number is hours. At least a day. Default:
     /// 87600h.
     pub validity: Option<S<Quantity>>,
+    /// How long new node and client certificates are valid, when shorter
+    /// than the CA's `validity` (e.g. 8760h: renewed yearly with `etcdpack
+    /// renew` under a ten-year CA). At least a day. Default: `validity`.
+    pub leaf_validity: Option<S<Quantity>>,
     #[serde(default)]
     pub subject: RawSubject,
     /// Sign with this existing CA certificate (PEM) instead of creating a

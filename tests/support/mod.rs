@@ -21,6 +21,8 @@ pub const COMMANDS: &[&str] = &[
     "plan",
     "fetch",
     "gen",
+    "renew",
+    "status",
     "verify",
     "publish",
     "signing-key",
