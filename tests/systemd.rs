@@ -9,9 +9,10 @@
 //! - [`deb_lifecycle`] (127.0.3.1-3): the cluster forms, survives a stopped member and a
 //!   powered-off node, and a rolling upgrade;
 //! - [`strangers`] (127.0.4.1-3, intruder on 127.0.4.9), installed with `apt-get install` from
-//!   the signed repository `etcdpack publish` wrote, served over HTTP: clients and peers without a
-//!   certificate of the cluster's CA are refused; the CA key is on no node; keys and the
-//!   process belong to the service user;
+//!   the signed repository `etcdpack publish` wrote of sealed packages (each node's key sealed to
+//!   its machine's SSH host key), served over HTTP: clients and peers without a certificate of
+//!   the cluster's CA are refused; a neighbour's package does not install; the CA key is on no
+//!   node, nor a node's key on another; keys and the process belong to the service user;
 //! - [`rpm_broken_config`] (127.0.5.1-3): the same from the .rpm packages, and the recipe's
 //!   inline comment in the EnvironmentFile makes the unit fail visibly.
 //!

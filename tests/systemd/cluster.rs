@@ -19,9 +19,10 @@ pub enum Format {
     Deb,
     /// Each node's .rpm copied in and installed with rpm.
     Rpm,
-    /// The .deb packages published with `etcdpack publish` (signed), served over HTTP on
-    /// 127.0.0.1; each node adds the published `.sources` file and runs `apt-get update` and
-    /// `apt-get install etcd-test-etcd-N`.
+    /// The .deb packages, with each node's key sealed to its machine's SSH host key
+    /// (`packages.keys: sealed`), published with `etcdpack publish` (signed) and served over
+    /// HTTP on 127.0.0.1; each node gets its host key in /etc/ssh, adds the published `.sources`
+    /// file and runs `apt-get update` and `apt-get install etcd-test-etcd-N`.
     Repository,
 }
 
@@ -40,11 +41,17 @@ pub struct Cluster {
 impl Cluster {
     /// Generates packages for nodes on `{prefix}.1-3`, boots three nodes and installs on each its
     /// own package, the way an operator would. Returns before the cluster is necessarily healthy.
+    /// The .deb and .rpm files hold each node's key in clear; the repository's packages hold it
+    /// sealed, so both layouts are installed.
     pub fn install(label: &str, prefix: &str, format: Format) -> Cluster {
         let started = Instant::now();
         let ips: Vec<String> = (1..=3).map(|i| format!("{prefix}.{i}")).collect();
         let ip_refs: Vec<&str> = ips.iter().map(String::as_str).collect();
-        let generated = Gen::new(&ip_refs, "packages: { formats: [deb, rpm] }\n");
+        let generated = if format == Format::Repository {
+            Gen::sealed(&ip_refs, "formats: [deb, rpm]")
+        } else {
+            Gen::new(&ip_refs, "packages: { formats: [deb, rpm] }\n")
+        };
         generated.run_ok(&[]);
         let scratch = Scratch::new(label);
         let base = e2e::base_root();
@@ -61,6 +68,9 @@ impl Cluster {
         for i in 1..=3 {
             let name = format!("etcd-{i}");
             let node = Node::boot(&base, &cluster.scratch.join(&name), &name);
+            if format == Format::Repository {
+                put_host_key(&cluster.generated, &node);
+            }
             cluster.nodes.push(node);
         }
         cluster.log("booted");
@@ -385,7 +395,7 @@ pub fn assert_forms(c: &Cluster) {
     }
 }
 
-/// Publish `generated`'s .deb packages, signed, into `repo/` beside its output, and serve that
+/// Publish `generated`'s .deb packages (their keys sealed), signed, into `repo/` beside its output, and serve that
 /// directory on 127.0.0.1 (the nodes share the host's loopback); the client file points there.
 fn publish(generated: &Gen) -> HttpServer {
     let repo = generated.dir.path().join("repo");
@@ -407,11 +417,22 @@ fn publish(generated: &Gen) -> HttpServer {
             .arg("--sign-key")
             .arg(&key)
             .arg("--url")
-            .arg(&server.base_url)
-            // Until the packages carry no key in clear; the repository is the test's own.
-            .arg("--allow-cleartext-keys"),
+            .arg(&server.base_url),
     );
     server
+}
+
+/// Gives `node` the SSH host key its package's key was sealed to, where an SSH server keeps
+/// it: the base root has no SSH server, hence no host key of its own.
+fn put_host_key(generated: &Gen, node: &Node) {
+    let ssh = generated.host_root(&node.name).join("etc/ssh");
+    for (file, mode) in [
+        ("ssh_host_ed25519_key", 0o600),
+        ("ssh_host_ed25519_key.pub", 0o644),
+    ] {
+        let bytes = fs::read(ssh.join(file)).unwrap();
+        node.write_file(&format!("/etc/ssh/{file}"), &bytes, mode);
+    }
 }
 
 /// A file of the repository, or 404.
