@@ -329,11 +329,23 @@ fn gen_with(a: &GenArgs, renewal: &pki::Renewal, reporter: &Reporter) -> Result<
     if plan.builds() {
         bins.get()?;
     }
+    let membership = plan.membership.clone();
     let manifest = execute::run(plan, &cluster, &templates, &bins, out_dir, reporter)?;
     reporter.status(
         "Finished",
         format!("{} node(s) in {}", manifest.nodes.len(), out_dir.display()),
     );
+    if !membership.is_empty() {
+        // The running cluster changes by hand (or by a pipeline): say how,
+        // exactly as `plan` does. stdout stays the list of artifacts.
+        reporter.status(
+            "Next",
+            format!(
+                "change the running cluster's membership (run as root, in order):\n{}",
+                crate::membership::render_text(&membership).trim_end()
+            ),
+        );
+    }
 
     if a.json {
         println!("{}", serde_json::to_string_pretty(&manifest)?);

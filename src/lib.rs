@@ -66,6 +66,7 @@ pub mod execute;
 pub mod extract;
 pub mod fetch;
 pub mod fsutil;
+pub mod membership;
 pub mod model;
 pub mod outdir;
 pub mod output;

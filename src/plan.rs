@@ -27,6 +27,7 @@ use time::OffsetDateTime;
 
 use crate::config::{Cluster, Node};
 use crate::fsutil::sha256_hex;
+use crate::membership;
 use crate::model::{CertId, Format, Identity, out};
 use crate::output::{self, Manifest, NodeInfo};
 use crate::pki::{self, CaAction, LeafStep, PkiPlan, SealStep};
@@ -46,6 +47,9 @@ pub struct Plan {
     pub nodes: Vec<NodePlan>,
     /// Outputs of earlier runs that this run removes, relative to `out`.
     pub removed: Vec<String>,
+    /// Members to add to or remove from the running cluster, with the
+    /// commands that do it (see [`membership`]).
+    pub membership: Vec<membership::Step>,
     /// Written last, relative to `out`: the record of the run.
     pub records: Vec<String>,
     /// The timestamp of every archive entry, when it is known before the
@@ -278,6 +282,8 @@ pub fn build(
         })
         .collect();
 
+    let bootstraps = membership::bootstraps(cluster, previous.as_ref(), out_dir);
+    let membership = membership::steps(cluster, previous.as_ref(), &bootstraps);
     let mut nodes = Vec::new();
     for node in &cluster.nodes {
         let run = Run {
@@ -288,6 +294,7 @@ pub fn build(
             pki: &pki,
             release_change: release_change.as_deref(),
             source_date_epoch,
+            bootstraps: &bootstraps,
         };
         nodes.push(run.node_plan(node)?);
     }
@@ -317,6 +324,7 @@ pub fn build(
         certificates,
         nodes,
         removed,
+        membership,
         records: vec![out::SUMS.to_owned(), out::MANIFEST.to_owned()],
         source_date_epoch,
         summary,
@@ -381,6 +389,7 @@ struct Run<'a> {
     /// How the release differs from the previous run's, if it does.
     release_change: Option<&'a str>,
     source_date_epoch: Option<u64>,
+    bootstraps: &'a BTreeMap<String, render::Bootstrap>,
 }
 
 impl Run<'_> {
@@ -393,8 +402,12 @@ impl Run<'_> {
             pki,
             release_change,
             source_date_epoch,
+            bootstraps,
         } = *self;
-        let rendered = render::render_node(templates, cluster, node)?;
+        let rendered = match bootstraps.get(&node.name) {
+            Some(b) => render::render_node_as(templates, cluster, node, b)?,
+            None => render::render_node(templates, cluster, node)?,
+        };
         let prev: Option<&NodeInfo> = previous.and_then(|m| m.node(&node.name));
         let cert_id = CertId::Node(node.name.clone());
         let leaf = pki.leaf(&cert_id.id()).map(|(_, step)| step);
@@ -707,6 +720,13 @@ pub fn render_text(plan: &Plan) -> String {
         for r in &plan.removed {
             let _ = writeln!(s, "  - {}", plan.out.join(r).display());
         }
+    }
+    if !plan.membership.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nMembership of the running cluster, once the packages are built (run as root, in order):"
+        );
+        s.push_str(&membership::render_text(&plan.membership));
     }
     let m = &plan.summary;
     let _ = writeln!(

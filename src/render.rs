@@ -144,6 +144,26 @@ pub fn client_url(node: &Node) -> String {
     format!("https://{}:{CLIENT_PORT}", url_host(node.ip))
 }
 
+/// How a node's etcd.conf brings its member up: `ETCD_INITIAL_CLUSTER` and
+/// `ETCD_INITIAL_CLUSTER_STATE` (see [`crate::membership`]). etcd reads both
+/// only when its data directory is empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bootstrap {
+    pub initial_cluster: String,
+    /// `new` (the first members) or `existing` (a member joining later).
+    pub state: &'static str,
+}
+
+impl Bootstrap {
+    /// Every node of `cluster` bootstrapping together.
+    pub fn new_cluster(cluster: &Cluster) -> Self {
+        Bootstrap {
+            initial_cluster: initial_cluster(cluster),
+            state: "new",
+        }
+    }
+}
+
 /// `name=peer-url,…` for ETCD_INITIAL_CLUSTER, in node order.
 pub fn initial_cluster(cluster: &Cluster) -> String {
     cluster
@@ -191,6 +211,7 @@ struct Vars<'a> {
     advertise_peer_urls: String,
     advertise_client_urls: String,
     initial_cluster: String,
+    initial_cluster_state: &'static str,
     peer_hostname: String,
     endpoints: String,
     heartbeat_ms: u128,
@@ -217,7 +238,7 @@ struct SealedVars {
     fingerprint: String,
 }
 
-fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout) -> Vars<'a> {
+fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout, b: &Bootstrap) -> Vars<'a> {
     let mut listen_client = vec![client_url(node)];
     if cluster.tuning.insecure_localhost_listener {
         listen_client.push(format!("http://127.0.0.1:{CLIENT_PORT}"));
@@ -245,7 +266,8 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout) -> Vars<'a> {
         listen_client_urls: listen_client.join(","),
         advertise_peer_urls: peer_url(node),
         advertise_client_urls: client_url(node),
-        initial_cluster: initial_cluster(cluster),
+        initial_cluster: b.initial_cluster.clone(),
+        initial_cluster_state: b.state,
         peer_hostname: crate::model::peer_hostname(&cluster.name),
         endpoints: cluster
             .nodes
@@ -276,8 +298,18 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout) -> Vars<'a> {
 /// Render every text file `node` receives. The EnvironmentFile is checked by
 /// systemd's rules before it is returned (this also guards user templates).
 pub fn render_node(t: &Templates, cluster: &Cluster, node: &Node) -> Result<Rendered> {
+    render_node_as(t, cluster, node, &Bootstrap::new_cluster(cluster))
+}
+
+/// [`render_node`] for a node that comes up as `bootstrap` says.
+pub fn render_node_as(
+    t: &Templates,
+    cluster: &Cluster,
+    node: &Node,
+    bootstrap: &Bootstrap,
+) -> Result<Rendered> {
     let l = Layout::new(&cluster.paths.install_dir);
-    let ctx = Context::from_serialize(&vars(cluster, node, &l))?;
+    let ctx = Context::from_serialize(&vars(cluster, node, &l, bootstrap))?;
     let etcd_conf = t.render("etcd.conf", &ctx)?;
     envfile::lint(&etcd_conf).context(
         "the rendered etcd.conf is not a clean systemd EnvironmentFile (check a --templates override)",
@@ -313,7 +345,9 @@ pub fn render_script(
     version: &str,
 ) -> Result<String> {
     let l = Layout::new(&cluster.paths.install_dir);
-    let mut ctx = Context::from_serialize(&vars(cluster, node, &l))?;
+    // The scripts do not bootstrap anything: only etcd.conf reads the bootstrap.
+    let bootstrap = Bootstrap::new_cluster(cluster);
+    let mut ctx = Context::from_serialize(&vars(cluster, node, &l, &bootstrap))?;
     ctx.insert("entries", &entries);
     ctx.insert("version", version);
     t.render(name, &ctx)

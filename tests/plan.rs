@@ -314,19 +314,48 @@ fn plan_names_exactly_what_gen_writes_changes_and_removes() {
     let p = step(&g, "added node");
     assert_eq!(node(&p, "etcd-d")["status"], "added");
     assert_eq!(node(&p, "etcd-d")["version"], "3.4.16-1");
-    // The others learn of it: the initial cluster and the endpoints.
+    // The members learn of it only through their etcdctl endpoints: their etcd.conf (the
+    // bootstrap they were installed with) stays.
     for n in ["etcd-a", "etcd-b", "etcd-c"] {
         let n = node(&p, n);
         assert_eq!(n["status"], "changed", "{n}");
         assert!(
-            changed_files(n).contains(&"/opt/etcd/cfg/etcd.conf".to_owned()),
+            changed_files(n).contains(&"/etc/profile.d/etcdctl.sh".to_owned())
+                && !changed_files(n).contains(&"/opt/etcd/cfg/etcd.conf".to_owned()),
             "{n}"
         );
     }
+    // It joins the running cluster as a learner, and the plan says how.
+    let join = &p["membership"][0];
+    assert_eq!(join["node"], "etcd-d");
+    assert_eq!(join["action"], "join");
+    let commands = join["commands"].to_string();
+    assert!(
+        commands.contains("etcdctl member add etcd-d --learner --peer-urls=https://")
+            && commands.contains("etcdctl member promote"),
+        "{commands}"
+    );
+    let conf = std::fs::read_to_string(g.out.join("nodes/etcd-d/opt/etcd/cfg/etcd.conf")).unwrap();
+    assert!(
+        conf.contains("ETCD_INITIAL_CLUSTER_STATE=existing"),
+        "{conf}"
+    );
 
     config(&g, &[A, B_SAN, C], "150ms");
     let p = step(&g, "removed node");
     assert_eq!(p["summary"]["removed"], 1);
+    assert_eq!(
+        p["membership"][0]["action"], "remove",
+        "{}",
+        p["membership"]
+    );
+    assert!(
+        p["membership"][0]["commands"]
+            .to_string()
+            .contains("etcdctl member remove"),
+        "{}",
+        p["membership"]
+    );
     let removed = p["removed"].to_string();
     assert!(
         removed.contains("\"nodes/etcd-d\"")
@@ -341,6 +370,14 @@ fn plan_names_exactly_what_gen_writes_changes_and_removes() {
         node(&p, "etcd-d")["version"],
         "3.4.16-2",
         "a node added again continues its releases"
+    );
+    // Its old data directory must not come back with it.
+    assert!(
+        p["membership"][0]["commands"]
+            .to_string()
+            .contains(".removed-"),
+        "{}",
+        p["membership"]
     );
 }
 
