@@ -296,7 +296,11 @@ fn gen_with(a: &GenArgs, renewal: &pki::Renewal, reporter: &Reporter) -> Result<
         reporter,
     )?;
     check_renewed_nodes(&cluster, renewal, &a.config.config)?;
-    // Everything that can be checked without writing is checked first.
+    // Everything that can be checked without writing is checked first;
+    // a refused upgrade before the release is downloaded.
+    if let Some(m) = Manifest::read(&a.out)? {
+        crate::release::check_upgrade(&m.etcd.version, &cluster.etcd.version)?;
+    }
     let templates = Templates::new(a.templates.as_deref(), &package::templates())?;
     let opts = a.source.fetch_options()?;
     // The release is verified before the output directory is touched.

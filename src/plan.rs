@@ -73,6 +73,8 @@ pub struct ReleasePlan {
     pub file_name: String,
     /// How it differs from the previous run's release, if it does.
     pub change: Option<String>,
+    /// What an upgrade of the release needs, when this is one.
+    pub upgrade: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -232,7 +234,12 @@ pub fn build(
             None
         }
     });
+    let upgrade = match &previous {
+        Some(m) => release::check_upgrade(&m.etcd.version, &e.version)?,
+        None => None,
+    };
     let release = ReleasePlan {
+        upgrade,
         version: e.version.clone(),
         arch: e.arch.as_str().to_owned(),
         url: release::url(e, mirror),
@@ -644,6 +651,9 @@ pub fn render_text(plan: &Plan) -> String {
     let _ = writeln!(s, "  sha256 {}", r.sha256);
     if let Some(c) = &r.change {
         let _ = writeln!(s, "  changed: {c}");
+    }
+    if let Some(u) = &r.upgrade {
+        let _ = writeln!(s, "  upgrade: {u}");
     }
     let _ = writeln!(
         s,

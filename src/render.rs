@@ -20,6 +20,7 @@ use crate::config::{Arch, Cluster, Node};
 use crate::envfile;
 use crate::model::Layout;
 use crate::model::Owner;
+use crate::release::Line;
 
 /// A built-in template: its name, which is also its path under `templates/`
 /// and under a `gen --templates DIR`, and its embedded default text.
@@ -219,6 +220,8 @@ struct Vars<'a> {
     quota_backend_bytes: u64,
     auto_compaction_retention: String,
     enable_v2: bool,
+    /// Whether the release line knows ETCD_ENABLE_V2 at all (3.6 does not).
+    v2_flag: bool,
     unsupported_arch: Option<&'static str>,
     user: &'a str,
     start: bool,
@@ -280,7 +283,10 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout, b: &Bootstrap) 
         quota_backend_bytes: cluster.tuning.quota_backend_bytes,
         auto_compaction_retention: retention(cluster.tuning.auto_compaction_retention),
         enable_v2: cluster.tuning.enable_v2,
-        unsupported_arch: (cluster.etcd.arch == Arch::Arm64).then_some("arm64"),
+        v2_flag: cluster.etcd.line() < Line::V3_6,
+        // 3.5 supports arm64; 3.4 runs there only when told to.
+        unsupported_arch: (cluster.etcd.arch == Arch::Arm64 && cluster.etcd.line() == Line::V3_4)
+            .then_some("arm64"),
         user: &cluster.service.user,
         start: cluster.service.start,
         sealed: match (cluster.packages.keys, &node.ssh_host_key) {

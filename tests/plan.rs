@@ -410,3 +410,43 @@ fn a_corrupt_manifest_is_an_error_for_plan_and_gen() {
     }
     assert_eq!(snapshot(&g.out), before, "nothing may change");
 }
+
+#[test]
+fn plan_and_gen_refuse_a_skipped_minor_release_and_a_downgrade() {
+    support::require!(support::STANDIN);
+    let g = Gen::new(&["127.0.0.1"], "");
+    g.run_ok(&[]);
+    let base = std::fs::read_to_string(&g.config).unwrap();
+    let sums = std::fs::read(g.out.join("SHA256SUMS")).unwrap();
+    for (version, says) in [
+        ("3.6.4", "skips the 3.5 line"),
+        ("3.4.15", "downgrades are refused"),
+    ] {
+        std::fs::write(
+            &g.config,
+            format!(
+                "{base}etcd: {{ version: {version}, sha256: \"{}\" }}\n",
+                "0".repeat(64)
+            ),
+        )
+        .unwrap();
+        for sub in ["plan", "gen"] {
+            let out = etcdpack()
+                .arg(sub)
+                .arg("-c")
+                .arg(&g.config)
+                .arg("-o")
+                .arg(&g.out)
+                .args(["--mirror", mirror()])
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && err.contains(says),
+                "{sub} {version}: {err}"
+            );
+            assert!(err.contains("help:"), "{err}");
+        }
+    }
+    assert_eq!(std::fs::read(g.out.join("SHA256SUMS")).unwrap(), sums);
+}

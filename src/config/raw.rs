@@ -162,8 +162,9 @@ pub struct RawTuning {
     /// How much history to keep before compaction: a duration such as 1h or
     /// 30m; a bare number is hours. Default: 1h.
     pub auto_compaction_retention: Option<S<Quantity>>,
-    /// Serve the v2 API as well (flannel still speaks it). Default: true.
-    pub enable_v2: Option<bool>,
+    /// Serve the v2 API as well (flannel still speaks it). Deprecated in
+    /// etcd 3.5 and gone in 3.6. Default: true on 3.4, false on 3.5 and 3.6.
+    pub enable_v2: Option<S<bool>>,
     /// Also listen on plaintext http://127.0.0.1:2379, which gives every
     /// local process full, unauthenticated access. Default: false.
     pub insecure_localhost_listener: Option<bool>,
