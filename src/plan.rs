@@ -425,7 +425,7 @@ impl Run<'_> {
         let wanted = stage::node_files(cluster);
         for f in &wanted {
             let predicted = match f.source {
-                Source::Etcd | Source::Etcdctl => match (release_change, prev) {
+                Source::Etcd | Source::Etcdctl | Source::Etcdutl => match (release_change, prev) {
                     (None, Some(p)) if p.files.contains_key(&f.path) => {
                         Predicted::Known(p.files[&f.path].sha256.clone())
                     }

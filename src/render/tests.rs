@@ -226,3 +226,19 @@ fn etcd_conf_snapshot_3_5() {
 fn etcd_conf_snapshot_3_6() {
     insta::assert_snapshot!(conf_of("3.6.4", "arm64", ""));
 }
+
+#[test]
+fn releases_from_3_5_ship_etcdutl() {
+    let sha = "0000000000000000000000000000000000000000000000000000000000000000";
+    let has = |version: &str| {
+        let c = cluster(&format!(
+            "etcd: {{ version: {version}, sha256: \"{sha}\" }}\n"
+        ));
+        crate::stage::node_files(&c)
+            .iter()
+            .any(|f| f.path == "/opt/etcd/bin/etcdutl" && f.mode == 0o755)
+    };
+    assert!(!has("3.4.16"));
+    assert!(has("3.5.21"));
+    assert!(has("3.6.4"));
+}
