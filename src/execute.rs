@@ -232,7 +232,7 @@ impl NodeCtx<'_> {
         {
             return Ok(kept);
         }
-        let tree = stage::node_tree(cluster, node, bins.get()?, pki, &np.rendered)?;
+        let tree = stage::node_tree(templates, cluster, node, bins.get()?, pki, &np.rendered)?;
         let records = tree.records();
         for (path, sha) in &np.expected {
             let got = records.get(path).map(|r| r.sha256.as_str());

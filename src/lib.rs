@@ -24,9 +24,11 @@
 //!    reading `OUT/pki` only, whether the CA is created, reused or imported
 //!    and which leaves are reused or issued and why; [`pki::apply`] carries
 //!    that out. The CA key never leaves `OUT/pki`.
-//! 4. **render** ([`render`]) — `etcd.conf`, `etcd.service` and the etcdctl
-//!    profile from the templates in `templates/`; `etcd.conf` is checked by
-//!    systemd's EnvironmentFile rules ([`envfile`]). The same templates
+//! 4. **render** ([`render`]) — `etcd.conf`, `etcd.service`, the etcdctl
+//!    profile and the maintenance timers from the templates in `templates/`;
+//!    `etcd.conf` is checked by systemd's EnvironmentFile rules ([`envfile`]).
+//!    The maintenance script `etcd-maint` carries the node certificate's
+//!    expiry, so it is rendered once the PKI has decided it. The same templates
 //!    render the bundle's installer and the deb/rpm maintainer scripts, which
 //!    each format declares in its own module.
 //! 5. **stage** ([`stage`]) — [`stage::node_files`] is the one list of what

@@ -422,6 +422,7 @@ impl Run<'_> {
 
         let mut files = Vec::new();
         let mut expected = BTreeMap::new();
+        let mut maint = None;
         let wanted = stage::node_files(cluster);
         for f in &wanted {
             let predicted = match f.source {
@@ -448,6 +449,28 @@ impl Run<'_> {
                         } else {
                             issued.key_pem.as_bytes()
                         }))
+                    }
+                    Some(LeafStep::Issue { reason }) => {
+                        Predicted::New(format!("certificate issued: {reason}"))
+                    }
+                    None => Predicted::New("new".into()),
+                },
+                Source::MaintUnit(unit) => Predicted::Known(sha256_hex(
+                    rendered.maint_unit(unit).unwrap_or_default().as_bytes(),
+                )),
+                // It names the certificate's expiry, known for a reused one.
+                Source::Maint => match leaf {
+                    Some(LeafStep::Reuse(issued)) => {
+                        let text = render::render_maint(
+                            templates,
+                            cluster,
+                            node,
+                            &issued.cert_pem,
+                            issued.not_after,
+                        )?;
+                        let sha = sha256_hex(text.as_bytes());
+                        maint = Some(text);
+                        Predicted::Known(sha)
                     }
                     Some(LeafStep::Issue { reason }) => {
                         Predicted::New(format!("certificate issued: {reason}"))
@@ -484,7 +507,7 @@ impl Run<'_> {
                     } else {
                         (
                             Change::Changed,
-                            text_diff(f.source, &tree_dir, &f.path, &rendered),
+                            text_diff(f.source, &tree_dir, &f.path, &rendered, maint.as_deref()),
                         )
                     }
                 }
@@ -590,11 +613,19 @@ impl Run<'_> {
 /// Why a rendered file changed, read against the copy in the previous run's
 /// node tree: `ETCD_HEARTBEAT_INTERVAL 100 → 150` for `etcd.conf`, the
 /// first differing line for the others.
-fn text_diff(source: Source, tree_dir: &Path, path: &str, rendered: &Rendered) -> Vec<String> {
-    let new = match source {
-        Source::EtcdConf => &rendered.etcd_conf,
-        Source::Unit => &rendered.etcd_service,
-        Source::Profile => &rendered.etcdctl_profile,
+fn text_diff(
+    source: Source,
+    tree_dir: &Path,
+    path: &str,
+    rendered: &Rendered,
+    maint: Option<&str>,
+) -> Vec<String> {
+    let new = match (source, maint) {
+        (Source::EtcdConf, _) => rendered.etcd_conf.as_str(),
+        (Source::Unit, _) => rendered.etcd_service.as_str(),
+        (Source::Profile, _) => rendered.etcdctl_profile.as_str(),
+        (Source::MaintUnit(unit), _) => rendered.maint_unit(unit).unwrap_or_default(),
+        (Source::Maint, Some(text)) => text,
         _ => return vec!["contents changed".into()],
     };
     let Ok(old) = std::fs::read_to_string(tree_dir.join(path.trim_start_matches('/'))) else {

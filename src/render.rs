@@ -15,6 +15,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 use tera::{Context, Tera};
+use time::OffsetDateTime;
 
 use crate::config::{Arch, Cluster, Node};
 use crate::envfile;
@@ -46,7 +47,82 @@ pub const TEMPLATES: &[Template] = &[
         name: "etcdctl.sh",
         text: include_str!("../templates/etcdctl.sh"),
     },
+    Template {
+        name: MAINT_SCRIPT,
+        text: include_str!("../templates/etcd-maint"),
+    },
+    Template {
+        name: "etcd-cert-check.service",
+        text: include_str!("../templates/etcd-cert-check.service"),
+    },
+    Template {
+        name: "etcd-cert-check.timer",
+        text: include_str!("../templates/etcd-cert-check.timer"),
+    },
+    Template {
+        name: "etcd-backup.service",
+        text: include_str!("../templates/etcd-backup.service"),
+    },
+    Template {
+        name: "etcd-backup.timer",
+        text: include_str!("../templates/etcd-backup.timer"),
+    },
 ];
+
+/// The template of the maintenance script, `install_dir/bin/etcd-maint`.
+pub const MAINT_SCRIPT: &str = "etcd-maint";
+
+/// The maintenance units beside etcd.service: the daily certificate check
+/// every node gets, and the backups when `backup.enabled`. Each unit file is
+/// rendered from the template of its own name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum MaintUnit {
+    CertCheckService,
+    CertCheckTimer,
+    BackupService,
+    BackupTimer,
+}
+
+impl MaintUnit {
+    pub const ALL: [MaintUnit; 4] = [
+        MaintUnit::CertCheckService,
+        MaintUnit::CertCheckTimer,
+        MaintUnit::BackupService,
+        MaintUnit::BackupTimer,
+    ];
+
+    /// The unit's name, which is also its template's.
+    pub fn name(self) -> &'static str {
+        match self {
+            MaintUnit::CertCheckService => "etcd-cert-check.service",
+            MaintUnit::CertCheckTimer => "etcd-cert-check.timer",
+            MaintUnit::BackupService => "etcd-backup.service",
+            MaintUnit::BackupTimer => "etcd-backup.timer",
+        }
+    }
+
+    /// A timer, which the package scripts enable and start (its service
+    /// only runs when the timer fires).
+    pub fn is_timer(self) -> bool {
+        matches!(self, MaintUnit::CertCheckTimer | MaintUnit::BackupTimer)
+    }
+
+    /// Whether a node of `cluster` gets this unit.
+    pub fn shipped(self, cluster: &Cluster) -> bool {
+        match self {
+            MaintUnit::CertCheckService | MaintUnit::CertCheckTimer => true,
+            MaintUnit::BackupService | MaintUnit::BackupTimer => cluster.backup.enabled,
+        }
+    }
+
+    /// The units a node of `cluster` gets, in [`MaintUnit::ALL`] order.
+    pub fn of(cluster: &Cluster) -> Vec<MaintUnit> {
+        MaintUnit::ALL
+            .into_iter()
+            .filter(|u| u.shipped(cluster))
+            .collect()
+    }
+}
 
 pub const CLIENT_PORT: u16 = 2379;
 pub const PEER_PORT: u16 = 2380;
@@ -121,12 +197,26 @@ fn override_files(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>> {
     Ok(out)
 }
 
-/// The rendered files of one node.
+/// The rendered files of one node that the PKI does not shape (the
+/// maintenance script names the node certificate's expiry: see
+/// [`render_maint`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub etcd_conf: String,
     pub etcd_service: String,
     pub etcdctl_profile: String,
+    /// Every maintenance unit the node gets ([`MaintUnit::of`]), in order.
+    pub maint_units: Vec<(MaintUnit, String)>,
+}
+
+impl Rendered {
+    /// The text of `unit`, if the node gets it.
+    pub fn maint_unit(&self, unit: MaintUnit) -> Option<&str> {
+        self.maint_units
+            .iter()
+            .find(|(u, _)| *u == unit)
+            .map(|(_, text)| text.as_str())
+    }
 }
 
 /// `host` as it appears in a URL: IPv6 in brackets.
@@ -175,6 +265,20 @@ pub fn initial_cluster(cluster: &Cluster) -> String {
         .join(",")
 }
 
+/// A systemd time span (`6h`, `1d`, `90min`), for a timer.
+fn time_span(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s.is_multiple_of(86400) {
+        format!("{}d", s / 86400)
+    } else if s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s.is_multiple_of(60) {
+        format!("{}min", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
 /// etcd 3.4 reads a bare number as hours; anything else as a Go duration.
 fn retention(d: std::time::Duration) -> String {
     let s = d.as_secs();
@@ -203,7 +307,10 @@ struct Vars<'a> {
     cfg_dir: &'a str,
     ssl_dir: &'a str,
     etcd_bin: &'a str,
+    etcdctl_bin: &'a str,
+    maint_bin: &'a str,
     conf_file: &'a str,
+    unit_dir: &'a str,
     unit_file: &'a str,
     profile_file: &'a str,
     ca_file: &'a str,
@@ -229,6 +336,24 @@ struct Vars<'a> {
     start: bool,
     /// With `packages.keys: sealed`: how the package unseals its key.
     sealed: Option<SealedVars>,
+    /// `backup:`, for etcd-maint and the backup units.
+    backup: BackupVars<'a>,
+    /// The maintenance units the node gets (`etcd-cert-check.service`, …),
+    /// and of them the timers, which the package scripts enable and start.
+    maint_units: Vec<&'static str>,
+    timers: Vec<&'static str>,
+    /// The timers a node of this cluster does not get, which an upgrade
+    /// from a package that had them stops and disables.
+    retired_timers: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct BackupVars<'a> {
+    enabled: bool,
+    /// A systemd time span: `24h`, `1d`.
+    interval: String,
+    dir: &'a str,
+    keep: u32,
 }
 
 /// The key sealed to the node's SSH host key, as the scripts unseal it.
@@ -262,7 +387,10 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout, b: &Bootstrap) 
         cfg_dir: &l.cfg_dir,
         ssl_dir: &l.ssl_dir,
         etcd_bin: &l.etcd_bin,
+        etcdctl_bin: &l.etcdctl_bin,
+        maint_bin: &l.maint_bin,
         conf_file: &l.conf_file,
+        unit_dir: Layout::UNIT_DIR,
         unit_file: Layout::UNIT_FILE,
         profile_file: Layout::PROFILE_FILE,
         ca_file: &l.ca_file,
@@ -301,6 +429,26 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout, b: &Bootstrap) 
             }),
             _ => None,
         },
+        backup: BackupVars {
+            enabled: cluster.backup.enabled,
+            interval: time_span(cluster.backup.interval),
+            dir: &cluster.backup.dir,
+            keep: cluster.backup.keep,
+        },
+        maint_units: MaintUnit::of(cluster)
+            .into_iter()
+            .map(MaintUnit::name)
+            .collect(),
+        timers: MaintUnit::of(cluster)
+            .into_iter()
+            .filter(|u| u.is_timer())
+            .map(MaintUnit::name)
+            .collect(),
+        retired_timers: MaintUnit::ALL
+            .into_iter()
+            .filter(|u| u.is_timer() && !u.shipped(cluster))
+            .map(MaintUnit::name)
+            .collect(),
     }
 }
 
@@ -323,11 +471,45 @@ pub fn render_node_as(
     envfile::lint(&etcd_conf).context(
         "the rendered etcd.conf is not a clean systemd EnvironmentFile (check a --templates override)",
     )?;
+    let maint_units = MaintUnit::of(cluster)
+        .into_iter()
+        .map(|u| Ok((u, t.render(u.name(), &ctx)?)))
+        .collect::<Result<_>>()?;
     Ok(Rendered {
         etcd_conf,
         etcd_service: t.render("etcd.service", &ctx)?,
         etcdctl_profile: t.render("etcdctl.sh", &ctx)?,
+        maint_units,
     })
+}
+
+/// The maintenance script of `node` (`install_dir/bin/etcd-maint`), whose
+/// certificate is `cert_pem`, valid until `cert_not_after`: nodes have no
+/// openssl, so the script carries the expiry it checks, as seconds since
+/// the epoch and as a date, and the certificate's SHA-256, to know that the
+/// certificate in place is that one. Rendered once the PKI has decided the
+/// certificate.
+pub fn render_maint(
+    t: &Templates,
+    cluster: &Cluster,
+    node: &Node,
+    cert_pem: &str,
+    cert_not_after: OffsetDateTime,
+) -> Result<String> {
+    let l = Layout::new(&cluster.paths.install_dir);
+    // A restore brings every member up anew, together: the whole node list.
+    let bootstrap = Bootstrap::new_cluster(cluster);
+    let mut ctx = Context::from_serialize(&vars(cluster, node, &l, &bootstrap))?;
+    ctx.insert(
+        "cert_sha256",
+        &crate::fsutil::sha256_hex(cert_pem.as_bytes()),
+    );
+    ctx.insert("cert_not_after", &cert_not_after.unix_timestamp());
+    ctx.insert(
+        "cert_not_after_date",
+        &crate::model::rfc3339(cert_not_after),
+    );
+    t.render(MAINT_SCRIPT, &ctx)
 }
 
 /// One entry of the tree a script handles, as the script templates see it.

@@ -23,7 +23,7 @@ use crate::fsutil;
 pub use crate::model::Owner;
 use crate::model::{Blob, FileRecord, Layout};
 use crate::pki::Pki;
-use crate::render::{Rendered, ScriptEntry};
+use crate::render::{self, MaintUnit, Rendered, ScriptEntry, Templates};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -320,8 +320,10 @@ pub struct NodeCerts<'a> {
 }
 
 /// The node's contents: binaries, rendered files, CA certificate, its own
-/// certificate and key. Never the CA key, never another node's key.
+/// certificate and key. Never the CA key, never another node's key. The
+/// maintenance script is rendered here, with the certificate's expiry.
 pub fn node_tree(
+    templates: &Templates,
     cluster: &Cluster,
     node: &Node,
     bins: &Binaries,
@@ -341,7 +343,8 @@ pub fn node_tree(
         key_pem: &leaf.key_pem,
         sealed_key: leaf.sealed_key.as_deref(),
     };
-    assemble(cluster, node, bins, certs, rendered)
+    let maint = render::render_maint(templates, cluster, node, &leaf.cert_pem, leaf.not_after)?;
+    assemble(cluster, node, bins, certs, rendered, &maint)
 }
 
 /// What fills one file of a node.
@@ -368,6 +371,10 @@ pub enum Source {
     /// The node's private key sealed to its SSH host key (`packages.keys:
     /// sealed`), in place of [`Source::NodeKey`].
     SealedKey,
+    /// Rendered once the certificate is known: `etcd-maint`.
+    Maint,
+    /// Rendered: a maintenance timer or its service.
+    MaintUnit(MaintUnit),
 }
 
 /// One file a node gets, before its contents are known.
@@ -394,6 +401,7 @@ pub fn node_files(cluster: &Cluster) -> Vec<FileSpec> {
     let mut files = vec![
         file(&l.etcd_bin, Source::Etcd, 0o755, Owner::Root, false),
         file(&l.etcdctl_bin, Source::Etcdctl, 0o755, Owner::Root, false),
+        file(&l.maint_bin, Source::Maint, 0o755, Owner::Root, false),
         file(&l.conf_file, Source::EtcdConf, 0o644, Owner::Root, true),
         file(&l.ca_file, Source::CaCert, 0o644, Owner::Root, false),
         file(&l.cert_file, Source::NodeCert, 0o644, Owner::Root, false),
@@ -426,6 +434,15 @@ pub fn node_files(cluster: &Cluster) -> Vec<FileSpec> {
             false,
         ));
     }
+    for unit in MaintUnit::of(cluster) {
+        files.push(file(
+            &Layout::unit_file(unit.name()),
+            Source::MaintUnit(unit),
+            0o644,
+            Owner::Root,
+            false,
+        ));
+    }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files
 }
@@ -438,13 +455,15 @@ impl FileSpec {
 }
 
 /// [`node_tree`] from its parts, for callers that hold certificates
-/// themselves (tests build packages this way without a PKI run).
+/// themselves (tests build packages this way without a PKI run); `maint` is
+/// the maintenance script, [`render::render_maint`] for the certificate.
 pub fn assemble(
     cluster: &Cluster,
     node: &Node,
     bins: &Binaries,
     certs: NodeCerts,
     rendered: &Rendered,
+    maint: &str,
 ) -> Result<NodeTree> {
     let text = |s: &str| Blob::from(s);
     tree_of(cluster, node, |source| match source {
@@ -459,6 +478,8 @@ pub fn assemble(
         Source::NodeCert => text(certs.cert_pem),
         Source::NodeKey => text(certs.key_pem),
         Source::SealedKey => text(certs.sealed_key.unwrap_or_default()),
+        Source::Maint => text(maint),
+        Source::MaintUnit(unit) => text(rendered.maint_unit(unit).unwrap_or_default()),
     })
 }
 

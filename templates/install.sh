@@ -5,8 +5,9 @@
 #   sudo ./install.sh [--root DIR] [--no-start] [--force]
 #
 # Creates the service user, places every file with its owner and mode, creates
-# the data directory (0700), reloads systemd and enables the unit. Safe to run
-# again: unchanged files stay, changed ones are replaced and etcd restarted.
+# the data directory (0700), reloads systemd and enables the unit and the
+# maintenance timers ({{ timers | join(sep=", ") }}). Safe to run again: unchanged
+# files stay, changed ones are replaced and etcd restarted.
 # Refuses to overwrite another member's install unless --force is given.
 # Refuses, before changing anything, to go through a symbolic link anywhere
 # below the root (it could lead outside it), and a data directory whose
@@ -22,7 +23,7 @@ while [ $# -gt 0 ]; do
     --root) root=${2:?--root needs a directory}; shift 2 ;;
     --no-start) start=false; shift ;;
     --force) force=1; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -153,18 +154,34 @@ install -d -m 0700 -o "$uid" -g "$gid" "$root{{ data_dir }}"
 chown -h "$uid:$gid" "$root{{ data_dir }}"
 chmod 0700 "$root{{ data_dir }}"
 
+running=0
+if [ -z "$root" ] && [ -d /run/systemd/system ]; then running=1; fi
+{%- for t in retired_timers %}
+# Not in this bundle (backup: turned off), left by an earlier one: no longer
+# wanted, stopped, removed with its service.
+if [ -e "$root{{ unit_dir }}/{{ t }}" ]; then
+  if [ "$running" = 1 ]; then
+    systemctl disable --now {{ t }} || true
+  elif command -v systemctl >/dev/null 2>&1; then
+    systemctl --root "${root:-/}" disable {{ t }} || true
+  fi
+  rm -f "$root{{ unit_dir }}/{{ t }}" "$root{{ unit_dir }}/{{ t | replace(from=".timer", to=".service") }}"
+fi
+{%- endfor %}
+
+units="etcd.service{% for t in timers %} {{ t }}{% endfor %}"
 if [ -n "$root" ]; then
   if command -v systemctl >/dev/null 2>&1; then
-    systemctl --root "$root" enable etcd.service
+    systemctl --root "$root" enable $units
   fi
   echo "installed {{ package }} {{ version }} under $root; etcd starts when that system boots"
-elif [ -d /run/systemd/system ]; then
+elif [ "$running" = 1 ]; then
   systemctl daemon-reload
-  systemctl enable etcd.service
+  systemctl enable $units
   if [ "$start" = true ]; then
-    if [ "$changed" = 1 ]; then systemctl restart etcd.service; else systemctl start etcd.service; fi
+    if [ "$changed" = 1 ]; then systemctl restart $units; else systemctl start $units; fi
   fi
   echo "installed {{ package }} {{ version }}"
 else
-  echo "installed {{ package }} {{ version }}; systemd is not running, enable etcd.service when it is"
+  echo "installed {{ package }} {{ version }}; systemd is not running, enable $units when it is"
 fi

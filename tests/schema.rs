@@ -103,6 +103,7 @@ fn every_example_and_good_config_is_valid() {
         "pki: { algorithm: rsa-2048, validity: 8760h }\n",
         "clients: [ { name: etcdctl } ]\nservice: { user: root, start: false }\n",
         "etcd: { version: v3.4.16, arch: arm64 }\n",
+        "service: { user: root }\nbackup: { enabled: true, interval: 6h, dir: /srv/etcd-backups, keep: 2 }\n",
     ] {
         let g = Gen::new(&["192.168.0.1", "192.168.0.2", "fd00::3"], extra);
         assert_valid(&v, extra, &fs::read_to_string(&g.config).unwrap());
@@ -173,6 +174,7 @@ const SEMANTIC: &[&str] = &[
     "48-san-names-another-node",
     "49-ca-cert-holds-the-key",
     "50-publish-signed-and-unsigned",
+    "51-backup-settings",
 ];
 
 #[test]

@@ -192,7 +192,7 @@ fn run_script(dir: &Path, cluster: &Cluster, script: &str, args: &[&str]) -> Out
         key_pem: "key\n",
         sealed_key: None,
     };
-    let tree = stage::assemble(cluster, node, &bins, certs, &rendered).unwrap();
+    let tree = stage::assemble(cluster, node, &bins, certs, &rendered, "#!/bin/sh\n").unwrap();
     for e in tree.files() {
         let p = Path::new(&e.path);
         fs::create_dir_all(p.parent().unwrap()).unwrap();

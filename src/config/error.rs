@@ -81,6 +81,9 @@ pub enum Rule {
     /// A `publish:` setting is malformed, or `sign_key` and `unsigned` are
     /// both given.
     Publish,
+    /// A `backup:` setting is malformed: the interval, the directory or
+    /// the number of snapshots to keep.
+    Backup,
 }
 
 /// One broken rule, with its place and the fix.

@@ -46,6 +46,7 @@ pub struct Cluster {
     pub service: Service,
     pub packages: Packages,
     pub publish: Publish,
+    pub backup: Backup,
     /// Things that are allowed but probably not meant (an even node count).
     pub warnings: Vec<String>,
 }
@@ -248,6 +249,20 @@ pub struct Publish {
     pub sign_key: Option<PathBuf>,
     pub unsigned: bool,
     pub keep: Option<u32>,
+}
+
+/// The `backup:` section: how `etcd-maint backup` keeps snapshots on a
+/// node, and whether a timer runs it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Backup {
+    /// The packages ship etcd-backup.service and etcd-backup.timer.
+    pub enabled: bool,
+    /// How often the timer runs, in whole seconds, at least a minute.
+    pub interval: Duration,
+    /// An absolute path on the node.
+    pub dir: String,
+    /// Snapshots kept, at least 1.
+    pub keep: u32,
 }
 
 /// Why `s` cannot be a suite (a directory under `dists/` and `rpm/`, and

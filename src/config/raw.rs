@@ -88,6 +88,8 @@ pub struct RawConfig {
     pub packages: RawPackages,
     #[serde(default)]
     pub publish: RawPublish,
+    #[serde(default)]
+    pub backup: RawBackup,
 }
 
 /// The cluster as a whole.
@@ -292,5 +294,29 @@ pub struct RawPublish {
     /// Publish without signatures (instead of `sign_key`).
     pub unsigned: Option<S<bool>>,
     /// Releases of each package the indexes keep, at least 1. Default: 3.
+    pub keep: Option<S<u32>>,
+}
+
+/// Snapshots of each node's own member, written by `etcd-maint backup` on
+/// the node: by hand, or by the etcd-backup.timer every package ships when
+/// `enabled`. `dir` and `keep` apply to a backup by hand too.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackup {
+    /// Ship etcd-backup.service and etcd-backup.timer, enabled and started
+    /// like etcd. Default: false.
+    pub enabled: Option<bool>,
+    /// How often the timer takes a snapshot: a duration such as 6h, 30m or
+    /// 1d (units s, m, h, d; a unit is required), at least 1m; the first
+    /// one 5 minutes after the timer starts (at install or boot). Default:
+    /// 24h.
+    pub interval: Option<S<Quantity>>,
+    /// The directory on each node that holds the snapshots, an absolute
+    /// path (root's, 0700; created at install, never deleted). Default:
+    /// /var/backups/etcd.
+    pub dir: Option<S<String>>,
+    /// How many snapshots to keep: a new one removes the oldest beyond
+    /// this, at least 1. Default: 7.
+    #[schemars(range(min = 1))]
     pub keep: Option<S<u32>>,
 }

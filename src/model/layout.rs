@@ -11,6 +11,8 @@ pub struct Layout {
     pub etcdctl_bin: String,
     /// 3.5 and later only.
     pub etcdutl_bin: String,
+    /// The maintenance script: quota recovery, certificate check, backups.
+    pub maint_bin: String,
     pub conf_file: String,
     pub ca_file: String,
     pub cert_file: String,
@@ -20,8 +22,16 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// Where the package's systemd units go: etcd.service and, beside it,
+    /// the maintenance timers and their services.
+    pub const UNIT_DIR: &'static str = "/usr/lib/systemd/system";
     pub const UNIT_FILE: &'static str = "/usr/lib/systemd/system/etcd.service";
     pub const PROFILE_FILE: &'static str = "/etc/profile.d/etcdctl.sh";
+
+    /// The path of the unit file `name` (`etcd-backup.timer`).
+    pub fn unit_file(name: &str) -> String {
+        format!("{}/{name}", Layout::UNIT_DIR)
+    }
 
     pub fn new(install_dir: &str) -> Self {
         let base = install_dir;
@@ -33,6 +43,7 @@ impl Layout {
             etcd_bin: format!("{bin_dir}/etcd"),
             etcdctl_bin: format!("{bin_dir}/etcdctl"),
             etcdutl_bin: format!("{bin_dir}/etcdutl"),
+            maint_bin: format!("{bin_dir}/etcd-maint"),
             conf_file: format!("{cfg_dir}/etcd.conf"),
             ca_file: format!("{ssl_dir}/ca.pem"),
             cert_file: format!("{ssl_dir}/server.pem"),

@@ -32,7 +32,7 @@ fn tree(c: &Cluster) -> NodeTree {
         key_pem: "key",
         sealed_key: None,
     };
-    stage::assemble(c, &c.nodes[0], &bins, certs, &r).unwrap()
+    stage::assemble(c, &c.nodes[0], &bins, certs, &r, "#!/bin/sh\n").unwrap()
 }
 
 /// Every format's scripts for `c`'s first node, at version 3.4.16-1.
@@ -165,8 +165,10 @@ fn maintainer_scripts_follow_the_service_settings() {
     let s = scripts(&t, &c, &tree(&c));
     let post = &s.deb.postinst;
     assert!(post.contains("useradd --system"), "{post}");
+    // A first install enables and starts etcd and the certificate check.
     assert!(
-        post.contains("systemctl start --no-block etcd.service"),
+        post.contains("units=\"etcd.service etcd-cert-check.timer\"")
+            && post.contains("systemctl start --no-block $units"),
         "{post}"
     );
     assert!(
@@ -182,6 +184,53 @@ fn maintainer_scripts_follow_the_service_settings() {
         overrides.contains("non-standard-file-perm 0600 != 0644 [opt/etcd/ssl/server-key.pem]"),
         "{overrides}"
     );
+}
+
+#[test]
+fn the_backup_timer_is_enabled_and_removed_with_the_rest_when_backups_are_on() {
+    let t = Templates::new(None, &templates()).unwrap();
+    let c = cluster("backup: { enabled: true }\n");
+    let s = scripts(&t, &c, &tree(&c));
+    let timers = "etcd.service etcd-cert-check.timer etcd-backup.timer";
+    for (name, text) in [("deb/postinst", &s.deb.postinst), ("rpm/post", &s.rpm.post)] {
+        assert!(
+            text.contains(&format!("units=\"{timers}\"")),
+            "{name}:\n{text}"
+        );
+        // Nothing to retire.
+        assert!(!text.contains("systemctl disable"), "{name}:\n{text}");
+    }
+    for (name, text) in [("deb/prerm", &s.deb.prerm), ("rpm/preun", &s.rpm.preun)] {
+        assert!(
+            text.contains(&format!("systemctl disable {timers}"))
+                && text.contains(
+                    "systemctl stop etcd-cert-check.service etcd-cert-check.timer etcd-backup.service etcd-backup.timer"
+                ),
+            "{name}:\n{text}"
+        );
+    }
+    for (name, text) in [("deb/preinst", &s.deb.preinst), ("rpm/pre", &s.rpm.pre)] {
+        assert!(
+            text.contains("for timer in etcd-cert-check.timer etcd-backup.timer; do"),
+            "{name}:\n{text}"
+        );
+    }
+    let install = &s.bundle.install_sh;
+    assert!(
+        install.contains(&format!("units=\"{timers}\"")),
+        "{install}"
+    );
+
+    // Without backups, an upgrade from a package that had them retires the timer.
+    let c = cluster("");
+    let s = scripts(&t, &c, &tree(&c));
+    for (name, text) in [("deb/postinst", &s.deb.postinst), ("rpm/post", &s.rpm.post)] {
+        assert!(
+            text.contains("systemctl disable etcd-backup.timer")
+                && text.contains("systemctl stop etcd-backup.timer"),
+            "{name}:\n{text}"
+        );
+    }
 }
 
 #[test]

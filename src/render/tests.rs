@@ -242,3 +242,80 @@ fn releases_from_3_5_ship_etcdutl() {
     assert!(has("3.5.21"));
     assert!(has("3.6.4"));
 }
+
+/// 2033-11-11 22:13:20 UTC.
+fn not_after() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(2_015_360_000).unwrap()
+}
+
+fn maint(c: &Cluster, node: usize) -> String {
+    render_maint(
+        &Templates::new(None, &[]).unwrap(),
+        c,
+        &c.nodes[node],
+        "-----BEGIN CERTIFICATE-----\nnode\n-----END CERTIFICATE-----\n",
+        not_after(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn etcd_maint_snapshot() {
+    insta::assert_snapshot!(stable(&maint(&cluster(""), 0)));
+}
+
+#[test]
+fn maintenance_unit_snapshots() {
+    let r = render(&cluster("backup: { enabled: true, interval: 6h }\n"), 0);
+    for (unit, text) in &r.maint_units {
+        insta::assert_snapshot!(unit.name(), stable(text));
+    }
+}
+
+#[test]
+fn the_maintenance_script_is_the_nodes_own_and_names_its_certificates_expiry() {
+    let c = cluster("backup: { dir: /srv/etcd-snapshots, keep: 3 }\n");
+    let (one, two) = (maint(&c, 0), maint(&c, 1));
+    assert!(one.contains("cert_not_after=2015360000\n"), "{one}");
+    assert!(
+        one.contains("cert_not_after_date=\"2033-11-11T22:13:20Z\""),
+        "{one}"
+    );
+    assert!(one.contains("export ETCDCTL_ENDPOINTS=https://192.168.0.1:2379\n"));
+    assert!(two.contains("export ETCDCTL_ENDPOINTS=https://192.168.0.2:2379\n"));
+    assert!(one.contains("--initial-advertise-peer-urls https://192.168.0.1:2380"));
+    assert!(one.contains(&format!("--initial-cluster {}", initial_cluster(&c))));
+    assert!(one.contains("dir=${1:-\"$root/srv/etcd-snapshots\"}\n  keep=3\n"));
+}
+
+#[test]
+fn the_backup_units_come_with_backup_enabled_only() {
+    let names =
+        |r: &Rendered| -> Vec<&str> { r.maint_units.iter().map(|(u, _)| u.name()).collect() };
+    let off = render(&cluster("backup: { keep: 3 }\n"), 0);
+    assert_eq!(
+        names(&off),
+        ["etcd-cert-check.service", "etcd-cert-check.timer"]
+    );
+    let on = render(&cluster("backup: { enabled: true, interval: 90m }\n"), 0);
+    assert_eq!(
+        names(&on),
+        [
+            "etcd-cert-check.service",
+            "etcd-cert-check.timer",
+            "etcd-backup.service",
+            "etcd-backup.timer"
+        ]
+    );
+    let timer = on.maint_unit(MaintUnit::BackupTimer).unwrap();
+    assert!(timer.contains("\nOnUnitActiveSec=90min\n"), "{timer}");
+}
+
+#[test]
+fn time_spans_are_systemds() {
+    use std::time::Duration;
+    assert_eq!(time_span(Duration::from_secs(86400)), "1d");
+    assert_eq!(time_span(Duration::from_secs(6 * 3600)), "6h");
+    assert_eq!(time_span(Duration::from_secs(90 * 60)), "90min");
+    assert_eq!(time_span(Duration::from_secs(61)), "61s");
+}

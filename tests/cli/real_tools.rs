@@ -11,7 +11,10 @@ use crate::support::{self, Gen, etcdpack, mode_of, run_ok};
 #[test]
 fn gen_over_http_then_check_everything_with_real_tools() {
     support::require!(support::STANDIN, support::OPENSSL, support::SYSTEMD_ANALYZE);
-    let g = Gen::new(&["192.168.0.1", "192.168.0.2", "192.168.0.3"], "");
+    let g = Gen::new(
+        &["192.168.0.1", "192.168.0.2", "192.168.0.3"],
+        "backup: { enabled: true }\n",
+    );
     let out = g.run_ok(&[]);
     let listed: Vec<&str> = out.lines().collect();
     assert_eq!(listed.len(), 3, "{out}");
@@ -160,10 +163,19 @@ fn gen_over_http_then_check_everything_with_real_tools() {
             .unwrap();
         }
     }
+    // The backup service makes its directory with the node's mkdir.
+    fs::create_dir_all(sroot.join("bin")).unwrap();
+    fs::copy("/bin/mkdir", sroot.join("bin/mkdir")).unwrap();
     let v = std::process::Command::new("systemd-analyze")
         .arg("verify")
         .arg(format!("--root={}", sroot.display()))
-        .arg("/usr/lib/systemd/system/etcd.service")
+        .args([
+            "/usr/lib/systemd/system/etcd.service",
+            "/usr/lib/systemd/system/etcd-cert-check.service",
+            "/usr/lib/systemd/system/etcd-cert-check.timer",
+            "/usr/lib/systemd/system/etcd-backup.service",
+            "/usr/lib/systemd/system/etcd-backup.timer",
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&v.stderr);

@@ -79,7 +79,8 @@ fn without_a_service_user_or_autostart_the_scripts_say_so() {
         "{postinst}"
     );
     assert!(
-        postinst.contains("systemctl enable etcd.service"),
+        postinst.contains("units=\"etcd.service etcd-cert-check.timer\"")
+            && postinst.contains("systemctl enable $units"),
         "{postinst}"
     );
     let (_, bytes) = build(Format::Rpm, &c, "etcd-1", 1);

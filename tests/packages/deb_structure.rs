@@ -79,7 +79,8 @@ fn deb_metadata_contents_and_scripts() {
         "{postinst}"
     );
     assert!(
-        postinst.contains("systemctl start --no-block etcd.service"),
+        postinst.contains("units=\"etcd.service etcd-cert-check.timer\"")
+            && postinst.contains("systemctl start --no-block $units"),
         "{postinst}"
     );
     let md5sums = fs::read_to_string(ctrl.join("md5sums")).unwrap();

@@ -114,6 +114,26 @@ impl Root {
             .is_ok()
     }
 
+    /// Whether the maintenance timer `name` is enabled (wanted by timers.target).
+    fn timer_enabled(&self, name: &str) -> bool {
+        self.path(&format!("/etc/systemd/system/timers.target.wants/{name}"))
+            .symlink_metadata()
+            .is_ok()
+    }
+
+    /// Whether the backup timer is installed and enabled (both or neither).
+    fn backups(&self) -> bool {
+        let unit = self
+            .path("/usr/lib/systemd/system/etcd-backup.timer")
+            .is_file();
+        assert_eq!(
+            unit,
+            self.timer_enabled("etcd-backup.timer"),
+            "etcd-backup.timer is enabled exactly when it is installed"
+        );
+        unit
+    }
+
     /// What a member's install must look like: files, modes, owners, the
     /// user, the data directory, the enabled unit.
     fn assert_member_installed(&self, conf: &str) {
@@ -153,6 +173,13 @@ impl Root {
             self.enabled(),
             "etcd.service is enabled (systemd is not running: not started)"
         );
+        assert!(self.timer_enabled("etcd-cert-check.timer"));
+        let maint = self.meta("/opt/etcd/bin/etcd-maint");
+        assert_eq!(
+            (maint.mode() & 0o7777, maint.uid()),
+            (0o755, 0),
+            "etcd-maint"
+        );
     }
 
     /// Simulates a member's data, which nothing may delete.
@@ -170,6 +197,14 @@ impl Root {
         );
         assert!(!self.path("/usr/lib/systemd/system/etcd.service").exists());
         assert!(!self.enabled(), "etcd.service disabled on removal");
+        for timer in ["etcd-cert-check.timer", "etcd-backup.timer"] {
+            assert!(!self.timer_enabled(timer), "{timer} disabled on removal");
+            assert!(
+                !self
+                    .path(&format!("/usr/lib/systemd/system/{timer}"))
+                    .exists()
+            );
+        }
         assert_eq!(fs::read_to_string(db).unwrap(), "raft", "member data kept");
         assert!(
             self.ids("etcd").is_some(),
@@ -190,8 +225,12 @@ fn conf_of(c: &Cluster) -> String {
     String::from_utf8(t.get("/opt/etcd/cfg/etcd.conf").unwrap().data().to_vec()).unwrap()
 }
 
+/// A changed etcd.conf, and backups turned on: the upgrade to it brings the
+/// backup timer.
 fn tuned() -> Cluster {
-    cluster("tuning: { heartbeat_interval: 150ms, election_timeout: 1500ms }\n")
+    cluster(
+        "tuning: { heartbeat_interval: 150ms, election_timeout: 1500ms }\nbackup: { enabled: true }\n",
+    )
 }
 
 #[test]
@@ -208,6 +247,7 @@ fn deb_installs_conflicts_upgrades_removes_and_purges_in_a_debian_root() {
 
     root.chroot_ok(&["dpkg", "-i", &r1]);
     root.assert_member_installed(&conf1);
+    assert!(!root.backups());
     let status = root.chroot_ok(&[
         "dpkg-query",
         "-W",
@@ -233,6 +273,7 @@ fn deb_installs_conflicts_upgrades_removes_and_purges_in_a_debian_root() {
     let db = root.put_member_data();
     root.chroot_ok(&["dpkg", "-i", &r2]);
     root.assert_member_installed(&conf2);
+    assert!(root.backups(), "the upgrade enables the timer it brings");
     let cfg_dir: Vec<_> = fs::read_dir(root.path("/opt/etcd/cfg"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -244,10 +285,17 @@ fn deb_installs_conflicts_upgrades_removes_and_purges_in_a_debian_root() {
     // Installed again after removal, it is enabled again.
     root.chroot_ok(&["dpkg", "-i", &r2]);
     root.assert_member_installed(&conf2);
+    assert!(root.backups());
     assert!(
         !root.path("/var/lib/etcdpack").exists(),
         "preinst's marker is consumed"
     );
+    // Backups turned off again: the upgrade retires the timer.
+    let r3 = root.put("r3.deb", &build(Format::Deb, &c1, "etcd-1", 3).1);
+    root.chroot_ok(&["dpkg", "-i", &r3]);
+    root.assert_member_installed(&conf1);
+    assert!(!root.backups(), "the upgrade disables the timer it drops");
+    assert!(!root.path("/var/lib/etcdpack").exists());
     root.chroot_ok(&["dpkg", "--purge", "etcd-test-etcd-1"]);
     root.assert_removed_but_data_kept(&db);
     let status = root.chroot(&["dpkg-query", "-W", "etcd-test-etcd-1"]);
@@ -303,6 +351,7 @@ fn rpm_installs_conflicts_upgrades_and_removes_in_a_root() {
     rpm_ok(&["--initdb"]);
     rpm_ok(&["-i", "--nodeps", &p(&r1)]);
     root.assert_member_installed(&conf1);
+    assert!(!root.backups());
     // Owners and modes on disk are what the header says.
     assert_eq!(rpm_ok(&["-V", "--nodeps", "etcd-test-etcd-1"]), "");
 
@@ -325,6 +374,8 @@ fn rpm_installs_conflicts_upgrades_and_removes_in_a_root() {
     let db = root.put_member_data();
     rpm_ok(&["-U", "--nodeps", &p(&r2)]);
     root.assert_member_installed(&conf2);
+    assert!(root.backups(), "the upgrade enables the timer it brings");
+    assert!(!root.path("/var/lib/etcdpack").exists());
     let saved = fs::read_to_string(root.path("/opt/etcd/cfg/etcd.conf.rpmsave")).unwrap();
     assert!(saved.ends_with("ETCD_DEBUG=true\n"), "{saved}");
     assert_eq!(
@@ -338,4 +389,14 @@ fn rpm_installs_conflicts_upgrades_and_removes_in_a_root() {
     // Installed again after removal, it is enabled again.
     rpm_ok(&["-i", "--nodeps", &p(&r2)]);
     root.assert_member_installed(&conf2);
+    assert!(root.backups());
+    // Backups turned off again: the upgrade retires the timer.
+    let r3 = put(
+        dir.path(),
+        "r3.rpm",
+        &build(Format::Rpm, &c1, "etcd-1", 3).1,
+    );
+    rpm_ok(&["-U", "--nodeps", &p(&r3)]);
+    root.assert_member_installed(&conf1);
+    assert!(!root.backups(), "the upgrade disables the timer it drops");
 }

@@ -12,7 +12,8 @@ use crate::support::{self, run};
 #[test]
 fn lintian_and_rpmlint_pass_with_the_shipped_overrides() {
     support::require!(support::GCC_STATIC, support::LINTIAN, support::RPMLINT);
-    let c = cluster("");
+    // With backups on: every unit a package can ship is checked.
+    let c = cluster("backup: { enabled: true }\n");
     let dir = tempfile::tempdir().unwrap();
     let (name, bytes) = build(Format::Deb, &c, "etcd-1", 1);
     let deb = put(dir.path(), &name, &bytes);

@@ -19,6 +19,9 @@ use super::run_ok;
 
 /// Every entry's mtime (2023-11-14 22:13:20 UTC).
 pub const MTIME: u64 = 1_700_000_000;
+/// The expiry of every node certificate, as the maintenance script names it
+/// (2033-11-11 22:13:20 UTC, 3650 days after [`MTIME`]).
+pub const CERT_NOT_AFTER: i64 = 2_015_360_000;
 /// The node key every staged tree carries (not a real key).
 pub const KEY: &str =
     "-----BEGIN PRIVATE KEY-----\nbm90IGEgcmVhbCBrZXk=\n-----END PRIVATE KEY-----\n";
@@ -80,18 +83,21 @@ pub fn tree(cluster: &Cluster, node: &str) -> NodeTree {
 /// The staged tree of `node` with `bins` as its programs and fixed certificates.
 pub fn tree_with(bins: &Binaries, cluster: &Cluster, node: &str) -> NodeTree {
     let node = cluster.node(node).unwrap();
-    let rendered = render::render_node(&Templates::new(None, &[]).unwrap(), cluster, node).unwrap();
+    let templates = Templates::new(None, &[]).unwrap();
+    let rendered = render::render_node(&templates, cluster, node).unwrap();
     let cert = format!(
         "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
         node.name
     );
+    let not_after = time::OffsetDateTime::from_unix_timestamp(CERT_NOT_AFTER).unwrap();
+    let maint = render::render_maint(&templates, cluster, node, &cert, not_after).unwrap();
     let certs = NodeCerts {
         ca_cert_pem: "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n",
         cert_pem: &cert,
         key_pem: KEY,
         sealed_key: None,
     };
-    stage::assemble(cluster, node, bins, certs, &rendered).unwrap()
+    stage::assemble(cluster, node, bins, certs, &rendered, &maint).unwrap()
 }
 
 /// `node`'s package in `format`, at `release`, and its file name.

@@ -65,7 +65,7 @@ pub const SYSTEM_DIRS: &[&str] = &[
 ];
 
 /// The entry of [`SYSTEM_DIRS`] that `path` is, or is an ancestor of.
-fn system_dir(path: &str) -> Option<&'static str> {
+pub(super) fn system_dir(path: &str) -> Option<&'static str> {
     let parts: Vec<&str> = path.split('/').skip(1).collect();
     SYSTEM_DIRS.iter().copied().find(|dir| {
         let sys: Vec<&str> = dir.split('/').skip(1).collect();
@@ -82,7 +82,7 @@ fn system_dir(path: &str) -> Option<&'static str> {
 
 /// Whether `inner` is `outer` or below it (component-wise: /opt/etcd-data is
 /// not below /opt/etcd).
-fn is_within(inner: &str, outer: &str) -> bool {
+pub(super) fn is_within(inner: &str, outer: &str) -> bool {
     inner == outer
         || inner
             .strip_prefix(outer)

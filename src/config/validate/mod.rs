@@ -1,6 +1,7 @@
 //! Raw YAML → [`Cluster`]: apply defaults, check every rule, collect every
 //! problem. One module per part of the config; [`resolve`] puts them together.
 
+mod backup;
 mod install;
 mod members;
 mod pki;
@@ -166,6 +167,7 @@ pub(super) fn resolve(
     let packages = install::packages(&mut c, &raw.packages, overrides, &name);
     members::sealing(&mut c, &raw.nodes, &nodes, packages.keys);
     let publish = publish::publish(&mut c, &raw.publish);
+    let backup = backup::backup(&mut c, &raw.backup, &paths);
 
     if !c.problems.is_empty() {
         c.problems.sort_by_key(|p| (p.at.line, p.at.column));
@@ -184,6 +186,7 @@ pub(super) fn resolve(
         service,
         packages,
         publish,
+        backup,
         warnings: c.warnings,
     })
 }

@@ -1,0 +1,544 @@
+//! `etcd-maint`, the maintenance script every node package ships, run as
+//! rendered against real members: Debian's etcd 3.4 (the stand-in release's
+//! binaries), each started from a copy of its node's tree as `gen` wrote it,
+//! with exactly the environment its `etcd.conf` gives (every path under the
+//! copy), on 127.0.6.x. The script finds the node's files under the copy
+//! through `ETCD_MAINT_ROOT`; everything else it does is what it does on a
+//! node.
+//!
+//! - `quota-recover` brings a member whose database is over its quota
+//!   (alarm NOSPACE, writes refused) back to accepting writes, and changes
+//!   nothing on a healthy member, run twice; it fails clearly when etcd is
+//!   down;
+//! - `backup` writes verified snapshots and keeps the newest N;
+//!   `restore` makes, from one of them, the data directories of a fresh
+//!   three-member cluster that serves every key of the snapshot and none
+//!   written after it;
+//! - `cert-check` passes far from the certificate's expiry and warns and
+//!   fails inside the window.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Gen, run_ok};
+
+/// A running member, killed when dropped (also when a test fails).
+struct Member {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Member {
+    /// etcd of the node tree copied at `root`, with its etcd.conf's
+    /// environment, every absolute path in it taken under `root`.
+    fn start(root: &Path) -> Member {
+        let conf = fs::read_to_string(root.join("opt/etcd/cfg/etcd.conf")).unwrap();
+        let env: Vec<(String, String)> = etcdpack::envfile::parse(&conf)
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v.strip_prefix('/') {
+                    Some(rest) => root.join(rest).display().to_string(),
+                    None => v,
+                };
+                (k, v)
+            })
+            .collect();
+        let log = root.with_extension("log");
+        let out = fs::File::create(&log).unwrap();
+        let child = Command::new(root.join("opt/etcd/bin/etcd"))
+            .env_clear()
+            .envs(env)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        Member { child, log }
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The copy of node `node`'s tree that a member runs from: `work/<node>`.
+fn node_root(g: &Gen, work: &Path, node: &str) -> PathBuf {
+    let root = work.join(node);
+    run_ok(
+        Command::new("cp")
+            .arg("-a")
+            .arg(g.out.join("nodes").join(node))
+            .arg(&root),
+    );
+    root
+}
+
+/// etcdctl with node `root`'s own certificate (server and client auth),
+/// talking to `endpoints`.
+fn etcdctl(root: &Path, endpoints: &str) -> Command {
+    let ssl = root.join("opt/etcd/ssl");
+    let mut c = Command::new("etcdctl");
+    c.env("ETCDCTL_API", "3")
+        .env("ETCDCTL_ENDPOINTS", endpoints)
+        .env("ETCDCTL_CACERT", ssl.join("ca.pem"))
+        .env("ETCDCTL_CERT", ssl.join("server.pem"))
+        .env("ETCDCTL_KEY", ssl.join("server-key.pem"))
+        .env("ETCDCTL_COMMAND_TIMEOUT", "10s");
+    c
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// etcdctl `args`, which must succeed; its stdout.
+fn ctl_ok(root: &Path, endpoints: &str, args: &[&str]) -> String {
+    run_ok(etcdctl(root, endpoints).args(args))
+}
+
+/// The rendered etcd-maint of the node at `root`, run there with `args`.
+fn maint(root: &Path, args: &[&str]) -> Output {
+    Command::new(root.join("opt/etcd/bin/etcd-maint"))
+        .args(args)
+        .env("ETCD_MAINT_ROOT", root)
+        .output()
+        .unwrap()
+}
+
+fn maint_ok(root: &Path, args: &[&str]) -> String {
+    let out = maint(root, args);
+    assert!(
+        out.status.success(),
+        "etcd-maint {args:?} failed ({}):\n{}",
+        out.status,
+        text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_healthy(root: &Path, endpoints: &str, members: &[&Member]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = etcdctl(root, endpoints)
+            .args(["endpoint", "health"])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            return;
+        }
+        if Instant::now() > deadline {
+            let logs: String = members.iter().map(|m| m.log()).collect();
+            panic!("{endpoints} not healthy:\n{}\n{logs}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// The keys under `prefix` with their values, as `k=v` lines, read from
+/// `endpoint` alone (a serializable read: that member's own copy).
+fn local_keys(root: &Path, endpoint: &str, prefix: &str) -> Vec<String> {
+    let out = ctl_ok(
+        root,
+        endpoint,
+        &["get", "--consistency=s", "--prefix", prefix, "-w", "simple"],
+    );
+    out.lines()
+        .collect::<Vec<_>>()
+        .chunks(2)
+        .map(|kv| kv.join("="))
+        .collect()
+}
+
+/// A single-node cluster on `ip` with `extra` config, generated.
+fn one_node(ip: &str, extra: &str) -> Gen {
+    let g = Gen::new(&[ip], &format!("service: {{ user: root }}\n{extra}"));
+    g.run_ok(&[]);
+    g
+}
+
+#[test]
+fn quota_recover_brings_a_member_over_its_quota_back_to_writes() {
+    support::require!(support::ROOT, support::STANDIN);
+    let g = one_node("127.0.6.1", "tuning: { quota_backend_bytes: 16MiB }\n");
+    let work = tempfile::tempdir().unwrap();
+    let root = node_root(&g, work.path(), "etcd-1");
+    let ep = "https://127.0.6.1:2379";
+    let member = Member::start(&root);
+    wait_healthy(&root, ep, &[&member]);
+    ctl_ok(&root, ep, &["put", "/keep/me", "yes"]);
+
+    // One key written over and over: its history fills the database until
+    // etcd raises NOSPACE and refuses writes.
+    let value = vec![b'x'; 1 << 20];
+    let mut refused = None;
+    for i in 0..200 {
+        let mut put = etcdctl(&root, ep)
+            .args(["put", "/fill"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        put.stdin.take().unwrap().write_all(&value).unwrap();
+        let out = put.wait_with_output().unwrap();
+        if !out.status.success() {
+            refused = Some((i, text(&out)));
+            break;
+        }
+    }
+    let (puts, why) = refused.expect("16 MiB of quota never ran out");
+    assert!(why.contains("database space exceeded"), "{why}");
+    assert!(puts > 5, "refused after {puts} puts: {why}");
+    let alarms = ctl_ok(&root, ep, &["alarm", "list"]);
+    assert!(alarms.contains("alarm:NOSPACE"), "{alarms}");
+    let small = etcdctl(&root, ep)
+        .args(["put", "/small", "1"])
+        .output()
+        .unwrap();
+    assert!(!small.status.success(), "a put succeeded under NOSPACE");
+
+    let said = maint_ok(&root, &["quota-recover"]);
+    for step in [
+        "==> endpoint status of https://127.0.6.1:2379",
+        "==> compaction ",
+        "==> defrag of https://127.0.6.1:2379",
+        "Finished defragmenting etcd member[https://127.0.6.1:2379]",
+        "==> alarm disarm",
+        "alarm:NOSPACE",
+        "no alarm",
+    ] {
+        assert!(said.contains(step), "no {step:?} in\n{said}");
+    }
+    assert_eq!(ctl_ok(&root, ep, &["alarm", "list"]), "");
+    ctl_ok(&root, ep, &["put", "/small", "1"]);
+    assert_eq!(
+        ctl_ok(&root, ep, &["get", "--print-value-only", "/keep/me"]).trim(),
+        "yes"
+    );
+    // Compacted and defragmented: the history is gone, the database small.
+    let status = ctl_ok(&root, ep, &["endpoint", "status", "-w", "json"]);
+    let db = status
+        .split("\"dbSize\":")
+        .nth(1)
+        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap();
+    assert!(db < 8 << 20, "database still {db} bytes: {status}");
+    member.stop();
+}
+
+#[test]
+fn quota_recover_on_a_healthy_member_keeps_every_key_and_fails_without_etcd() {
+    support::require!(support::ROOT, support::STANDIN);
+    let g = one_node("127.0.6.2", "");
+    let work = tempfile::tempdir().unwrap();
+    let root = node_root(&g, work.path(), "etcd-1");
+    let ep = "https://127.0.6.2:2379";
+    let member = Member::start(&root);
+    wait_healthy(&root, ep, &[&member]);
+    for k in 0..10 {
+        ctl_ok(&root, ep, &["put", &format!("/k/{k}"), &format!("v{k}")]);
+    }
+    ctl_ok(&root, ep, &["put", "/k/0", "v0-again"]);
+    let before = local_keys(&root, ep, "/k/");
+    assert_eq!(before.len(), 10, "{before:?}");
+
+    let first = maint_ok(&root, &["quota-recover"]);
+    assert!(first.contains("==> defrag"), "{first}");
+    // Again, with nothing written since: already compacted there, still fine.
+    let second = maint_ok(&root, &["quota-recover"]);
+    assert!(second.contains("already compacted to revision"), "{second}");
+    assert_eq!(local_keys(&root, ep, "/k/"), before);
+    ctl_ok(&root, ep, &["put", "/after", "yes"]);
+    // The profile's variables of a login shell (all members, another
+    // certificate) do not lead it astray.
+    let out = Command::new(root.join("opt/etcd/bin/etcd-maint"))
+        .arg("quota-recover")
+        .env("ETCD_MAINT_ROOT", &root)
+        .env("ETCDCTL_ENDPOINTS", "https://127.0.6.99:2379")
+        .env("ETCDCTL_WRITE_OUT", "table")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
+    member.stop();
+    let started = Instant::now();
+    let out = maint(&root, &["quota-recover"]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("cannot reach etcd at https://127.0.6.2:2379"),
+        "{said}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn backups_are_verified_kept_and_restore_a_fresh_three_member_cluster() {
+    support::require!(support::ROOT, support::STANDIN);
+    let ips = ["127.0.6.11", "127.0.6.12", "127.0.6.13"];
+    let g = Gen::new(&ips, "service: { user: root }\nbackup: { keep: 2 }\n");
+    g.run_ok(&[]);
+    let work = tempfile::tempdir().unwrap();
+    let roots: Vec<PathBuf> = (1..=3)
+        .map(|i| node_root(&g, work.path(), &format!("etcd-{i}")))
+        .collect();
+    let eps: Vec<String> = ips.iter().map(|ip| format!("https://{ip}:2379")).collect();
+    let all = eps.join(",");
+    let members: Vec<Member> = roots.iter().map(|r| Member::start(r)).collect();
+    let refs: Vec<&Member> = members.iter().collect();
+    wait_healthy(&roots[0], &all, &refs);
+    for k in 0..20 {
+        ctl_ok(
+            &roots[0],
+            &all,
+            &["put", &format!("/data/{k:02}"), &format!("v{k}")],
+        );
+    }
+
+    // Three backups into one directory, keeping two: each verified, 0600.
+    let dir = work.path().join("backups");
+    let mut said = String::new();
+    for _ in 0..3 {
+        said = maint_ok(&roots[1], &["backup", dir.to_str().unwrap()]);
+    }
+    assert!(
+        said.contains("==> snapshot save of https://127.0.6.12:2379")
+            && said.contains("==> snapshot status")
+            && said.contains("removed "),
+        "{said}"
+    );
+    let mut kept: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    kept.sort();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    for f in &kept {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with("snapshot-") && name.ends_with("Z.db") && name.len() == 28,
+            "{name}"
+        );
+        assert_eq!(fs::metadata(f).unwrap().permissions().mode() & 0o777, 0o600);
+        let status = run_ok(
+            etcdctl(&roots[1], &eps[1])
+                .args(["snapshot", "status", "-w", "json"])
+                .arg(f),
+        );
+        assert!(status.contains("\"totalKey\""), "{status}");
+    }
+    let snapshot = kept.last().unwrap().clone();
+
+    // Written after the snapshot: gone after the restore.
+    ctl_ok(&roots[0], &all, &["put", "/data/after", "late"]);
+    let refused = maint(&roots[0], &["restore", snapshot.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("etcd answers at https://127.0.6.11:2379"),
+        "{}",
+        text(&refused)
+    );
+    for m in members {
+        m.stop();
+    }
+
+    // Every member restored from the same snapshot, with its own name and
+    // peer URL, the old data kept aside; then started as before.
+    for (i, root) in roots.iter().enumerate() {
+        let said = maint_ok(root, &["restore", snapshot.to_str().unwrap()]);
+        assert!(
+            said.contains(&format!("as member etcd-{}", i + 1))
+                && said.contains("moved the old data directory aside"),
+            "{said}"
+        );
+        let data = root.join("var/lib/etcd/default.etcd");
+        assert_eq!(
+            fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        assert!(data.join("member/snap/db").is_file());
+    }
+    let members: Vec<Member> = roots.iter().map(|r| Member::start(r)).collect();
+    let refs: Vec<&Member> = members.iter().collect();
+    wait_healthy(&roots[0], &all, &refs);
+    let list = ctl_ok(&roots[0], &all, &["member", "list"]);
+    for (i, ip) in ips.iter().enumerate() {
+        let line = format!(
+            "started, etcd-{}, https://{ip}:2380, https://{ip}:2379",
+            i + 1
+        );
+        assert!(list.contains(&line), "no {line:?} in\n{list}");
+    }
+    let expected: Vec<String> = (0..20).map(|k| format!("/data/{k:02}=v{k}")).collect();
+    for (i, ep) in eps.iter().enumerate() {
+        assert_eq!(local_keys(&roots[i], ep, "/data/"), expected, "{ep}");
+    }
+    ctl_ok(&roots[2], &all, &["put", "/data/restored", "yes"]);
+}
+
+#[test]
+fn a_snapshot_that_cannot_be_written_leaves_nothing_behind() {
+    support::require!(support::ROOT, support::STANDIN);
+    let g = one_node("127.0.6.3", "");
+    let work = tempfile::tempdir().unwrap();
+    let root = node_root(&g, work.path(), "etcd-1");
+    let ep = "https://127.0.6.3:2379";
+    let member = Member::start(&root);
+    wait_healthy(&root, ep, &[&member]);
+    let value = "x".repeat(100_000);
+    for k in 0..10 {
+        ctl_ok(&root, ep, &["put", &format!("/big/{k}"), &value]);
+    }
+    // A file system too small for the snapshot.
+    let full = work.path().join("full");
+    fs::create_dir(&full).unwrap();
+    run_ok(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+            .arg(&full),
+    );
+    let out = maint(&root, &["backup", full.to_str().unwrap()]);
+    let listing: Vec<_> = fs::read_dir(&full).unwrap().collect();
+    let _ = Command::new("umount").arg(&full).status();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("the snapshot of https://127.0.6.3:2379 failed; nothing was written"),
+        "{}",
+        text(&out)
+    );
+    assert!(listing.is_empty(), "{listing:?}");
+    member.stop();
+}
+
+#[test]
+fn cert_check_passes_far_from_expiry_and_warns_inside_the_window() {
+    support::require!(support::ROOT, support::STANDIN);
+    let work = tempfile::tempdir().unwrap();
+    // The default validity (ten years): valid, unless the window is longer.
+    let g = one_node("127.0.6.4", "");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(g.out.join("manifest.json")).unwrap()).unwrap();
+    let not_after = manifest["nodes"][0]["cert_not_after"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let root = node_root(&g, work.path(), "etcd-1");
+    let ok = maint(&root, &["cert-check"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    let said = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        said.contains(&format!("is valid until {not_after} (36")) && ok.stderr.is_empty(),
+        "{said}"
+    );
+    let within = maint(&root, &["cert-check", "4000"]);
+    assert_eq!(within.status.code(), Some(1));
+    let warned = String::from_utf8_lossy(&within.stderr);
+    assert!(
+        warned.starts_with("etcd-maint: warning: the certificate of etcd-1")
+            && warned.contains(&format!("expires on {not_after}"))
+            && warned.contains("within 4000")
+            && within.stdout.is_empty(),
+        "{warned}"
+    );
+
+    // Its stderr the journal stream systemd names (JOURNAL_STREAM, dev:inode), the
+    // warning carries the prefix that makes journald log it at priority warning.
+    let stream = work.path().join("stream");
+    let file = fs::File::create(&stream).unwrap();
+    let meta = fs::metadata(&stream).unwrap();
+    use std::os::unix::fs::MetadataExt as _;
+    let out = Command::new(root.join("opt/etcd/bin/etcd-maint"))
+        .args(["cert-check", "4000"])
+        .env("ETCD_MAINT_ROOT", &root)
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .stderr(file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let logged = fs::read_to_string(&stream).unwrap();
+    assert!(
+        logged.starts_with("<4>etcd-maint: warning: the certificate of etcd-1"),
+        "{logged}"
+    );
+
+    // A certificate valid for a day: inside the default window of 30 days.
+    let g = Gen::new(
+        &["127.0.6.5"],
+        "service: { user: root }\npki: { algorithm: ecdsa-p256, validity: 24h }\n",
+    );
+    g.run_ok(&[]);
+    let work = tempfile::tempdir().unwrap();
+    let root = node_root(&g, work.path(), "etcd-1");
+    let out = maint(&root, &["cert-check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("(within 30): run etcdpack gen"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(maint(&root, &["cert-check", "0"]).status.code(), Some(0));
+
+    let bad = maint(&root, &["cert-check", "soon"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad).contains("DAYS is a whole number of days"));
+
+    // Another certificate in place: its expiry is not the one written in.
+    let cert = root.join("opt/etcd/ssl/server.pem");
+    fs::copy(g.out.join("pki/ca.pem"), &cert).unwrap();
+    let other = maint(&root, &["cert-check", "0"]);
+    assert_eq!(other.status.code(), Some(1));
+    assert!(
+        text(&other).contains("is not the certificate this package installed"),
+        "{}",
+        text(&other)
+    );
+}
+
+#[test]
+fn usage_is_printed_for_help_and_without_a_command() {
+    support::require!(support::STANDIN);
+    let g = one_node("127.0.6.6", "");
+    let root = g.out.join("nodes/etcd-1");
+    let help = maint(&root, &["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let usage = String::from_utf8_lossy(&help.stdout).into_owned();
+    for command in [
+        "quota-recover",
+        "cert-check [DAYS]",
+        "backup [DIR]",
+        "restore SNAPSHOT",
+    ] {
+        assert!(usage.contains(command), "{usage}");
+    }
+    assert!(usage.starts_with("Usage: etcd-maint COMMAND"), "{usage}");
+    let none = maint(&root, &[]);
+    assert_eq!(none.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&none.stderr), usage);
+    let unknown = maint(&root, &["restore-help"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown).contains("unknown command restore-help"));
+}
