@@ -145,7 +145,11 @@ fn build_standin(version: &'static str, bins: &[(&str, &str)], mtime: u64) -> St
         if version == STANDIN_VERSION {
             key.update(format!("{bin} {} {}\n", meta.len(), mtime.as_nanos()));
         } else {
-            key.update(format!("{name} {bin} {} {}\n", meta.len(), mtime.as_nanos()));
+            key.update(format!(
+                "{name} {bin} {} {}\n",
+                meta.len(),
+                mtime.as_nanos()
+            ));
         }
     }
     let key = hex::encode(&key.finalize()[..8]);
@@ -208,7 +212,11 @@ fn standin_bytes(stem: &str, bins: &[(&str, &str)], mtime: u64) -> Vec<u8> {
         ),
     ];
     for (name, bin) in bins {
-        entries.push((format!("{stem}/{name}"), Some(fs::read(bin).unwrap()), 0o755));
+        entries.push((
+            format!("{stem}/{name}"),
+            Some(fs::read(bin).unwrap()),
+            0o755,
+        ));
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
 

@@ -105,9 +105,11 @@ pub const STANDIN_3_5: Need = Need::Probe {
     what: "etcd, etcdctl and etcdutl 3.5 under /usr/local/lib/etcdpack-tests/etcd-3.5 (.ci/install-deps)",
     package: "etcd-server and etcd-client of trixie",
     probe: || {
-        ["etcd", "etcdctl", "etcdutl"]
-            .iter()
-            .all(|b| Path::new("/usr/local/lib/etcdpack-tests/etcd-3.5").join(b).is_file())
+        ["etcd", "etcdctl", "etcdutl"].iter().all(|b| {
+            Path::new("/usr/local/lib/etcdpack-tests/etcd-3.5")
+                .join(b)
+                .is_file()
+        })
     },
 };
 

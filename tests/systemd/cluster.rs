@@ -97,7 +97,10 @@ impl Cluster {
     pub fn package(&self, i: usize, format: Format, release: u32) -> PathBuf {
         let name = match format {
             Format::Deb | Format::Repository => {
-                format!("etcd-test-etcd-{i}_{}-{release}_amd64.deb", self.etcd_version)
+                format!(
+                    "etcd-test-etcd-{i}_{}-{release}_amd64.deb",
+                    self.etcd_version
+                )
             }
             Format::Rpm => format!(
                 "etcd-test-etcd-{i}-{}-{release}.x86_64.rpm",

@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::cluster::{Cluster, Format, HEALTHY_WITHIN, Writer, assert_forms};
-use crate::support::{self, HttpServer};
 use crate::e2e;
+use crate::support::{self, HttpServer};
 
 #[test]
 fn deb_cluster_upgrades_from_3_4_to_3_5_one_node_at_a_time() {
@@ -27,17 +27,18 @@ fn deb_cluster_upgrades_from_3_4_to_3_5_one_node_at_a_time() {
     assert_forms(&c);
     c.log("formed");
     for i in 1..=3 {
-        assert_eq!(member_version(&c, i), "3.4.16", "etcd-{i} before the upgrade");
+        assert_eq!(
+            member_version(&c, i),
+            "3.4.16",
+            "etcd-{i} before the upgrade"
+        );
     }
     let pki = c.generated.out.join("pki");
     let writer = Writer::start(&c, &pki);
 
     // The next release line, served where the stand-in is expected to be.
     let server = HttpServer::serve_file(
-        &format!(
-            "/v{0}/etcd-v{0}-linux-{1}.tar.gz",
-            next.version, next.arch
-        ),
+        &format!("/v{0}/etcd-v{0}-linux-{1}.tar.gz", next.version, next.arch),
         &next.path,
     );
     let config = fs::read_to_string(&c.generated.config).unwrap();
@@ -71,16 +72,17 @@ fn deb_cluster_upgrades_from_3_4_to_3_5_one_node_at_a_time() {
         "{upgrade}"
     );
 
-    let generated = c
-        .generated
-        .run_raw(&["--mirror", &server.base_url]);
+    let generated = c.generated.run_raw(&["--mirror", &server.base_url]);
     assert!(
         generated.status.success(),
         "gen to {}: {}",
         next.version,
         String::from_utf8_lossy(&generated.stderr)
     );
-    assert!(server.hits() >= 1, "the 3.5 release was not downloaded from the mirror");
+    assert!(
+        server.hits() >= 1,
+        "the 3.5 release was not downloaded from the mirror"
+    );
     c.etcd_version = next.version.to_owned();
     for i in 1..=3 {
         let pkg = c.package(i, Format::Deb, 2);
