@@ -26,12 +26,10 @@ fn deb_cluster_upgrades_from_3_4_to_3_5_one_node_at_a_time() {
     let mut c = Cluster::install("systemd-upgrade", "127.0.6", Format::Deb);
     assert_forms(&c);
     c.log("formed");
+    // The 3.4.16 stand-in holds bookworm's etcd, which reports its own 3.4 patch release.
     for i in 1..=3 {
-        assert_eq!(
-            member_version(&c, i),
-            "3.4.16",
-            "etcd-{i} before the upgrade"
-        );
+        let v = member_version(&c, i);
+        assert!(v.starts_with("3.4."), "etcd-{i} before the upgrade: {v}");
     }
     let pki = c.generated.out.join("pki");
     let writer = Writer::start(&c, &pki);
