@@ -195,6 +195,8 @@ struct Vars<'a> {
     node: &'a str,
     package: String,
     etcd_version: &'a str,
+    /// The release line, e.g. 3.4 (for the docs' address).
+    line: &'static str,
     data_dir: &'a str,
     install_dir: &'a str,
     bin_dir: &'a str,
@@ -253,6 +255,7 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout, b: &Bootstrap) 
         node: &node.name,
         package: cluster.packages.name_for(&cluster.name, &node.name),
         etcd_version: &cluster.etcd.version,
+        line: cluster.etcd.line().as_str(),
         data_dir: &cluster.paths.data_dir,
         install_dir: &cluster.paths.install_dir,
         bin_dir: &l.bin_dir,
