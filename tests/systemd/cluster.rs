@@ -4,11 +4,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::e2e::{self, Node, Scratch};
-use crate::support::{Gen, HttpServer, Response, etcdpack, run_ok};
+use crate::support::{self, Gen, HttpServer, Response, etcdpack, run_ok};
 
 /// How long a member may take to (re)join and report healthy.
 pub const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
@@ -35,6 +37,8 @@ pub struct Cluster {
     pub scratch: Scratch,
     pub generated: Gen,
     pub ips: Vec<String>,
+    /// The etcd version the packages to install are built with (`etcd.version`).
+    pub etcd_version: String,
     pub started: Instant,
 }
 
@@ -62,6 +66,7 @@ impl Cluster {
             scratch,
             generated,
             ips,
+            etcd_version: support::standin().version.to_owned(),
             started,
         };
         cluster.log("generated");
@@ -92,9 +97,15 @@ impl Cluster {
     pub fn package(&self, i: usize, format: Format, release: u32) -> PathBuf {
         let name = match format {
             Format::Deb | Format::Repository => {
-                format!("etcd-test-etcd-{i}_3.4.16-{release}_amd64.deb")
+                format!(
+                    "etcd-test-etcd-{i}_{}-{release}_amd64.deb",
+                    self.etcd_version
+                )
             }
-            Format::Rpm => format!("etcd-test-etcd-{i}-3.4.16-{release}.x86_64.rpm"),
+            Format::Rpm => format!(
+                "etcd-test-etcd-{i}-{}-{release}.x86_64.rpm",
+                self.etcd_version
+            ),
         };
         self.generated.out.join("dist").join(name)
     }
@@ -176,7 +187,7 @@ impl Cluster {
 
     /// The version of release `release` of every node's package.
     pub fn version(&self, release: u32) -> String {
-        format!("3.4.16-{release}")
+        format!("{}-{release}", self.etcd_version)
     }
 
     /// etcdctl inside node `i`, through a login shell: only the installed profile
@@ -336,6 +347,56 @@ exec etcdctl --command-timeout=5s "$@""#;
         let mounts = e2e::mounts_under(&self.scratch.path);
         assert!(mounts.is_empty(), "mounts left: {mounts:?}");
         self.log("torn down");
+    }
+}
+
+/// Puts `/e2e/writer/<n>` one after another from the host through every endpoint, keeping
+/// the numbers etcd acknowledged. The host's etcdctl (3.4) speaks to members of any release
+/// line the scenarios run.
+pub struct Writer {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<u32>>,
+}
+
+impl Writer {
+    pub fn start(c: &Cluster, pki: &Path) -> Writer {
+        let endpoints: Vec<String> = (1..=3).map(|i| c.endpoint(i)).collect();
+        let endpoints = endpoints.join(",");
+        let pki = pki.to_owned();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            let mut n = 0u32;
+            while !flag.load(Ordering::SeqCst) {
+                n += 1;
+                let put = Command::new("etcdctl")
+                    .env("ETCDCTL_API", "3")
+                    .arg(format!("--endpoints={endpoints}"))
+                    .arg(format!("--cacert={}", pki.join("ca.pem").display()))
+                    .arg(format!("--cert={}", pki.join("nodes/etcd-1.pem").display()))
+                    .arg(format!(
+                        "--key={}",
+                        pki.join("nodes/etcd-1-key.pem").display()
+                    ))
+                    .args(["--command-timeout=3s", "put"])
+                    .arg(format!("/e2e/writer/{n:06}"))
+                    .arg(n.to_string())
+                    .output()
+                    .unwrap();
+                if put.status.success() {
+                    acked.push(n);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            acked
+        });
+        Writer { stop, thread }
+    }
+
+    pub fn stop(self) -> Vec<u32> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap()
     }
 }
 

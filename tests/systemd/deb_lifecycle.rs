@@ -12,11 +12,9 @@
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::cluster::{Cluster, Format, HEALTHY_WITHIN, assert_forms};
+use crate::cluster::{Cluster, Format, HEALTHY_WITHIN, Writer, assert_forms};
 use crate::{e2e, support};
 
 /// Whether `unit` on node `i` is enabled and active, as the install left it.
@@ -334,55 +332,6 @@ fn fingerprint(cert: &Path) -> String {
     )
     .trim()
     .to_owned()
-}
-
-/// Puts `/e2e/writer/<n>` one after another from the host through every endpoint, keeping
-/// the numbers etcd acknowledged.
-struct Writer {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Vec<u32>>,
-}
-
-impl Writer {
-    fn start(c: &Cluster, pki: &Path) -> Writer {
-        let endpoints: Vec<String> = (1..=3).map(|i| c.endpoint(i)).collect();
-        let endpoints = endpoints.join(",");
-        let pki = pki.to_owned();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut acked = Vec::new();
-            let mut n = 0u32;
-            while !flag.load(Ordering::SeqCst) {
-                n += 1;
-                let put = Command::new("etcdctl")
-                    .env("ETCDCTL_API", "3")
-                    .arg(format!("--endpoints={endpoints}"))
-                    .arg(format!("--cacert={}", pki.join("ca.pem").display()))
-                    .arg(format!("--cert={}", pki.join("nodes/etcd-1.pem").display()))
-                    .arg(format!(
-                        "--key={}",
-                        pki.join("nodes/etcd-1-key.pem").display()
-                    ))
-                    .args(["--command-timeout=3s", "put"])
-                    .arg(format!("/e2e/writer/{n:06}"))
-                    .arg(n.to_string())
-                    .output()
-                    .unwrap();
-                if put.status.success() {
-                    acked.push(n);
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            acked
-        });
-        Writer { stop, thread }
-    }
-
-    fn stop(self) -> Vec<u32> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().unwrap()
-    }
 }
 
 /// A membership step as `plan --json` prints it: node, action, and (where, command) pairs.
