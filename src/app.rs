@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::cli::{
     self, Cli, Command, CompletionsArgs, FetchArgs, GenArgs, InitArgs, ManArgs, PlanArgs,
-    PublishArgs, SigningKeyArgs, SourceArgs, VerifyArgs,
+    PublishArgs, RenewArgs, SigningKeyArgs, SourceArgs, StatusArgs, VerifyArgs,
 };
 use crate::config::{self, Cluster, ConfigError, Overrides};
 use crate::fetch;
@@ -18,7 +18,7 @@ use crate::package;
 use crate::plan;
 use crate::render::Templates;
 use crate::report::Reporter;
-use crate::{execute, extract, outdir, pki, publish, verify};
+use crate::{execute, extract, outdir, pki, publish, status, verify};
 
 /// Exit codes: 0 success, 1 failure, 2 invalid config or usage, 3 `verify`
 /// found a problem or an incomplete run.
@@ -27,6 +27,8 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         2
     } else if err.downcast_ref::<verify::VerifyFailed>().is_some() {
         3
+    } else if err.downcast_ref::<status::Expiring>().is_some() {
+        4
     } else {
         1
     }
@@ -44,6 +46,8 @@ pub fn run(cli: Cli, reporter: &Reporter) -> Result<()> {
         Command::Plan(a) => plan_cmd(&a, reporter),
         Command::Fetch(a) => fetch_cmd(&a, reporter),
         Command::Gen(a) => gen_cmd(&a, reporter).map(|_| ()),
+        Command::Renew(a) => renew_cmd(&a, reporter),
+        Command::Status(a) => status_cmd(&a),
         Command::Verify(a) => verify_cmd(&a),
         Command::Publish(a) => publish_cmd(&a, reporter),
         Command::SigningKey(a) => signing_key(&a, reporter),
@@ -177,17 +181,93 @@ fn plan_cmd(a: &PlanArgs, reporter: &Reporter) -> Result<()> {
         &a.out,
         a.source.mirror.as_deref(),
         time::OffsetDateTime::now_utc(),
+        &pki::Renewal::default(),
         reporter,
     )?;
+    print_plan(&p, a.json)
+}
+
+fn print_plan(p: &plan::Plan, json: bool) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
-    if a.json {
-        let mut json = serde_json::to_vec_pretty(&p)?;
+    if json {
+        let mut json = serde_json::to_vec_pretty(p)?;
         json.push(b'\n');
         stdout.write_all(&json)
     } else {
-        stdout.write_all(plan::render_text(&p).as_bytes())
+        stdout.write_all(plan::render_text(p).as_bytes())
     }
     .context("cannot write the plan to stdout")
+}
+
+/// `gen` with the renewal asked for; `--plan` only prints its plan.
+fn renew_cmd(a: &RenewArgs, reporter: &Reporter) -> Result<()> {
+    let within = match a.within {
+        Some(w) => Some(time::Duration::try_from(w).map_err(|_| {
+            UsageError(format!(
+                "--within {w:?} is out of range\n  help: give e.g. 30d"
+            ))
+        })?),
+        None => None,
+    };
+    let renewal = pki::Renewal {
+        requested: true,
+        within,
+        nodes: a.nodes.clone(),
+    };
+    if a.plan {
+        let g = &a.gen_args;
+        let cluster = load(
+            &g.config.config,
+            &overrides(Some(&g.source), g.formats.as_ref()),
+            reporter,
+        )?;
+        check_renewed_nodes(&cluster, &renewal, &g.config.config)?;
+        let templates = Templates::new(g.templates.as_deref(), &package::templates())?;
+        let p = plan::build(
+            &cluster,
+            &templates,
+            &g.out,
+            g.source.mirror.as_deref(),
+            time::OffsetDateTime::now_utc(),
+            &renewal,
+            reporter,
+        )?;
+        return print_plan(&p, g.json);
+    }
+    gen_with(&a.gen_args, &renewal, reporter).map(|_| ())
+}
+
+/// Every `--node` of a renewal names a node of the config.
+fn check_renewed_nodes(cluster: &Cluster, renewal: &pki::Renewal, config: &Path) -> Result<()> {
+    for n in &renewal.nodes {
+        if cluster.node(n).is_none() {
+            let names: Vec<&str> = cluster.nodes.iter().map(|n| n.name.as_str()).collect();
+            return Err(UsageError(format!(
+                "--node {n:?} is not a node of {}\n  help: name one of: {}",
+                config.display(),
+                names.join(", ")
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+fn status_cmd(a: &StatusArgs) -> Result<()> {
+    let now = time::OffsetDateTime::now_utc();
+    let window = time::Duration::try_from(a.warn).map_err(|_| {
+        UsageError(format!(
+            "--warn {:?} is out of range\n  help: give e.g. 30d",
+            a.warn
+        ))
+    })?;
+    let report = status::read(&a.dir, now, window)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    report.into_result()
 }
 
 fn fetch_cmd(a: &FetchArgs, reporter: &Reporter) -> Result<()> {
@@ -205,12 +285,22 @@ fn fetch_cmd(a: &FetchArgs, reporter: &Reporter) -> Result<()> {
 /// The main job: build the plan, then carry it out. Returns the manifest
 /// it wrote.
 pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
+    gen_with(a, &pki::Renewal::default(), reporter)
+}
+
+/// `gen`, renewing what `renewal` asks for.
+fn gen_with(a: &GenArgs, renewal: &pki::Renewal, reporter: &Reporter) -> Result<Manifest> {
     let cluster = load(
         &a.config.config,
         &overrides(Some(&a.source), a.formats.as_ref()),
         reporter,
     )?;
-    // Everything that can be checked without writing is checked first.
+    check_renewed_nodes(&cluster, renewal, &a.config.config)?;
+    // Everything that can be checked without writing is checked first;
+    // a refused upgrade before the release is downloaded.
+    if let Some(m) = Manifest::read(&a.out)? {
+        crate::release::check_upgrade(&m.etcd.version, &cluster.etcd.version)?;
+    }
     let templates = Templates::new(a.templates.as_deref(), &package::templates())?;
     let opts = a.source.fetch_options()?;
     // The release is verified before the output directory is touched.
@@ -236,17 +326,30 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
         out_dir,
         a.source.mirror.as_deref(),
         time::OffsetDateTime::now_utc(),
+        renewal,
         reporter,
     )?;
     // A run that builds anything reads the release before it writes.
     if plan.builds() {
         bins.get()?;
     }
+    let membership = plan.membership.clone();
     let manifest = execute::run(plan, &cluster, &templates, &bins, out_dir, reporter)?;
     reporter.status(
         "Finished",
         format!("{} node(s) in {}", manifest.nodes.len(), out_dir.display()),
     );
+    if !membership.is_empty() {
+        // The running cluster changes by hand (or by a pipeline): say how,
+        // exactly as `plan` does. stdout stays the list of artifacts.
+        reporter.status(
+            "Next",
+            format!(
+                "change the running cluster's membership (run as root, in order):\n{}",
+                crate::membership::render_text(&membership).trim_end()
+            ),
+        );
+    }
 
     if a.json {
         println!("{}", serde_json::to_string_pretty(&manifest)?);

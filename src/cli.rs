@@ -14,7 +14,8 @@ Exit codes:
   0  success
   1  failure (download, I/O, certificates, packaging)
   2  invalid config or usage
-  3  verify found a problem, or the output is from an incomplete run";
+  3  verify found a problem, or the output is from an incomplete run
+  4  status: a certificate expires within the warning window";
 
 /// Turn one YAML description of an etcd cluster into per-node TLS-ready packages.
 #[derive(Debug, Parser)]
@@ -84,6 +85,12 @@ pub enum Command {
     Fetch(FetchArgs),
     /// Generate certificates, configuration and per-node packages (the main job).
     Gen(GenArgs),
+    /// Re-issue leaf certificates from the same CA (never the CA itself) and
+    /// rebuild only the packages they are in; those packages' releases rise.
+    Renew(RenewArgs),
+    /// List every certificate of an output directory with its expiry,
+    /// soonest first; exit 4 if one expires within the warning window.
+    Status(StatusArgs),
     /// Re-check an output directory: checksums, certificate chains and expiry,
     /// node certificates against their names and IPs, and that no artifact
     /// contains the CA key.
@@ -263,6 +270,52 @@ pub struct GenArgs {
     /// earlier run. Files etcdpack did not write are never removed.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct RenewArgs {
+    #[command(flatten)]
+    pub gen_args: GenArgs,
+
+    /// Renew only the certificates that expire within this long, e.g. 30d or
+    /// 720h [default: every leaf certificate].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub within: Option<std::time::Duration>,
+
+    /// Renew only this node's certificate (repeatable, or comma-separated);
+    /// clients' certificates are then left alone.
+    #[arg(long = "node", value_name = "NAME", value_delimiter = ',')]
+    pub nodes: Vec<String>,
+
+    /// Print the plan of the renewal, as `etcdpack plan` does, and write
+    /// nothing.
+    #[arg(long)]
+    pub plan: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct StatusArgs {
+    /// The output directory of a `gen` run.
+    #[arg(value_name = "DIR", default_value = "out")]
+    pub dir: PathBuf,
+
+    /// The warning window: exit 4 when a certificate expires within it.
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_duration)]
+    pub warn: std::time::Duration,
+
+    /// Print the certificates as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A duration as the config writes one: 30d, 12h, 1h30m.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::config::units::parse_duration(
+        &crate::config::units::Quantity::Text(s.to_owned()),
+        std::time::Duration::from_secs(1),
+    )
 }
 
 #[derive(Debug, Args)]

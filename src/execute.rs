@@ -63,7 +63,9 @@ pub fn run(
             if builds {
                 let b = bins.get()?;
                 let md5 = cluster.packages.formats.contains(&package::Format::Deb);
-                shared.prepare(&[&b.etcd, &b.etcdctl], md5);
+                let mut blobs = vec![&b.etcd, &b.etcdctl];
+                blobs.extend(b.etcdutl.as_ref());
+                shared.prepare(&blobs, md5);
             }
             Ok(())
         },

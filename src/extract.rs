@@ -41,11 +41,14 @@ pub const MAX_ENTRIES: usize = 10_000;
 /// Top-level names listed when the programs are missing.
 const SHOWN_TOPS: usize = 10;
 
-/// The two programs a node needs, shared cheaply between all nodes' packages.
+/// The programs a node needs, shared cheaply between all nodes' packages.
 #[derive(Debug, Clone)]
 pub struct Binaries {
     pub etcd: Blob,
     pub etcdctl: Blob,
+    /// From 3.5 on: the offline tool (snapshot restore and status, checks of
+    /// the data directory) that etcdctl's own commands give way to.
+    pub etcdutl: Option<Blob>,
 }
 
 /// The release's binaries, read on first use: a run that builds nothing
@@ -99,11 +102,21 @@ pub fn read_release(tarball: &Path, etcd: &Etcd) -> Result<Binaries> {
             actual
         );
     }
-    extract(&bytes, &release::stem(&etcd.version, etcd.arch))
-        .with_context(|| format!("cannot use {}", tarball.display()))
+    let bins = extract(&bytes, &release::stem(&etcd.version, etcd.arch))
+        .with_context(|| format!("cannot use {}", tarball.display()))?;
+    if etcd.line() >= release::Line::V3_5 && bins.etcdutl.is_none() {
+        bail!(
+            "cannot use {}: not an etcd {} release: {}/etcdutl is missing (every release from 3.5 on has it)\n  help: check that etcd.version matches the tarball",
+            tarball.display(),
+            etcd.version,
+            release::stem(&etcd.version, etcd.arch)
+        );
+    }
+    Ok(bins)
 }
 
-/// Extract `{stem}/etcd` and `{stem}/etcdctl` from gzip'd tar bytes.
+/// Extract `{stem}/etcd` and `{stem}/etcdctl` (and `{stem}/etcdutl` when
+/// there is one) from gzip'd tar bytes.
 pub fn extract(targz: &[u8], stem: &str) -> Result<Binaries> {
     extract_limited(targz, stem, MAX_MEMBER_BYTES, MAX_TOTAL_BYTES)
 }
@@ -134,8 +147,10 @@ fn extract_limited(targz: &[u8], stem: &str, max_member: u64, max_total: u64) ->
 
     let want_etcd = format!("{stem}/etcd");
     let want_etcdctl = format!("{stem}/etcdctl");
+    let want_etcdutl = format!("{stem}/etcdutl");
     let mut etcd: Option<Vec<u8>> = None;
     let mut etcdctl: Option<Vec<u8>> = None;
+    let mut etcdutl: Option<Vec<u8>> = None;
     let mut tops: Vec<String> = Vec::new();
     let mut seen_tops: HashSet<String> = HashSet::new();
     // What extension headers said about the next member.
@@ -219,6 +234,8 @@ fn extract_limited(targz: &[u8], stem: &str, max_member: u64, max_total: u64) ->
             &mut etcd
         } else if joined == want_etcdctl {
             &mut etcdctl
+        } else if joined == want_etcdutl {
+            &mut etcdutl
         } else {
             continue;
         };
@@ -270,6 +287,7 @@ fn extract_limited(targz: &[u8], stem: &str, max_member: u64, max_total: u64) ->
     Ok(Binaries {
         etcd: etcd.unwrap_or_default().into(),
         etcdctl: etcdctl.unwrap_or_default().into(),
+        etcdutl: etcdutl.map(Blob::from),
     })
 }
 

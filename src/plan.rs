@@ -27,6 +27,7 @@ use time::OffsetDateTime;
 
 use crate::config::{Cluster, Node};
 use crate::fsutil::sha256_hex;
+use crate::membership;
 use crate::model::{CertId, Format, Identity, out};
 use crate::output::{self, Manifest, NodeInfo};
 use crate::pki::{self, CaAction, LeafStep, PkiPlan, SealStep};
@@ -46,6 +47,9 @@ pub struct Plan {
     pub nodes: Vec<NodePlan>,
     /// Outputs of earlier runs that this run removes, relative to `out`.
     pub removed: Vec<String>,
+    /// Members to add to or remove from the running cluster, with the
+    /// commands that do it (see [`membership`]).
+    pub membership: Vec<membership::Step>,
     /// Written last, relative to `out`: the record of the run.
     pub records: Vec<String>,
     /// The timestamp of every archive entry, when it is known before the
@@ -69,6 +73,8 @@ pub struct ReleasePlan {
     pub file_name: String,
     /// How it differs from the previous run's release, if it does.
     pub change: Option<String>,
+    /// What an upgrade of the release needs, when this is one.
+    pub upgrade: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -200,12 +206,13 @@ pub fn build(
     out_dir: &Path,
     mirror: Option<&str>,
     now: OffsetDateTime,
+    renewal: &pki::Renewal,
     reporter: &Reporter,
 ) -> Result<Plan> {
     let previous = Manifest::read(out_dir)?;
     let declared = outdir::declared(out_dir);
     let pki_dir = out_dir.join(out::PKI);
-    let pki = pki::inspect(&pki_dir, cluster, now, reporter)?;
+    let pki = pki::inspect(&pki_dir, cluster, now, renewal, reporter)?;
     let source_date_epoch = match pki.ca_not_before() {
         Some(t) => Some(output::source_date_epoch(t.unix_timestamp().max(0) as u64)?),
         None => None,
@@ -227,7 +234,12 @@ pub fn build(
             None
         }
     });
+    let upgrade = match &previous {
+        Some(m) => release::check_upgrade(&m.etcd.version, &e.version)?,
+        None => None,
+    };
     let release = ReleasePlan {
+        upgrade,
         version: e.version.clone(),
         arch: e.arch.as_str().to_owned(),
         url: release::url(e, mirror),
@@ -277,6 +289,8 @@ pub fn build(
         })
         .collect();
 
+    let bootstraps = membership::bootstraps(cluster, previous.as_ref(), out_dir);
+    let membership = membership::steps(cluster, previous.as_ref(), &bootstraps);
     let mut nodes = Vec::new();
     for node in &cluster.nodes {
         let run = Run {
@@ -287,6 +301,7 @@ pub fn build(
             pki: &pki,
             release_change: release_change.as_deref(),
             source_date_epoch,
+            bootstraps: &bootstraps,
         };
         nodes.push(run.node_plan(node)?);
     }
@@ -316,6 +331,7 @@ pub fn build(
         certificates,
         nodes,
         removed,
+        membership,
         records: vec![out::SUMS.to_owned(), out::MANIFEST.to_owned()],
         source_date_epoch,
         summary,
@@ -380,6 +396,7 @@ struct Run<'a> {
     /// How the release differs from the previous run's, if it does.
     release_change: Option<&'a str>,
     source_date_epoch: Option<u64>,
+    bootstraps: &'a BTreeMap<String, render::Bootstrap>,
 }
 
 impl Run<'_> {
@@ -392,8 +409,12 @@ impl Run<'_> {
             pki,
             release_change,
             source_date_epoch,
+            bootstraps,
         } = *self;
-        let rendered = render::render_node(templates, cluster, node)?;
+        let rendered = match bootstraps.get(&node.name) {
+            Some(b) => render::render_node_as(templates, cluster, node, b)?,
+            None => render::render_node(templates, cluster, node)?,
+        };
         let prev: Option<&NodeInfo> = previous.and_then(|m| m.node(&node.name));
         let cert_id = CertId::Node(node.name.clone());
         let leaf = pki.leaf(&cert_id.id()).map(|(_, step)| step);
@@ -405,7 +426,7 @@ impl Run<'_> {
         let wanted = stage::node_files(cluster);
         for f in &wanted {
             let predicted = match f.source {
-                Source::Etcd | Source::Etcdctl => match (release_change, prev) {
+                Source::Etcd | Source::Etcdctl | Source::Etcdutl => match (release_change, prev) {
                     (None, Some(p)) if p.files.contains_key(&f.path) => {
                         Predicted::Known(p.files[&f.path].sha256.clone())
                     }
@@ -662,6 +683,9 @@ pub fn render_text(plan: &Plan) -> String {
     if let Some(c) = &r.change {
         let _ = writeln!(s, "  changed: {c}");
     }
+    if let Some(u) = &r.upgrade {
+        let _ = writeln!(s, "  upgrade: {u}");
+    }
     let _ = writeln!(
         s,
         "\nCA: {} {}",
@@ -737,6 +761,13 @@ pub fn render_text(plan: &Plan) -> String {
         for r in &plan.removed {
             let _ = writeln!(s, "  - {}", plan.out.join(r).display());
         }
+    }
+    if !plan.membership.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nMembership of the running cluster, once the packages are built (run as root, in order):"
+        );
+        s.push_str(&membership::render_text(&plan.membership));
     }
     let m = &plan.summary;
     let _ = writeln!(

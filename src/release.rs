@@ -19,6 +19,101 @@ pub struct Etcd {
     pub url: Option<String>,
 }
 
+/// A minor line of etcd releases: what is rendered follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Line {
+    #[serde(rename = "3.4")]
+    V3_4,
+    #[serde(rename = "3.5")]
+    V3_5,
+    #[serde(rename = "3.6")]
+    V3_6,
+}
+
+impl Line {
+    pub const ALL: [Line; 3] = [Line::V3_4, Line::V3_5, Line::V3_6];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Line::V3_4 => "3.4",
+            Line::V3_5 => "3.5",
+            Line::V3_6 => "3.6",
+        }
+    }
+
+    /// The line of `version` (MAJOR.MINOR.PATCH), if etcdpack renders it.
+    pub fn of(version: &str) -> Option<Line> {
+        match parse_version(version)? {
+            (3, 4, _) => Some(Line::V3_4),
+            (3, 5, _) => Some(Line::V3_5),
+            (3, 6, _) => Some(Line::V3_6),
+            _ => None,
+        }
+    }
+
+    /// The lines as text for messages: "3.4, 3.5, 3.6".
+    pub fn list() -> String {
+        Line::ALL.map(Line::as_str).join(", ")
+    }
+}
+
+/// `MAJOR.MINOR.PATCH` as numbers.
+pub fn parse_version(version: &str) -> Option<(u64, u64, u64)> {
+    let mut it = version.split('.').map(|p| p.parse::<u64>().ok());
+    let v = (it.next()??, it.next()??, it.next()??);
+    it.next().is_none().then_some(v)
+}
+
+impl Etcd {
+    /// The release line; 3.4 for a version no line matches (the config
+    /// check refuses those, so this is only a fallback).
+    pub fn line(&self) -> Line {
+        Line::of(&self.version).unwrap_or(Line::V3_4)
+    }
+}
+
+/// The first 3.5 release that a 3.6 member may join or replace: every
+/// member must run it (or later) before the upgrade to 3.6.
+pub const BEFORE_3_6: (u64, u64, u64) = (3, 5, 26);
+
+/// Whether the cluster built with `from` may move to `to`, and what the
+/// move needs first (said by `plan`): a downgrade and a skipped minor
+/// release are refused, as etcd refuses them.
+pub fn check_upgrade(from: &str, to: &str) -> anyhow::Result<Option<String>> {
+    let (Some(f), Some(t)) = (parse_version(from), parse_version(to)) else {
+        return Ok(None);
+    };
+    if t < f {
+        anyhow::bail!(
+            "etcd {to} is older than {from}, which the last gen built: downgrades are refused (etcd does not run on a data directory a newer release has written)\n  help: set etcd.version to {from} or later; to start again with an older release, use a new output directory for a new cluster"
+        );
+    }
+    if t.0 == f.0 && t.1 > f.1 + 1 {
+        let next = format!("{}.{}", f.0, f.1 + 1);
+        anyhow::bail!(
+            "etcd {from} → {to} skips the {next} line: etcd upgrades one minor release at a time\n  help: set etcd.version to a {next}.x release first, gen, upgrade every node to it, then move to {to}"
+        );
+    }
+    let (a, b, c) = BEFORE_3_6;
+    if (f.0, f.1) == (3, 5) && (t.0, t.1) == (3, 6) {
+        if f < BEFORE_3_6 {
+            anyhow::bail!(
+                "etcd {from} → {to}: every member must run {a}.{b}.{c} or later before the upgrade to 3.6\n  help: set etcd.version to {a}.{b}.{c} or a later 3.5 release first, gen, upgrade every node, then move to {to}"
+            );
+        }
+        return Ok(Some(format!(
+            "before upgrading to {to}: every member runs {from} (≥ {a}.{b}.{c}), and `etcdutl check v2store` passes on each member's data directory (3.6 has no v2 store)"
+        )));
+    }
+    if (f.0, f.1) != (t.0, t.1) {
+        return Ok(Some(format!(
+            "a minor upgrade: install the new packages one node at a time, each member healthy before the next (cluster version {}.{} once all run it)",
+            t.0, t.1
+        )));
+    }
+    Ok(None)
+}
+
 /// The release built when the config names none.
 pub const DEFAULT_VERSION: &str = "3.4.16";
 
@@ -79,6 +174,36 @@ pub fn url(etcd: &Etcd, mirror: Option<&str>) -> String {
         etcd.version,
         file_name(&etcd.version, etcd.arch)
     )
+}
+
+#[cfg(test)]
+mod upgrade_tests {
+    use super::*;
+
+    #[test]
+    fn upgrades_go_one_minor_at_a_time_and_never_down() {
+        assert_eq!(check_upgrade("3.4.16", "3.4.16").unwrap(), None);
+        assert_eq!(check_upgrade("3.4.16", "3.4.30").unwrap(), None);
+        assert!(
+            check_upgrade("3.4.16", "3.5.21")
+                .unwrap()
+                .unwrap()
+                .contains("one node at a time")
+        );
+        let skip = check_upgrade("3.4.16", "3.6.4").unwrap_err().to_string();
+        assert!(
+            skip.contains("skips the 3.5 line") && skip.contains("3.5.x"),
+            "{skip}"
+        );
+        let down = check_upgrade("3.5.21", "3.4.16").unwrap_err().to_string();
+        assert!(down.contains("downgrades are refused"), "{down}");
+        let down = check_upgrade("3.4.20", "3.4.16").unwrap_err().to_string();
+        assert!(down.contains("downgrades are refused"), "{down}");
+        let early = check_upgrade("3.5.21", "3.6.4").unwrap_err().to_string();
+        assert!(early.contains("3.5.26 or later"), "{early}");
+        let note = check_upgrade("3.5.26", "3.6.4").unwrap().unwrap();
+        assert!(note.contains("etcdutl check v2store"), "{note}");
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use crate::config::{Arch, Cluster, Node};
 use crate::envfile;
 use crate::model::Layout;
 use crate::model::Owner;
+use crate::release::Line;
 
 /// A built-in template: its name, which is also its path under `templates/`
 /// and under a `gen --templates DIR`, and its embedded default text.
@@ -234,6 +235,26 @@ pub fn client_url(node: &Node) -> String {
     format!("https://{}:{CLIENT_PORT}", url_host(node.ip))
 }
 
+/// How a node's etcd.conf brings its member up: `ETCD_INITIAL_CLUSTER` and
+/// `ETCD_INITIAL_CLUSTER_STATE` (see [`crate::membership`]). etcd reads both
+/// only when its data directory is empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bootstrap {
+    pub initial_cluster: String,
+    /// `new` (the first members) or `existing` (a member joining later).
+    pub state: &'static str,
+}
+
+impl Bootstrap {
+    /// Every node of `cluster` bootstrapping together.
+    pub fn new_cluster(cluster: &Cluster) -> Self {
+        Bootstrap {
+            initial_cluster: initial_cluster(cluster),
+            state: "new",
+        }
+    }
+}
+
 /// `name=peer-url,…` for ETCD_INITIAL_CLUSTER, in node order.
 pub fn initial_cluster(cluster: &Cluster) -> String {
     cluster
@@ -278,6 +299,8 @@ struct Vars<'a> {
     node: &'a str,
     package: String,
     etcd_version: &'a str,
+    /// The release line, e.g. 3.4 (for the docs' address).
+    line: &'static str,
     data_dir: &'a str,
     install_dir: &'a str,
     bin_dir: &'a str,
@@ -298,6 +321,7 @@ struct Vars<'a> {
     advertise_peer_urls: String,
     advertise_client_urls: String,
     initial_cluster: String,
+    initial_cluster_state: &'static str,
     peer_hostname: String,
     endpoints: String,
     heartbeat_ms: u128,
@@ -305,6 +329,8 @@ struct Vars<'a> {
     quota_backend_bytes: u64,
     auto_compaction_retention: String,
     enable_v2: bool,
+    /// Whether the release line knows ETCD_ENABLE_V2 at all (3.6 does not).
+    v2_flag: bool,
     unsupported_arch: Option<&'static str>,
     user: &'a str,
     start: bool,
@@ -342,7 +368,7 @@ struct SealedVars {
     fingerprint: String,
 }
 
-fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout) -> Vars<'a> {
+fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout, b: &Bootstrap) -> Vars<'a> {
     let mut listen_client = vec![client_url(node)];
     if cluster.tuning.insecure_localhost_listener {
         listen_client.push(format!("http://127.0.0.1:{CLIENT_PORT}"));
@@ -354,6 +380,7 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout) -> Vars<'a> {
         node: &node.name,
         package: cluster.packages.name_for(&cluster.name, &node.name),
         etcd_version: &cluster.etcd.version,
+        line: cluster.etcd.line().as_str(),
         data_dir: &cluster.paths.data_dir,
         install_dir: &cluster.paths.install_dir,
         bin_dir: &l.bin_dir,
@@ -373,7 +400,8 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout) -> Vars<'a> {
         listen_client_urls: listen_client.join(","),
         advertise_peer_urls: peer_url(node),
         advertise_client_urls: client_url(node),
-        initial_cluster: initial_cluster(cluster),
+        initial_cluster: b.initial_cluster.clone(),
+        initial_cluster_state: b.state,
         peer_hostname: crate::model::peer_hostname(&cluster.name),
         endpoints: cluster
             .nodes
@@ -386,7 +414,10 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout) -> Vars<'a> {
         quota_backend_bytes: cluster.tuning.quota_backend_bytes,
         auto_compaction_retention: retention(cluster.tuning.auto_compaction_retention),
         enable_v2: cluster.tuning.enable_v2,
-        unsupported_arch: (cluster.etcd.arch == Arch::Arm64).then_some("arm64"),
+        v2_flag: cluster.etcd.line() < Line::V3_6,
+        // 3.5 supports arm64; 3.4 runs there only when told to.
+        unsupported_arch: (cluster.etcd.arch == Arch::Arm64 && cluster.etcd.line() == Line::V3_4)
+            .then_some("arm64"),
         user: &cluster.service.user,
         start: cluster.service.start,
         sealed: match (cluster.packages.keys, &node.ssh_host_key) {
@@ -424,8 +455,18 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout) -> Vars<'a> {
 /// Render every text file `node` receives. The EnvironmentFile is checked by
 /// systemd's rules before it is returned (this also guards user templates).
 pub fn render_node(t: &Templates, cluster: &Cluster, node: &Node) -> Result<Rendered> {
+    render_node_as(t, cluster, node, &Bootstrap::new_cluster(cluster))
+}
+
+/// [`render_node`] for a node that comes up as `bootstrap` says.
+pub fn render_node_as(
+    t: &Templates,
+    cluster: &Cluster,
+    node: &Node,
+    bootstrap: &Bootstrap,
+) -> Result<Rendered> {
     let l = Layout::new(&cluster.paths.install_dir);
-    let ctx = Context::from_serialize(&vars(cluster, node, &l))?;
+    let ctx = Context::from_serialize(&vars(cluster, node, &l, bootstrap))?;
     let etcd_conf = t.render("etcd.conf", &ctx)?;
     envfile::lint(&etcd_conf).context(
         "the rendered etcd.conf is not a clean systemd EnvironmentFile (check a --templates override)",
@@ -456,7 +497,9 @@ pub fn render_maint(
     cert_not_after: OffsetDateTime,
 ) -> Result<String> {
     let l = Layout::new(&cluster.paths.install_dir);
-    let mut ctx = Context::from_serialize(&vars(cluster, node, &l))?;
+    // A restore brings every member up anew, together: the whole node list.
+    let bootstrap = Bootstrap::new_cluster(cluster);
+    let mut ctx = Context::from_serialize(&vars(cluster, node, &l, &bootstrap))?;
     ctx.insert(
         "cert_sha256",
         &crate::fsutil::sha256_hex(cert_pem.as_bytes()),
@@ -493,7 +536,9 @@ pub fn render_script(
     version: &str,
 ) -> Result<String> {
     let l = Layout::new(&cluster.paths.install_dir);
-    let mut ctx = Context::from_serialize(&vars(cluster, node, &l))?;
+    // The scripts do not bootstrap anything: only etcd.conf reads the bootstrap.
+    let bootstrap = Bootstrap::new_cluster(cluster);
+    let mut ctx = Context::from_serialize(&vars(cluster, node, &l, &bootstrap))?;
     ctx.insert("entries", &entries);
     ctx.insert("version", version);
     t.render(name, &ctx)

@@ -354,6 +354,8 @@ pub enum Source {
     Etcd,
     /// The `etcdctl` binary of the release.
     Etcdctl,
+    /// The `etcdutl` binary of a 3.5 or later release.
+    Etcdutl,
     /// Rendered: `etcd.conf`.
     EtcdConf,
     /// Rendered: the systemd unit.
@@ -423,6 +425,15 @@ pub fn node_files(cluster: &Cluster) -> Vec<FileSpec> {
             false,
         ),
     ];
+    if cluster.etcd.line() >= crate::release::Line::V3_5 {
+        files.push(file(
+            &l.etcdutl_bin,
+            Source::Etcdutl,
+            0o755,
+            Owner::Root,
+            false,
+        ));
+    }
     for unit in MaintUnit::of(cluster) {
         files.push(file(
             &Layout::unit_file(unit.name()),
@@ -458,6 +469,8 @@ pub fn assemble(
     tree_of(cluster, node, |source| match source {
         Source::Etcd => bins.etcd.clone(),
         Source::Etcdctl => bins.etcdctl.clone(),
+        // The release was checked to have it (extract::read_release).
+        Source::Etcdutl => bins.etcdutl.clone().unwrap_or_else(|| Blob::from(&b""[..])),
         Source::EtcdConf => text(&rendered.etcd_conf),
         Source::Unit => text(&rendered.etcd_service),
         Source::Profile => text(&rendered.etcdctl_profile),

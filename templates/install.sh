@@ -95,7 +95,9 @@ gid=$(awk -F: -v u="$user" '$1 == u { print $4 }' "$root/etc/passwd")
 host_pub="${root:-}{{ sealed.identity }}.pub"
 have=$(awk '{ print $1 " " $2; exit }' "$host_pub" 2>/dev/null || true)
 if [ "$have" != "{{ sealed.host_key }}" ]; then
-  echo "{{ package }}: this package is for node {{ node }}, whose key is sealed to the SSH host key {{ sealed.fingerprint }}; this machine's $host_pub is ${have:+another key}${have:-missing}." >&2
+  seen=missing
+  if [ -n "$have" ]; then seen="another key"; fi
+  echo "{{ package }}: this package is for node {{ node }}, whose key is sealed to the SSH host key {{ sealed.fingerprint }}; this machine's $host_pub is $seen." >&2
   echo "{{ package }}: install this machine's own node package; if this is {{ node }} and its host key was regenerated, set its new key as ssh_host_key of {{ node }}, run etcdpack gen and install the new package." >&2
   exit 1
 fi

@@ -32,6 +32,7 @@ fn fixed_binaries() -> Binaries {
     Binaries {
         etcd: Blob::from(&b"\x7fELF stand-in for etcd, fixed for the golden files\n"[..]),
         etcdctl: Blob::from(&b"\x7fELF stand-in for etcdctl\n"[..]),
+        etcdutl: None,
     }
 }
 

@@ -319,19 +319,48 @@ fn plan_names_exactly_what_gen_writes_changes_and_removes() {
     let p = step(&g, "added node");
     assert_eq!(node(&p, "etcd-d")["status"], "added");
     assert_eq!(node(&p, "etcd-d")["version"], "3.4.16-1");
-    // The others learn of it: the initial cluster and the endpoints.
+    // The members learn of it only through their etcdctl endpoints: their etcd.conf (the
+    // bootstrap they were installed with) stays.
     for n in ["etcd-a", "etcd-b", "etcd-c"] {
         let n = node(&p, n);
         assert_eq!(n["status"], "changed", "{n}");
         assert!(
-            changed_files(n).contains(&"/opt/etcd/cfg/etcd.conf".to_owned()),
+            changed_files(n).contains(&"/etc/profile.d/etcdctl.sh".to_owned())
+                && !changed_files(n).contains(&"/opt/etcd/cfg/etcd.conf".to_owned()),
             "{n}"
         );
     }
+    // It joins the running cluster as a learner, and the plan says how.
+    let join = &p["membership"][0];
+    assert_eq!(join["node"], "etcd-d");
+    assert_eq!(join["action"], "join");
+    let commands = join["commands"].to_string();
+    assert!(
+        commands.contains("etcdctl member add etcd-d --learner --peer-urls=https://")
+            && commands.contains("etcdctl member promote"),
+        "{commands}"
+    );
+    let conf = std::fs::read_to_string(g.out.join("nodes/etcd-d/opt/etcd/cfg/etcd.conf")).unwrap();
+    assert!(
+        conf.contains("ETCD_INITIAL_CLUSTER_STATE=existing"),
+        "{conf}"
+    );
 
     config(&g, &[A, B_SAN, C], "150ms");
     let p = step(&g, "removed node");
     assert_eq!(p["summary"]["removed"], 1);
+    assert_eq!(
+        p["membership"][0]["action"], "remove",
+        "{}",
+        p["membership"]
+    );
+    assert!(
+        p["membership"][0]["commands"]
+            .to_string()
+            .contains("etcdctl member remove"),
+        "{}",
+        p["membership"]
+    );
     let removed = p["removed"].to_string();
     assert!(
         removed.contains("\"nodes/etcd-d\"")
@@ -346,6 +375,14 @@ fn plan_names_exactly_what_gen_writes_changes_and_removes() {
         node(&p, "etcd-d")["version"],
         "3.4.16-2",
         "a node added again continues its releases"
+    );
+    // Its old data directory must not come back with it.
+    assert!(
+        p["membership"][0]["commands"]
+            .to_string()
+            .contains(".removed-"),
+        "{}",
+        p["membership"]
     );
 }
 
@@ -377,4 +414,44 @@ fn a_corrupt_manifest_is_an_error_for_plan_and_gen() {
         );
     }
     assert_eq!(snapshot(&g.out), before, "nothing may change");
+}
+
+#[test]
+fn plan_and_gen_refuse_a_skipped_minor_release_and_a_downgrade() {
+    support::require!(support::STANDIN);
+    let g = Gen::new(&["127.0.0.1"], "");
+    g.run_ok(&[]);
+    let base = std::fs::read_to_string(&g.config).unwrap();
+    let sums = std::fs::read(g.out.join("SHA256SUMS")).unwrap();
+    for (version, says) in [
+        ("3.6.4", "skips the 3.5 line"),
+        ("3.4.15", "downgrades are refused"),
+    ] {
+        std::fs::write(
+            &g.config,
+            format!(
+                "{base}etcd: {{ version: {version}, sha256: \"{}\" }}\n",
+                "0".repeat(64)
+            ),
+        )
+        .unwrap();
+        for sub in ["plan", "gen"] {
+            let out = etcdpack()
+                .arg(sub)
+                .arg("-c")
+                .arg(&g.config)
+                .arg("-o")
+                .arg(&g.out)
+                .args(["--mirror", mirror()])
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && err.contains(says),
+                "{sub} {version}: {err}"
+            );
+            assert!(err.contains("help:"), "{err}");
+        }
+    }
+    assert_eq!(std::fs::read(g.out.join("SHA256SUMS")).unwrap(), sums);
 }

@@ -184,6 +184,7 @@ fn run_script(dir: &Path, cluster: &Cluster, script: &str, args: &[&str]) -> Out
     let bins = Binaries {
         etcd: Blob::from(&b"etcd"[..]),
         etcdctl: Blob::from(&b"etcdctl"[..]),
+        etcdutl: None,
     };
     let certs = NodeCerts {
         ca_cert_pem: "ca\n",

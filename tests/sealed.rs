@@ -229,7 +229,9 @@ fn install_sh_unseals_with_the_right_host_key_and_refuses_another_before_placing
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "installed on the wrong host");
     assert!(
-        err.contains("is for node etcd-1") && err.contains("SHA256:"),
+        err.contains("is for node etcd-1")
+            && err.contains("SHA256:")
+            && err.contains("ssh_host_ed25519_key.pub is another key."),
         "{err}"
     );
     assert!(

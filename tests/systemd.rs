@@ -2,7 +2,7 @@
 //! .deb (with apt) or .rpm (with rpm) into a Debian root booted with systemd as PID 1
 //! (tests/e2e), and the package's own scripts enable and start etcd. Nobody starts etcd by hand.
 //!
-//! One test crate of several modules, so that the three scenarios run at once (each test binary
+//! One test crate of several modules, so that the scenarios run at once (each test binary
 //! runs after the previous one; the tests of one binary run in parallel):
 //!
 //! - [`cluster`]: the three booted nodes with their packages, and the checks that they formed;
@@ -10,11 +10,14 @@
 //!   running, survives a stopped member and a powered-off node, and a rolling upgrade that
 //!   also turns backups on;
 //! - [`strangers`] (127.0.4.1-3, intruder on 127.0.4.9), installed with `apt-get install` from
-//!   the signed repository `etcdpack publish` wrote, served over HTTP: clients and peers without a
-//!   certificate of the cluster's CA are refused; the CA key is on no node; keys and the
-//!   process belong to the service user;
+//!   the signed repository `etcdpack publish` wrote of sealed packages (each node's key sealed to
+//!   its machine's SSH host key), served over HTTP: clients and peers without a certificate of
+//!   the cluster's CA are refused; a neighbour's package does not install; the CA key is on no
+//!   node, nor a node's key on another; keys and the process belong to the service user;
 //! - [`rpm_broken_config`] (127.0.5.1-3): the same from the .rpm packages, and the recipe's
-//!   inline comment in the EnvironmentFile makes the unit fail visibly.
+//!   inline comment in the EnvironmentFile makes the unit fail visibly;
+//! - [`upgrade`] (127.0.6.1-3): a .deb cluster of 3.4 upgraded to 3.5 (trixie's etcd in the
+//!   official layout) one node at a time while a writer writes.
 //!
 //! Each test uses its own addresses (tests/cluster.rs has 127.0.0.1-3), so all of them can run
 //! at once. Every node is torn down at the end, also on failure (`Drop for Node`).
@@ -32,3 +35,5 @@ mod deb_lifecycle;
 mod rpm_broken_config;
 #[path = "systemd/strangers.rs"]
 mod strangers;
+#[path = "systemd/upgrade.rs"]
+mod upgrade;

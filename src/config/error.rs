@@ -76,6 +76,8 @@ pub enum Rule {
     /// A node's `ssh_host_key` cannot be sealed to, is missing where
     /// `packages.keys: sealed` needs it, or is another node's too.
     HostKey,
+    /// `tuning.enable_v2: true` with a release that has no v2 API.
+    EnableV2,
     /// A `publish:` setting is malformed, or `sign_key` and `unsigned` are
     /// both given.
     Publish,

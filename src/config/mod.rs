@@ -187,7 +187,9 @@ pub struct Subject {
 #[derive(Debug, Clone, Serialize)]
 pub struct Pki {
     pub algorithm: Algorithm,
+    /// The CA's, and the leaves' unless `leaf_validity` is shorter.
     pub validity: Duration,
+    pub leaf_validity: Duration,
     pub subject: Subject,
     /// An existing CA to sign with instead of creating one.
     pub import: Option<CaImport>,

@@ -164,8 +164,9 @@ pub struct RawTuning {
     /// How much history to keep before compaction: a duration such as 1h or
     /// 30m; a bare number is hours. Default: 1h.
     pub auto_compaction_retention: Option<S<Quantity>>,
-    /// Serve the v2 API as well (flannel still speaks it). Default: true.
-    pub enable_v2: Option<bool>,
+    /// Serve the v2 API as well (flannel still speaks it). Deprecated in
+    /// etcd 3.5 and gone in 3.6. Default: true on 3.4, false on 3.5 and 3.6.
+    pub enable_v2: Option<S<bool>>,
     /// Also listen on plaintext http://127.0.0.1:2379, which gives every
     /// local process full, unauthenticated access. Default: false.
     pub insecure_localhost_listener: Option<bool>,
@@ -182,6 +183,10 @@ pub struct RawPki {
     /// years) or 365d; a bare number is hours. At least a day. Default:
     /// 87600h.
     pub validity: Option<S<Quantity>>,
+    /// How long new node and client certificates are valid, when shorter
+    /// than the CA's `validity` (e.g. 8760h: renewed yearly with `etcdpack
+    /// renew` under a ten-year CA). At least a day. Default: `validity`.
+    pub leaf_validity: Option<S<Quantity>>,
     #[serde(default)]
     pub subject: RawSubject,
     /// Sign with this existing CA certificate (PEM) instead of creating a

@@ -597,3 +597,51 @@ fn rule_sans_must_not_name_another_node() {
     );
     parse_text(&own).unwrap();
 }
+
+const SHA: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[test]
+fn the_v2_api_follows_the_release_line() {
+    // Served by default on 3.4 only.
+    assert!(with("").unwrap().tuning.enable_v2);
+    let c = with(&format!("etcd: {{ version: 3.5.21, sha256: \"{SHA}\" }}\n")).unwrap();
+    assert!(!c.tuning.enable_v2);
+    // Asked for on 3.5: allowed, with a warning that 3.6 drops it.
+    let c = with(&format!(
+        "etcd: {{ version: 3.5.21, sha256: \"{SHA}\" }}\ntuning: {{ enable_v2: true }}\n"
+    ))
+    .unwrap();
+    assert!(c.tuning.enable_v2);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("deprecated in etcd 3.5")),
+        "{:?}",
+        c.warnings
+    );
+    // Asked for on 3.6: an error that keeps flannel's v2 users on 3.5.
+    let r = with(&format!(
+        "etcd: {{ version: 3.6.4, sha256: \"{SHA}\" }}\ntuning: {{ enable_v2: true }}\n"
+    ));
+    let m = r.as_ref().map(|_| ()).unwrap_err().to_string();
+    assert_eq!(rules(r), vec![Rule::EnableV2]);
+    assert!(
+        m.contains("cluster.yaml:") && m.contains("flannel") && m.contains("3.5"),
+        "{m}"
+    );
+    // false on 3.6 is fine.
+    with(&format!(
+        "etcd: {{ version: 3.6.4, sha256: \"{SHA}\" }}\ntuning: {{ enable_v2: false }}\n"
+    ))
+    .unwrap();
+}
+
+#[test]
+fn only_the_3_4_3_5_and_3_6_lines_are_rendered() {
+    for v in ["3.3.27", "3.7.0", "4.0.0"] {
+        let r = with(&format!("etcd: {{ version: {v}, sha256: \"{SHA}\" }}\n"));
+        let m = r.as_ref().map(|_| ()).unwrap_err().to_string();
+        assert_eq!(rules(r), vec![Rule::EtcdVersion], "{v}");
+        assert!(m.contains("3.4, 3.5, 3.6"), "{m}");
+    }
+}

@@ -116,6 +116,22 @@ fn happy_path_takes_only_the_two_programs() {
     .unwrap();
     assert_eq!(&*bins.etcd, b"ETCD");
     assert_eq!(&*bins.etcdctl, b"ETCDCTL");
+    // A 3.4 release has no etcdutl.
+    assert!(bins.etcdutl.is_none());
+}
+
+#[test]
+fn etcdutl_is_taken_when_the_release_has_it() {
+    let bins = extract(
+        &targz(&[
+            file(&n("etcd"), b"ETCD"),
+            file(&n("etcdctl"), b"ETCDCTL"),
+            file(&n("etcdutl"), b"ETCDUTL"),
+        ]),
+        STEM,
+    )
+    .unwrap();
+    assert_eq!(bins.etcdutl.as_deref(), Some(&b"ETCDUTL"[..]));
 }
 
 #[test]

@@ -9,6 +9,8 @@ pub struct Layout {
     pub ssl_dir: String,
     pub etcd_bin: String,
     pub etcdctl_bin: String,
+    /// 3.5 and later only.
+    pub etcdutl_bin: String,
     /// The maintenance script: quota recovery, certificate check, backups.
     pub maint_bin: String,
     pub conf_file: String,
@@ -40,6 +42,7 @@ impl Layout {
             install_dir: base.to_owned(),
             etcd_bin: format!("{bin_dir}/etcd"),
             etcdctl_bin: format!("{bin_dir}/etcdctl"),
+            etcdutl_bin: format!("{bin_dir}/etcdutl"),
             maint_bin: format!("{bin_dir}/etcd-maint"),
             conf_file: format!("{cfg_dir}/etcd.conf"),
             ca_file: format!("{ssl_dir}/ca.pem"),

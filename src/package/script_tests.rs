@@ -24,6 +24,7 @@ fn tree(c: &Cluster) -> NodeTree {
     let bins = Binaries {
         etcd: Blob::from(&b"etcd"[..]),
         etcdctl: Blob::from(&b"etcdctl"[..]),
+        etcdutl: None,
     };
     let certs = NodeCerts {
         ca_cert_pem: "ca",

@@ -322,7 +322,7 @@ fn issue(
     params.use_authority_key_identifier_extension = true;
     params.serial_number = Some(random_serial()?);
     params.not_before = (policy.now - CLOCK_SKEW).max(ca.not_before);
-    params.not_after = policy.fresh_not_after().min(ca.not_after);
+    params.not_after = policy.fresh_leaf_not_after().min(ca.not_after);
     let cert = params
         .signed_by(&key, issuer)
         .map_err(|e| anyhow!("signing failed: {e}"))?;

@@ -261,6 +261,44 @@ impl PkiPlan {
     }
 }
 
+/// Leaves that `etcdpack renew` re-issues although they are still good
+/// (new key, new certificate, the same CA). The CA is never renewed here.
+#[derive(Debug, Clone, Default)]
+pub struct Renewal {
+    /// Whether a renewal was asked for at all (`gen` and `plan`: no).
+    pub requested: bool,
+    /// Only leaves that expire within this; `None`: every selected leaf.
+    pub within: Option<time::Duration>,
+    /// Only these nodes' leaves (and no client's); empty: every leaf.
+    pub nodes: Vec<String>,
+}
+
+impl Renewal {
+    /// Why the still-good leaf `spec`, valid until `not_after`, is renewed,
+    /// if it is.
+    fn reason(
+        &self,
+        spec: &LeafSpec,
+        not_after: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Option<String> {
+        if !self.requested {
+            return None;
+        }
+        if !self.nodes.is_empty()
+            && !matches!(&spec.cert, CertId::Node(n) if self.nodes.contains(n))
+        {
+            return None;
+        }
+        let expires = x509::show_time(not_after);
+        match self.within {
+            Some(w) if not_after > now + w => None,
+            Some(_) => Some(format!("renewed: expires on {expires}, within the window")),
+            None => Some(format!("renewed: was valid until {expires}")),
+        }
+    }
+}
+
 /// Decide, without writing, what [`apply`] will do under `pki_dir`
 /// (normally `OUT/pki`): create, reuse or import the CA; reuse or issue
 /// each leaf, with the reason.
@@ -270,6 +308,7 @@ pub fn inspect(
     pki_dir: &Path,
     cluster: &Cluster,
     now: OffsetDateTime,
+    renewal: &Renewal,
     reporter: &Reporter,
 ) -> Result<PkiPlan> {
     // Certificates carry whole seconds; keep `now` comparable with them.
@@ -289,7 +328,13 @@ pub fn inspect(
     let leaves: Vec<(LeafSpec, LeafStep)> = leaf_specs(cluster)
         .into_iter()
         .map(|spec| {
-            let step = cert::decide(pki_dir, &spec, existing, &policy);
+            let step = match cert::decide(pki_dir, &spec, existing, &policy) {
+                LeafStep::Reuse(issued) => match renewal.reason(&spec, issued.not_after, now) {
+                    Some(reason) => LeafStep::Issue { reason },
+                    None => LeafStep::Reuse(issued),
+                },
+                issue => issue,
+            };
             (spec, step)
         })
         .collect();
@@ -389,7 +434,7 @@ pub fn ensure(
     now: OffsetDateTime,
     reporter: &Reporter,
 ) -> Result<Pki> {
-    let plan = inspect(pki_dir, cluster, now, reporter)?;
+    let plan = inspect(pki_dir, cluster, now, &Renewal::default(), reporter)?;
     apply(pki_dir, cluster, plan, reporter)
 }
 

@@ -23,6 +23,7 @@ pub(super) const RENEW_BEFORE: time::Duration = time::Duration::days(30);
 pub(super) struct Policy {
     pub now: OffsetDateTime,
     pub validity: time::Duration,
+    pub leaf_validity: time::Duration,
     pub renew_before: time::Duration,
     pub algorithm: Algorithm,
 }
@@ -33,16 +34,27 @@ impl Policy {
             .ok()
             .filter(|v| now.checked_add(*v).is_some())
             .ok_or_else(|| anyhow!("pki.validity {:?} is out of range", pki.validity))?;
+        let leaf_validity = time::Duration::try_from(pki.leaf_validity)
+            .ok()
+            .filter(|v| *v <= validity)
+            .unwrap_or(validity);
         Ok(Policy {
             now,
             validity,
-            renew_before: RENEW_BEFORE.min(validity / 10),
+            leaf_validity,
+            renew_before: RENEW_BEFORE.min(leaf_validity / 10),
             algorithm: pki.algorithm,
         })
     }
 
+    /// The end of a new CA.
     pub fn fresh_not_after(&self) -> OffsetDateTime {
         self.now + self.validity
+    }
+
+    /// The end of a new leaf (before the CA's own end caps it).
+    pub fn fresh_leaf_not_after(&self) -> OffsetDateTime {
+        self.now + self.leaf_validity
     }
 }
 

@@ -184,6 +184,65 @@ fn unknown_override_file_is_refused() {
     );
 }
 
+/// etcd.conf of the first node of a cluster on release `version` for `arch`.
+fn conf_of(version: &str, arch: &str, extra: &str) -> String {
+    let sha = "0000000000000000000000000000000000000000000000000000000000000000";
+    let c = cluster(&format!(
+        "etcd: {{ version: {version}, arch: {arch}, sha256: \"{sha}\" }}\n{extra}"
+    ));
+    stable(&render(&c, 0).etcd_conf)
+}
+
+#[test]
+fn etcd_conf_follows_the_release_line() {
+    // 3.4 on arm64 runs only when told to; 3.5 and 3.6 support it.
+    assert!(conf_of("3.4.16", "arm64", "").contains("\nETCD_UNSUPPORTED_ARCH=arm64\n"));
+    for v in ["3.5.21", "3.6.4"] {
+        assert!(
+            !conf_of(v, "arm64", "").contains("ETCD_UNSUPPORTED_ARCH"),
+            "{v}"
+        );
+    }
+    // ETCD_ENABLE_V2: 3.4 serves it by default, 3.5 only when asked, 3.6 has no such flag.
+    assert!(conf_of("3.4.16", "amd64", "").contains("\nETCD_ENABLE_V2=true\n"));
+    assert!(conf_of("3.5.21", "amd64", "").contains("\nETCD_ENABLE_V2=false\n"));
+    assert!(
+        conf_of("3.5.21", "amd64", "tuning: { enable_v2: true }\n")
+            .contains("\nETCD_ENABLE_V2=true\n")
+    );
+    assert!(!conf_of("3.6.4", "amd64", "").contains("ETCD_ENABLE_V2"));
+    // Every line's file is a clean EnvironmentFile.
+    for v in ["3.4.16", "3.5.21", "3.6.4"] {
+        envfile::lint(&conf_of(v, "arm64", "")).unwrap();
+    }
+}
+
+#[test]
+fn etcd_conf_snapshot_3_5() {
+    insta::assert_snapshot!(conf_of("3.5.21", "arm64", ""));
+}
+
+#[test]
+fn etcd_conf_snapshot_3_6() {
+    insta::assert_snapshot!(conf_of("3.6.4", "arm64", ""));
+}
+
+#[test]
+fn releases_from_3_5_ship_etcdutl() {
+    let sha = "0000000000000000000000000000000000000000000000000000000000000000";
+    let has = |version: &str| {
+        let c = cluster(&format!(
+            "etcd: {{ version: {version}, sha256: \"{sha}\" }}\n"
+        ));
+        crate::stage::node_files(&c)
+            .iter()
+            .any(|f| f.path == "/opt/etcd/bin/etcdutl" && f.mode == 0o755)
+    };
+    assert!(!has("3.4.16"));
+    assert!(has("3.5.21"));
+    assert!(has("3.6.4"));
+}
+
 /// 2033-11-11 22:13:20 UTC.
 fn not_after() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(2_015_360_000).unwrap()

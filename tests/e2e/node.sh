@@ -20,7 +20,8 @@ SUITE=bookworm
 VARIANT=minbase
 # adduser is also in minbase (Priority: important) but packages depend on it by name: keep it explicit.
 # rpm: the .rpm install tests run rpm inside the nodes (Debian's rpm, with an empty database).
-INCLUDE=systemd,systemd-sysv,dbus,adduser,rpm
+# age: packages with sealed keys depend on it and unseal with it (nodes reach no mirror).
+INCLUDE=systemd,systemd-sysv,dbus,adduser,rpm,age
 MIRROR=${ETCDPACK_E2E_MIRROR:-http://deb.debian.org/debian}
 DEFAULT_CACHE=/var/cache/etcdpack-e2e
 STATE_DIR=${ETCDPACK_E2E_STATE_DIR:-/run/etcdpack-e2e}

@@ -135,6 +135,7 @@ fn large_binaries_are_shared_gzip_members_that_the_real_tools_read() {
     let bins = Binaries {
         etcd: Blob::from(noise(1, (3 << 20) + 5)),
         etcdctl: Blob::from(noise(2, (1 << 20) + 1)),
+        etcdutl: None,
     };
     let c = cluster("");
     let dir = tempfile::tempdir().unwrap();

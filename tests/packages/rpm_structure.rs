@@ -87,7 +87,8 @@ fn rpm_metadata_contents_scripts_and_digests() {
         "postuninstall scriptlet (using /bin/sh):",
         "useradd --system",
         "install -d -m 0700 -o \"$user\" -g \"$user\" \"/var/lib/etcd/default.etcd\"",
-        "systemctl try-restart --no-block etcd.service",
+        "systemctl try-restart etcd.service",
+        "endpoint health",
         "systemctl disable etcd.service",
     ] {
         assert!(scripts.contains(want), "missing {want:?} in\n{scripts}");

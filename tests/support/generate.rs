@@ -101,8 +101,14 @@ impl Gen {
     }
 
     fn command(&self, out: &Path, args: &[&str]) -> Command {
+        self.command_of("gen", out, args)
+    }
+
+    /// `etcdpack <sub>` (gen, or renew: it takes gen's options) on this
+    /// config, output and cache.
+    fn command_of(&self, sub: &str, out: &Path, args: &[&str]) -> Command {
         let mut c = etcdpack();
-        c.arg("gen").arg("-c").arg(&self.config).arg("-o").arg(out);
+        c.arg(sub).arg("-c").arg(&self.config).arg("-o").arg(out);
         c.arg("--cache-dir").arg(&self.cache);
         c.args(args);
         c
@@ -117,6 +123,17 @@ impl Gen {
     /// `gen` with exactly `args` besides config, out and cache.
     pub fn run_raw(&self, args: &[&str]) -> Output {
         self.command(&self.out, args).output().unwrap()
+    }
+
+    /// `etcdpack renew` with the stand-in, as [`run`](Self::run) for gen.
+    pub fn renew(&self, args: &[&str]) -> Output {
+        let s = standin();
+        let mut c = self.command_of("renew", &self.out, args);
+        c.arg("--mirror")
+            .arg(mirror())
+            .arg("--etcd-sha256")
+            .arg(&s.sha256);
+        c.output().unwrap()
     }
 
     fn standin_command(&self, out: &Path, args: &[&str]) -> Command {

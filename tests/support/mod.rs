@@ -21,6 +21,8 @@ pub const COMMANDS: &[&str] = &[
     "plan",
     "fetch",
     "gen",
+    "renew",
+    "status",
     "verify",
     "publish",
     "signing-key",
@@ -77,30 +79,85 @@ const SYSTEM_ETCDCTL: &str = "/usr/bin/etcdctl";
 /// The official 3.4.16 release date, for entry mtimes.
 const RELEASE_MTIME: u64 = 1_621_036_800;
 
+/// Where `.ci/install-deps` unpacks etcd, etcdctl and etcdutl of Debian
+/// trixie's etcd-server and etcd-client 3.5.x packages (not installed:
+/// /usr/bin keeps the system's 3.4).
+pub const ETCD_3_5_DIR: &str = "/usr/local/lib/etcdpack-tests/etcd-3.5";
+/// The official 3.5.16 release date (trixie's 3.5), for entry mtimes.
+const RELEASE_3_5_MTIME: u64 = 1_725_926_400;
+
 /// Built once per machine (cached under the target's tmp dir, keyed by the
 /// system binaries' size and mtime) and once per test process.
 pub fn standin() -> &'static StandIn {
     static STANDIN: OnceLock<StandIn> = OnceLock::new();
-    STANDIN.get_or_init(build_standin)
+    STANDIN.get_or_init(|| {
+        build_standin(
+            STANDIN_VERSION,
+            &[("etcd", SYSTEM_ETCD), ("etcdctl", SYSTEM_ETCDCTL)],
+            RELEASE_MTIME,
+        )
+    })
 }
 
-fn build_standin() -> StandIn {
-    let stem = format!("etcd-v{STANDIN_VERSION}-linux-{STANDIN_ARCH}");
+/// A 3.5 release of the official layout (`etcd`, `etcdctl` and `etcdutl`),
+/// made of the binaries under [`ETCD_3_5_DIR`]; its version is the one they
+/// report. Cached like [`standin`].
+pub fn standin_3_5() -> &'static StandIn {
+    static STANDIN: OnceLock<StandIn> = OnceLock::new();
+    STANDIN.get_or_init(|| {
+        let etcd = format!("{ETCD_3_5_DIR}/etcd");
+        let out = Command::new(&etcd)
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| panic!("{etcd}: {e} (run .ci/install-deps)"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let version = text
+            .lines()
+            .find_map(|l| l.strip_prefix("etcd Version: "))
+            .map(str::trim)
+            .filter(|v| v.starts_with("3.5."))
+            .unwrap_or_else(|| panic!("{etcd} --version is not a 3.5 release:\n{text}"));
+        let bins = ["etcd", "etcdctl", "etcdutl"].map(|b| (b, format!("{ETCD_3_5_DIR}/{b}")));
+        let bins: Vec<(&str, &str)> = bins.iter().map(|(b, p)| (*b, p.as_str())).collect();
+        build_standin(
+            Box::leak(version.to_owned().into_boxed_str()),
+            &bins,
+            RELEASE_3_5_MTIME,
+        )
+    })
+}
+
+/// `etcd-v{version}-linux-amd64.tar.gz` of `bins` (name in the release, file
+/// on this machine) and stand-in documentation, cached under the target's
+/// tmp dir, keyed by the version and the binaries' size and mtime.
+fn build_standin(version: &'static str, bins: &[(&str, &str)], mtime: u64) -> StandIn {
+    let stem = format!("etcd-v{version}-linux-{STANDIN_ARCH}");
     let mut key = Sha256::new();
     key.update(b"standin-v1");
-    for bin in [SYSTEM_ETCD, SYSTEM_ETCDCTL] {
+    if version != STANDIN_VERSION {
+        key.update(format!("{version}\n"));
+    }
+    for (name, bin) in bins {
         let meta = fs::metadata(bin).unwrap_or_else(|e| {
-            panic!("{bin}: {e} (the tests need Debian's etcd-server and etcd-client packages)")
+            panic!("{bin}: {e} (the tests need Debian's etcd-server and etcd-client packages; see .ci/install-deps)")
         });
         let mtime = meta.modified().unwrap().duration_since(UNIX_EPOCH).unwrap();
-        key.update(format!("{bin} {} {}\n", meta.len(), mtime.as_nanos()));
+        if version == STANDIN_VERSION {
+            key.update(format!("{bin} {} {}\n", meta.len(), mtime.as_nanos()));
+        } else {
+            key.update(format!(
+                "{name} {bin} {} {}\n",
+                meta.len(),
+                mtime.as_nanos()
+            ));
+        }
     }
     let key = hex::encode(&key.finalize()[..8]);
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("standin-{key}"));
     let path = dir.join(format!("{stem}.tar.gz"));
     if !path.exists() {
         fs::create_dir_all(&dir).unwrap();
-        let bytes = standin_bytes(&stem);
+        let bytes = standin_bytes(&stem, bins, mtime);
         // Racing builders write identical bytes; the last rename wins harmlessly.
         let tmp = dir.join(format!(
             ".{stem}.{}.{:?}.part",
@@ -114,12 +171,12 @@ fn build_standin() -> StandIn {
     StandIn {
         path,
         sha256,
-        version: STANDIN_VERSION,
+        version,
         arch: STANDIN_ARCH,
     }
 }
 
-fn standin_bytes(stem: &str) -> Vec<u8> {
+fn standin_bytes(stem: &str, bins: &[(&str, &str)], mtime: u64) -> Vec<u8> {
     let doc =
         |title: &str| format!("# {title}\n\nStand-in for the etcd documentation.\n").into_bytes();
     let mut entries: Vec<(String, Option<Vec<u8>>, u32)> = vec![
@@ -153,17 +210,14 @@ fn standin_bytes(stem: &str) -> Vec<u8> {
             Some(doc("etcdctl v2")),
             0o644,
         ),
-        (
-            format!("{stem}/etcd"),
-            Some(fs::read(SYSTEM_ETCD).unwrap()),
-            0o755,
-        ),
-        (
-            format!("{stem}/etcdctl"),
-            Some(fs::read(SYSTEM_ETCDCTL).unwrap()),
-            0o755,
-        ),
     ];
+    for (name, bin) in bins {
+        entries.push((
+            format!("{stem}/{name}"),
+            Some(fs::read(bin).unwrap()),
+            0o755,
+        ));
+    }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
 
     let gz = GzEncoder::new(Vec::new(), Compression::fast());
@@ -174,7 +228,7 @@ fn standin_bytes(stem: &str) -> Vec<u8> {
         header.set_mode(*mode);
         header.set_uid(0);
         header.set_gid(0);
-        header.set_mtime(RELEASE_MTIME);
+        header.set_mtime(mtime);
         match data {
             Some(data) => {
                 header.set_entry_type(tar::EntryType::Regular);

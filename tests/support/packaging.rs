@@ -65,11 +65,13 @@ pub fn static_binaries() -> Binaries {
         Binaries {
             etcd: compile("etcd", 0),
             etcdctl: compile("etcdctl", 1),
+            etcdutl: None,
         }
     });
     Binaries {
         etcd: bins.etcd.clone(),
         etcdctl: bins.etcdctl.clone(),
+        etcdutl: bins.etcdutl.clone(),
     }
 }
 

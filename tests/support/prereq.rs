@@ -97,6 +97,22 @@ pub const STANDIN: Need = Need::All(&[
     },
 ]);
 
+/// What the 3.5 stand-in release is made of: etcd, etcdctl and etcdutl of
+/// Debian trixie's etcd-server and etcd-client 3.5.x, which `.ci/install-deps`
+/// downloads and unpacks (not installs) under this directory (the path is
+/// `ETCD_3_5_DIR` in tests/support/mod.rs).
+pub const STANDIN_3_5: Need = Need::Probe {
+    what: "etcd, etcdctl and etcdutl 3.5 under /usr/local/lib/etcdpack-tests/etcd-3.5 (.ci/install-deps)",
+    package: "etcd-server and etcd-client of trixie",
+    probe: || {
+        ["etcd", "etcdctl", "etcdutl"].iter().all(|b| {
+            Path::new("/usr/local/lib/etcdpack-tests/etcd-3.5")
+                .join(b)
+                .is_file()
+        })
+    },
+};
+
 /// Whether the tests run in CI, where a missing prerequisite is a failure: insta's own rule
 /// (so that a changed snapshot fails exactly where a skip would), or `ETCDPACK_E2E_REQUIRED`.
 pub fn in_ci() -> bool {

@@ -4,11 +4,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::e2e::{self, Node, Scratch};
-use crate::support::{Gen, HttpServer, Response, etcdpack, run_ok};
+use crate::support::{self, Gen, HttpServer, Response, etcdpack, run_ok};
 
 /// How long a member may take to (re)join and report healthy.
 pub const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
@@ -19,9 +21,10 @@ pub enum Format {
     Deb,
     /// Each node's .rpm copied in and installed with rpm.
     Rpm,
-    /// The .deb packages published with `etcdpack publish` (signed), served over HTTP on
-    /// 127.0.0.1; each node adds the published `.sources` file and runs `apt-get update` and
-    /// `apt-get install etcd-test-etcd-N`.
+    /// The .deb packages, with each node's key sealed to its machine's SSH host key
+    /// (`packages.keys: sealed`), published with `etcdpack publish` (signed) and served over
+    /// HTTP on 127.0.0.1; each node gets its host key in /etc/ssh, adds the published `.sources`
+    /// file and runs `apt-get update` and `apt-get install etcd-test-etcd-N`.
     Repository,
 }
 
@@ -34,17 +37,25 @@ pub struct Cluster {
     pub scratch: Scratch,
     pub generated: Gen,
     pub ips: Vec<String>,
+    /// The etcd version the packages to install are built with (`etcd.version`).
+    pub etcd_version: String,
     pub started: Instant,
 }
 
 impl Cluster {
     /// Generates packages for nodes on `{prefix}.1-3`, boots three nodes and installs on each its
     /// own package, the way an operator would. Returns before the cluster is necessarily healthy.
+    /// The .deb and .rpm files hold each node's key in clear; the repository's packages hold it
+    /// sealed, so both layouts are installed.
     pub fn install(label: &str, prefix: &str, format: Format) -> Cluster {
         let started = Instant::now();
         let ips: Vec<String> = (1..=3).map(|i| format!("{prefix}.{i}")).collect();
         let ip_refs: Vec<&str> = ips.iter().map(String::as_str).collect();
-        let generated = Gen::new(&ip_refs, "packages: { formats: [deb, rpm] }\n");
+        let generated = if format == Format::Repository {
+            Gen::sealed(&ip_refs, "formats: [deb, rpm]")
+        } else {
+            Gen::new(&ip_refs, "packages: { formats: [deb, rpm] }\n")
+        };
         generated.run_ok(&[]);
         let scratch = Scratch::new(label);
         let base = e2e::base_root();
@@ -55,12 +66,16 @@ impl Cluster {
             scratch,
             generated,
             ips,
+            etcd_version: support::standin().version.to_owned(),
             started,
         };
         cluster.log("generated");
         for i in 1..=3 {
             let name = format!("etcd-{i}");
             let node = Node::boot(&base, &cluster.scratch.join(&name), &name);
+            if format == Format::Repository {
+                put_host_key(&cluster.generated, &node);
+            }
             cluster.nodes.push(node);
         }
         cluster.log("booted");
@@ -82,9 +97,15 @@ impl Cluster {
     pub fn package(&self, i: usize, format: Format, release: u32) -> PathBuf {
         let name = match format {
             Format::Deb | Format::Repository => {
-                format!("etcd-test-etcd-{i}_3.4.16-{release}_amd64.deb")
+                format!(
+                    "etcd-test-etcd-{i}_{}-{release}_amd64.deb",
+                    self.etcd_version
+                )
             }
-            Format::Rpm => format!("etcd-test-etcd-{i}-3.4.16-{release}.x86_64.rpm"),
+            Format::Rpm => format!(
+                "etcd-test-etcd-{i}-{}-{release}.x86_64.rpm",
+                self.etcd_version
+            ),
         };
         self.generated.out.join("dist").join(name)
     }
@@ -166,7 +187,7 @@ impl Cluster {
 
     /// The version of release `release` of every node's package.
     pub fn version(&self, release: u32) -> String {
-        format!("3.4.16-{release}")
+        format!("{}-{release}", self.etcd_version)
     }
 
     /// etcdctl inside node `i`, through a login shell: only the installed profile
@@ -329,6 +350,56 @@ exec etcdctl --command-timeout=5s "$@""#;
     }
 }
 
+/// Puts `/e2e/writer/<n>` one after another from the host through every endpoint, keeping
+/// the numbers etcd acknowledged. The host's etcdctl (3.4) speaks to members of any release
+/// line the scenarios run.
+pub struct Writer {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<u32>>,
+}
+
+impl Writer {
+    pub fn start(c: &Cluster, pki: &Path) -> Writer {
+        let endpoints: Vec<String> = (1..=3).map(|i| c.endpoint(i)).collect();
+        let endpoints = endpoints.join(",");
+        let pki = pki.to_owned();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            let mut n = 0u32;
+            while !flag.load(Ordering::SeqCst) {
+                n += 1;
+                let put = Command::new("etcdctl")
+                    .env("ETCDCTL_API", "3")
+                    .arg(format!("--endpoints={endpoints}"))
+                    .arg(format!("--cacert={}", pki.join("ca.pem").display()))
+                    .arg(format!("--cert={}", pki.join("nodes/etcd-1.pem").display()))
+                    .arg(format!(
+                        "--key={}",
+                        pki.join("nodes/etcd-1-key.pem").display()
+                    ))
+                    .args(["--command-timeout=3s", "put"])
+                    .arg(format!("/e2e/writer/{n:06}"))
+                    .arg(n.to_string())
+                    .output()
+                    .unwrap();
+                if put.status.success() {
+                    acked.push(n);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            acked
+        });
+        Writer { stop, thread }
+    }
+
+    pub fn stop(self) -> Vec<u32> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
 /// Checks shared by both formats, right after the installs: the scripts enabled and started
 /// etcd, the cluster forms, and the installed profile alone drives etcdctl.
 pub fn assert_forms(c: &Cluster) {
@@ -385,7 +456,7 @@ pub fn assert_forms(c: &Cluster) {
     }
 }
 
-/// Publish `generated`'s .deb packages, signed, into `repo/` beside its output, and serve that
+/// Publish `generated`'s .deb packages (their keys sealed), signed, into `repo/` beside its output, and serve that
 /// directory on 127.0.0.1 (the nodes share the host's loopback); the client file points there.
 fn publish(generated: &Gen) -> HttpServer {
     let repo = generated.dir.path().join("repo");
@@ -407,11 +478,22 @@ fn publish(generated: &Gen) -> HttpServer {
             .arg("--sign-key")
             .arg(&key)
             .arg("--url")
-            .arg(&server.base_url)
-            // Until the packages carry no key in clear; the repository is the test's own.
-            .arg("--allow-cleartext-keys"),
+            .arg(&server.base_url),
     );
     server
+}
+
+/// Gives `node` the SSH host key its package's key was sealed to, where an SSH server keeps
+/// it: the base root has no SSH server, hence no host key of its own.
+fn put_host_key(generated: &Gen, node: &Node) {
+    let ssh = generated.host_root(&node.name).join("etc/ssh");
+    for (file, mode) in [
+        ("ssh_host_ed25519_key", 0o600),
+        ("ssh_host_ed25519_key.pub", 0o644),
+    ] {
+        let bytes = fs::read(ssh.join(file)).unwrap();
+        node.write_file(&format!("/etc/ssh/{file}"), &bytes, mode);
+    }
 }
 
 /// A file of the repository, or 404.

@@ -3,12 +3,18 @@
 //! accepting writes with one member stopped, which then catches up; a powered-off node comes
 //! back by itself with its data; a rolling upgrade to a changed config that also turns backups
 //! on restarts every member, keeps the cluster healthy and every key, and enables the backup
-//! timer, whose service writes a snapshot.
+//! timer, whose service writes a snapshot; `etcdpack renew` re-issues every leaf from the same
+//! CA, and rolling the renewed packages out one node at a time while a writer writes loses no
+//! acknowledged write, and each member then serves its new certificate. Then it scales 3 → 5
+//! (two learners joining one after the other, each promoted), 5 → 4, and takes the removed node
+//! back, each step exactly as `etcdpack plan` prints it, while a writer writes.
 
 use std::fs;
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
-use crate::cluster::{Cluster, Format, HEALTHY_WITHIN, assert_forms};
+use crate::cluster::{Cluster, Format, HEALTHY_WITHIN, Writer, assert_forms};
 use crate::{e2e, support};
 
 /// Whether `unit` on node `i` is enabled and active, as the install left it.
@@ -240,5 +246,268 @@ fn deb_cluster_forms_survives_failures_and_upgrades() {
     let keys: Vec<&str> = all.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(keys.len(), 1 + 6 + 1 + 3, "{all}");
     c.log("rolling upgrade");
+
+    // Renewal: every leaf re-issued from the same CA gives release 3, rolled out one node at a
+    // time while a writer on the host writes through all three endpoints.
+    let pki = c.generated.out.join("pki");
+    let served = |i: usize| served_certificate(&c.ips[i - 1], &pki);
+    let old: Vec<String> = (1..=3)
+        .map(|i| served(i).expect("a certificate on the wire"))
+        .collect();
+    let renewed = c.generated.renew(&[]);
+    assert!(
+        renewed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&renewed.stderr)
+    );
+    assert_eq!(fs::read(pki.join("ca.pem")).unwrap(), ca_before);
+    let writer = Writer::start(&c, &pki);
+    for i in 1..=3 {
+        c.install_package(i, Format::Deb, 3);
+        // Restarted with its new certificate, and the cluster whole, before the next node.
+        let serving = e2e::wait_for(HEALTHY_WITHIN, || {
+            served(i).filter(|now| *now != old[i - 1])
+        });
+        let file = fingerprint(&pki.join(format!("nodes/etcd-{i}.pem")));
+        assert_eq!(
+            serving.as_deref(),
+            Some(file.as_str()),
+            "etcd-{i} does not serve its renewed certificate\n{}",
+            c.diagnose()
+        );
+        c.wait_healthy(i % 3 + 1, &[1, 2, 3]);
+    }
+    let acked = writer.stop();
+    assert!(acked.len() > 10, "the writer wrote {} keys", acked.len());
+    let written = c.etcdctl_ok(2, &["get", "--prefix", "/e2e/writer/", "--keys-only"]);
+    for n in &acked {
+        assert!(
+            written.lines().any(|l| l == format!("/e2e/writer/{n:06}")),
+            "acknowledged write {n} lost"
+        );
+    }
+    c.log("renewal");
+
+    scale_out_and_in(&mut c, &pki);
     c.tear_down();
+}
+
+/// The certificate member `ip` serves on its client port, read on the wire with openssl
+/// s_client (etcd asks for a client certificate: the node's own is given): its SHA-256
+/// fingerprint, serial and notAfter, one per line.
+fn served_certificate(ip: &str, pki: &Path) -> Option<String> {
+    let shake = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("{ip}:2379"), "-CAfile"])
+        .arg(pki.join("ca.pem"))
+        .arg("-cert")
+        .arg(pki.join("nodes/etcd-1.pem"))
+        .arg("-key")
+        .arg(pki.join("nodes/etcd-1-key.pem"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&shake.stdout);
+    // None while the member restarts.
+    let begin = text.find("-----BEGIN CERTIFICATE-----")?;
+    let end = text[begin..].find("-----END CERTIFICATE-----").unwrap() + begin + 25;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("served.pem");
+    fs::write(&cert, &text[begin..end]).unwrap();
+    Some(fingerprint(&cert))
+}
+
+fn fingerprint(cert: &Path) -> String {
+    support::run_ok(
+        Command::new("openssl")
+            .args([
+                "x509",
+                "-noout",
+                "-fingerprint",
+                "-sha256",
+                "-serial",
+                "-enddate",
+                "-in",
+            ])
+            .arg(cert),
+    )
+    .trim()
+    .to_owned()
+}
+
+/// A membership step as `plan --json` prints it: node, action, and (where, command) pairs.
+type Step = (String, String, Vec<(String, String)>);
+
+/// The membership steps `etcdpack plan --json` prints for the current config.
+fn planned_steps(c: &Cluster) -> Vec<Step> {
+    let out = support::run_ok(
+        support::etcdpack()
+            .arg("plan")
+            .arg("-c")
+            .arg(&c.generated.config)
+            .arg("-o")
+            .arg(&c.generated.out)
+            .arg("--etcd-sha256")
+            .arg(&support::standin().sha256)
+            .arg("--json"),
+    );
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    plan["membership"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let commands = s["commands"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    (
+                        c[0].as_str().unwrap().to_owned(),
+                        c[1].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect();
+            (
+                s["node"].as_str().unwrap().to_owned(),
+                s["action"].as_str().unwrap().to_owned(),
+                commands,
+            )
+        })
+        .collect()
+}
+
+/// `etcdctl member list` on etcd-1: (name, is learner), by name.
+fn members(c: &Cluster) -> Vec<(String, bool)> {
+    let list = c.etcdctl_ok(1, &["member", "list"]);
+    let mut out: Vec<(String, bool)> = list
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(", ").collect();
+            (f[2].to_owned(), f[5].trim() == "true")
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn named(names: &[&str]) -> Vec<(String, bool)> {
+    names.iter().map(|n| (n.to_string(), false)).collect()
+}
+
+/// Carry out `steps` (planned before the gen that built their packages): commands for "a member" run on etcd-1 through its etcdctl
+/// profile; a node's own commands run on it, except that the package is installed from its
+/// file (there is no repository here), at the release the manifest records.
+fn carry_out(c: &Cluster, steps: Vec<Step>) {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(c.generated.out.join("manifest.json")).unwrap())
+            .unwrap();
+    let release_of = |i: usize| {
+        manifest["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == format!("etcd-{i}").as_str())
+            .and_then(|n| n["release"].as_u64())
+            .unwrap() as u32
+    };
+    assert!(!steps.is_empty(), "the plan names no membership step");
+    for (node, action, commands) in steps {
+        let i: usize = node.trim_start_matches("etcd-").parse().unwrap();
+        for (on, command) in commands {
+            if on != "a member" && command.starts_with("apt-get install") {
+                c.install_package(i, Format::Deb, release_of(i));
+                continue;
+            }
+            let target = if on == "a member" { 1 } else { i };
+            let out = c
+                .node(target)
+                .exec(&["timeout", "180", "bash", "-lc", &command]);
+            assert!(
+                out.status.success(),
+                "{action} {node}: `{command}` on {on} failed:\n{}{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                c.diagnose()
+            );
+        }
+        c.log(&format!("{action} {node}"));
+    }
+}
+
+fn scale_out_and_in(c: &mut Cluster, pki: &Path) {
+    let base = e2e::base_root();
+    let prefix = c.ips[0].rsplit_once('.').unwrap().0.to_owned();
+    for i in 4..=5 {
+        let name = format!("etcd-{i}");
+        let node = e2e::Node::boot(&base, &c.scratch.join(&name), &name);
+        c.nodes.push(node);
+        c.ips.push(format!("{prefix}.{i}"));
+    }
+    let conf_1 = c.generated.out.join("nodes/etcd-1/opt/etcd/cfg/etcd.conf");
+    let before = fs::read(&conf_1).unwrap();
+    let config = fs::read_to_string(&c.generated.config).unwrap();
+    let last = format!("  - {{ name: etcd-3, ip: \"{prefix}.3\" }}\n");
+    let with_5 = config.replace(
+        &last,
+        &format!(
+            "{last}  - {{ name: etcd-4, ip: \"{prefix}.4\" }}\n  - {{ name: etcd-5, ip: \"{prefix}.5\" }}\n"
+        ),
+    );
+    assert_ne!(with_5, config, "etcd-3 is the last node of the test config");
+    fs::write(&c.generated.config, &with_5).unwrap();
+    let writer = Writer::start(c, pki);
+
+    // 3 → 5: two learners, one after the other, each promoted.
+    let steps = planned_steps(c);
+    c.generated.run_ok(&[]);
+    // The members' etcd.conf stays as it was: only their etcdctl profile changes.
+    assert_eq!(fs::read(&conf_1).unwrap(), before);
+    let conf_5 =
+        fs::read_to_string(c.generated.out.join("nodes/etcd-5/opt/etcd/cfg/etcd.conf")).unwrap();
+    assert!(
+        conf_5.contains("ETCD_INITIAL_CLUSTER_STATE=existing"),
+        "{conf_5}"
+    );
+    assert!(conf_5.contains("etcd-4=https://"), "{conf_5}");
+    carry_out(c, steps);
+    assert_eq!(
+        members(c),
+        named(&["etcd-1", "etcd-2", "etcd-3", "etcd-4", "etcd-5"])
+    );
+    c.wait_healthy(1, &[1, 2, 3, 4, 5]);
+
+    // 5 → 4: etcd-5 leaves.
+    fs::write(
+        &c.generated.config,
+        with_5.replace(&format!("  - {{ name: etcd-5, ip: \"{prefix}.5\" }}\n"), ""),
+    )
+    .unwrap();
+    let steps = planned_steps(c);
+    c.generated.run_ok(&[]);
+    carry_out(c, steps);
+    assert_eq!(members(c), named(&["etcd-1", "etcd-2", "etcd-3", "etcd-4"]));
+    c.wait_healthy(1, &[1, 2, 3, 4]);
+
+    // etcd-5 comes back (its old data directory still on the machine): it joins anew.
+    fs::write(&c.generated.config, &with_5).unwrap();
+    let steps = planned_steps(c);
+    c.generated.run_ok(&[]);
+    carry_out(c, steps);
+    assert_eq!(
+        members(c),
+        named(&["etcd-1", "etcd-2", "etcd-3", "etcd-4", "etcd-5"])
+    );
+    c.wait_healthy(1, &[1, 2, 3, 4, 5]);
+
+    let acked = writer.stop();
+    assert!(acked.len() > 10, "the writer wrote {} keys", acked.len());
+    let written = c.etcdctl_ok(5, &["get", "--prefix", "/e2e/writer/", "--keys-only"]);
+    for n in &acked {
+        assert!(
+            written.lines().any(|l| l == format!("/e2e/writer/{n:06}")),
+            "acknowledged write {n} lost"
+        );
+    }
+    c.log("scale out and in");
 }

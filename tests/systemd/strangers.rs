@@ -1,8 +1,10 @@
-//! A .deb cluster, installed with apt from the repository `etcdpack publish` made, refuses
-//! strangers (127.0.4.1-3, intruder on 127.0.4.9): clients without a
-//! certificate or with one from another CA are refused, a peer with another CA's certificate
-//! never joins (while the same peer with a cluster certificate does), the CA key is on no node,
-//! keys are 0600 and the service user's, and etcd runs as that user.
+//! A .deb cluster, installed with apt from the repository `etcdpack publish` made of sealed
+//! packages (each node's key sealed to its machine's SSH host key), refuses strangers
+//! (127.0.4.1-3, intruder on 127.0.4.9): clients without a certificate or with one from another
+//! CA are refused, a peer with another CA's certificate never joins (while the same peer with a
+//! cluster certificate does), a neighbour's package from the same repository does not install,
+//! the CA key is on no node and no node holds another's key in clear, the sealed key is root's,
+//! the unsealed one 0600 and the service user's, and etcd runs as that user.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -217,6 +219,88 @@ fn files_containing(root: &Path, needle: &str) -> Vec<String> {
         .collect()
 }
 
+/// On etcd-1, `apt-get install` of its neighbour etcd-2's package, from the same repository,
+/// fails: that package's key is sealed to etcd-2's host key, and its preinst refuses this
+/// machine's before anything of it is unpacked. Node packages conflict (`etcdpack-member`), and
+/// apt removes a conflicting package before it unpacks the new one: etcd-1's own package is
+/// gone by the time preinst refuses, and its member stopped (its data stays). Installing its
+/// own package again brings the member back with the same key.
+fn neighbour_package_refused(c: &Cluster) {
+    let node = c.node(1);
+    let key = "/opt/etcd/ssl/server-key.pem";
+    let key_before = node.exec_ok(&["sha256sum", key]);
+    c.wait_active(1);
+    let out = node.exec(&[
+        "env",
+        "DEBIAN_FRONTEND=noninteractive",
+        "apt-get",
+        "-o",
+        "Dir::Etc::SourceList=/dev/null",
+        "install",
+        "-y",
+        "--no-install-recommends",
+        "etcd-test-etcd-2",
+    ]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success(),
+        "etcd-2's package installed on etcd-1:\n{said}"
+    );
+    assert!(
+        said.contains(
+            "etcd-test-etcd-2: this package is for node etcd-2, whose key is sealed to the SSH \
+             host key SHA256:"
+        ) && said.contains("this machine's /etc/ssh/ssh_host_ed25519_key.pub is another key."),
+        "apt-get did not say why:\n{said}"
+    );
+    let status = |package: &str| {
+        let out = node.exec(&["dpkg-query", "-W", "-f", "${db:Status-Status}", package]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(status("etcd-test-etcd-2"), "not-installed", "{said}");
+    // None of its files is there (etcd-1's, at the same paths, went with its package).
+    let contents = node.exec_ok(&[
+        "dpkg-deb",
+        "--contents",
+        "/var/cache/apt/archives/etcd-test-etcd-2_3.4.16-1_amd64.deb",
+    ]);
+    let files: Vec<String> = contents
+        .lines()
+        .filter(|l| !l.starts_with('d'))
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .map(|path| format!("/{}", path.trim_start_matches("./")))
+        .collect();
+    assert!(
+        files
+            .iter()
+            .any(|f| f == "/opt/etcd/ssl/server-key.pem.age"),
+        "{contents}"
+    );
+    let mut argv = vec![
+        "sh",
+        "-c",
+        r#"for f; do if [ -e "$f" ]; then echo "$f"; fi; done"#,
+        "sh",
+    ];
+    argv.extend(files.iter().map(String::as_str));
+    let left = node.exec_ok(&argv);
+    assert_eq!(left, "", "files of etcd-2's package on etcd-1\n{said}");
+    // What apt did first (see above).
+    assert_eq!(status("etcd-test-etcd-1"), "config-files", "{said}");
+    let active = node.exec(&["systemctl", "is-active", "etcd.service"]);
+    assert_ne!(String::from_utf8_lossy(&active.stdout).trim(), "active");
+
+    c.install_package(1, Format::Repository, 1);
+    assert_eq!(status("etcd-test-etcd-1"), "installed");
+    assert_eq!(node.exec_ok(&["sha256sum", key]), key_before);
+    c.wait_active(1);
+    c.wait_healthy(1, &[1, 2, 3]);
+}
+
 #[test]
 fn deb_cluster_refuses_strangers() {
     support::require!(e2e::NODES, support::STANDIN, support::OPENSSL);
@@ -402,14 +486,21 @@ fn deb_cluster_refuses_strangers() {
     c.wait_healthy(2, &[1, 2, 3]);
     assert_eq!(c.etcdctl_ok(3, &["member", "list"]).lines().count(), 3);
 
-    // The CA's private key is on no node; the scan does find each node's own key.
+    neighbour_package_refused(&c);
+
+    // The CA's private key is on no node, nor another node's key in clear; the scan does find
+    // each node's own key, unsealed.
     let ca_key = pem_fingerprint(&pki.join("ca-key.pem"));
+    let node_key = |i: usize| pem_fingerprint(&pki.join(format!("nodes/etcd-{i}-key.pem")));
     for i in 1..=3 {
         let root = &c.node(i).root;
         let found = files_containing(root, &ca_key);
         assert!(found.is_empty(), "the CA key is on etcd-{i}: {found:?}");
-        let own = pem_fingerprint(&pki.join(format!("nodes/etcd-{i}-key.pem")));
-        let found = files_containing(root, &own);
+        for j in (1..=3).filter(|&j| j != i) {
+            let found = files_containing(root, &node_key(j));
+            assert!(found.is_empty(), "etcd-{j}'s key is on etcd-{i}: {found:?}");
+        }
+        let found = files_containing(root, &node_key(i));
         assert_eq!(
             found,
             [root
@@ -419,12 +510,19 @@ fn deb_cluster_refuses_strangers() {
         );
     }
 
-    // Keys 0600 and the service user's; etcd runs as that user.
+    // The sealed key is root's, 0600; the unsealed one 0600 and the service user's; etcd runs
+    // as that user.
     for i in 1..=3 {
         let node = c.node(i);
         let keys = node.sh_ok("find / -xdev -path /proc -prune -o -name '*-key.pem' -print");
         let keys: Vec<&str> = keys.lines().collect();
         assert_eq!(keys, ["/opt/etcd/ssl/server-key.pem"], "etcd-{i}");
+        assert_eq!(
+            node.exec_ok(&["stat", "-c", "%a %U:%G", "/opt/etcd/ssl/server-key.pem.age"])
+                .trim(),
+            "600 root:root",
+            "etcd-{i}"
+        );
         assert_eq!(
             node.exec_ok(&["stat", "-c", "%a %U:%G", "/opt/etcd/ssl/server-key.pem"])
                 .trim(),

@@ -158,7 +158,7 @@ pub(super) fn resolve(
     let (name, token) = members::cluster(&mut c, &raw.cluster);
     let etcd = release_source::etcd(&mut c, &raw.etcd, overrides);
     let nodes = members::nodes(&mut c, &raw.nodes);
-    let tuning = tuning::tuning(&mut c, &raw.tuning);
+    let tuning = tuning::tuning(&mut c, &raw.tuning, etcd.line());
     let pki = pki::pki(&mut c, &raw.pki);
     let clients = pki::clients(&mut c, &raw.clients);
     pki::admin_clients_of_an_imported_ca(&mut c, &raw.pki, &raw.clients, &pki, &clients);

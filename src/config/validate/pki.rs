@@ -42,6 +42,31 @@ pub(super) fn pki(c: &mut Checker, raw_pki: &RawPki) -> Pki {
             "use e.g. \"8760h\" (a year) or \"87600h\" (ten years)",
         );
     }
+    let leaf_validity = match &raw_pki.leaf_validity {
+        None => validity,
+        Some(_) => {
+            let leaf = c.duration("pki.leaf_validity", &raw_pki.leaf_validity, HOUR, validity);
+            let at = c.at_or_file(&raw_pki.leaf_validity);
+            if leaf < Duration::from_secs(86400) {
+                c.problem(
+                    Rule::Validity,
+                    at,
+                    format!("pki.leaf_validity {leaf:?} is shorter than a day"),
+                    "use e.g. \"8760h\" (a year); renew with `etcdpack renew` before it ends",
+                );
+            } else if leaf > validity {
+                c.problem(
+                    Rule::Validity,
+                    at,
+                    format!(
+                        "pki.leaf_validity {leaf:?} is longer than pki.validity {validity:?}: no certificate outlives its CA"
+                    ),
+                    "make leaf_validity shorter than validity, or leave it out (leaves then live as long as the CA)",
+                );
+            }
+            leaf
+        }
+    };
     let rs = &raw_pki.subject;
     let subject = Subject {
         country: rs.country.clone(),
@@ -76,6 +101,7 @@ pub(super) fn pki(c: &mut Checker, raw_pki: &RawPki) -> Pki {
     Pki {
         algorithm,
         validity,
+        leaf_validity,
         subject,
         import,
     }

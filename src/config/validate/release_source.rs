@@ -26,6 +26,17 @@ pub(super) fn etcd(c: &mut Checker, raw_etcd: &RawEtcd, overrides: &Overrides) -
                         release::DEFAULT_VERSION
                     ),
                 );
+            } else if release::Line::of(&text).is_none() {
+                let at = c.at(v);
+                c.problem(
+                    Rule::EtcdVersion,
+                    at,
+                    format!(
+                        "etcd {text} is not of a release line etcdpack renders ({})",
+                        release::Line::list()
+                    ),
+                    "use a 3.4.x, 3.5.x or 3.6.x release, e.g. \"3.5.21\" (with its etcd.sha256)",
+                );
             }
             text
         }

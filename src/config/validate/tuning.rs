@@ -7,8 +7,9 @@ use crate::config::error::Rule;
 use crate::config::raw::*;
 use crate::config::units;
 use crate::config::*;
+use crate::release::Line;
 
-pub(super) fn tuning(c: &mut Checker, t: &RawTuning) -> Tuning {
+pub(super) fn tuning(c: &mut Checker, t: &RawTuning, line: Line) -> Tuning {
     let heartbeat = c.duration(
         "tuning.heartbeat_interval",
         &t.heartbeat_interval,
@@ -97,7 +98,33 @@ pub(super) fn tuning(c: &mut Checker, t: &RawTuning) -> Tuning {
         election_timeout: election,
         quota_backend_bytes: quota,
         auto_compaction_retention: retention,
-        enable_v2: t.enable_v2.unwrap_or(true),
+        enable_v2: enable_v2(c, t, line),
         insecure_localhost_listener: t.insecure_localhost_listener.unwrap_or(false),
     }
+}
+
+/// The v2 API: served by default on 3.4 (flannel speaks it), deprecated in
+/// 3.5, gone in 3.6.
+fn enable_v2(c: &mut Checker, t: &RawTuning, line: Line) -> bool {
+    let Some(v) = &t.enable_v2 else {
+        return line == Line::V3_4;
+    };
+    if v.value && line == Line::V3_6 {
+        let at = c.at(v);
+        c.problem(
+            Rule::EnableV2,
+            at,
+            "tuning.enable_v2: true, but etcd 3.6 has no v2 API",
+            "remove it (or set false); clients of the v2 API, such as flannel with its etcd v2 backend, must stay on etcd 3.5 until they move to the v3 API",
+        );
+        return false;
+    }
+    if v.value && line == Line::V3_5 {
+        let at = c.at(v);
+        c.warn(
+            at,
+            "tuning.enable_v2: the v2 API is deprecated in etcd 3.5 and removed in 3.6\n  help: move its clients (flannel's etcd v2 backend) to the v3 API before upgrading to 3.6",
+        );
+    }
+    v.value
 }

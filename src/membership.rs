@@ -1,0 +1,215 @@
+//! **membership**: how each node's member comes up, and the steps that
+//! change a running cluster's membership.
+//!
+//! - On the first run every node bootstraps the cluster together
+//!   (`ETCD_INITIAL_CLUSTER_STATE=new`, every node in `ETCD_INITIAL_CLUSTER`).
+//! - A node the previous run built keeps the bootstrap its package was made
+//!   with (read back from its tree's etcd.conf): adding or removing other
+//!   nodes does not touch its etcd.conf, so its package changes only where
+//!   it must (the etcdctl profile's endpoints).
+//! - A node added later *joins*: `existing`, with the members that stay plus
+//!   the nodes joining before it plus itself. It joins as a learner, added
+//!   with `etcdctl member add --learner` before its package is installed,
+//!   and is promoted once it has caught up. etcd 3.4 allows one learner at a
+//!   time, so joiners go one after the other, in config order.
+//! - A node removed from the config leaves with `etcdctl member remove`;
+//!   added again later, it joins anew from an empty data directory (etcd
+//!   refuses to bring back a removed member's data).
+//!
+//! The steps are printed by `plan` and `gen`: each is a command for an
+//! operator (or a pipeline) to run as root, on a member (where the package's
+//! etcdctl profile points etcdctl at the cluster) or on the node itself.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::config::Cluster;
+use crate::model::{Layout, out};
+use crate::output::Manifest;
+use crate::render::{self, Bootstrap};
+
+/// One change of membership and the commands that make it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub node: String,
+    /// `join` or `remove`.
+    pub action: &'static str,
+    /// What the node is, for the reader: why it joins, or that it leaves.
+    pub why: String,
+    /// Each: where it runs (`a member`, or the node's name) and the command.
+    pub commands: Vec<(String, String)>,
+}
+
+/// Each node's bootstrap, by name.
+pub fn bootstraps(
+    cluster: &Cluster,
+    previous: Option<&Manifest>,
+    out_dir: &Path,
+) -> BTreeMap<String, Bootstrap> {
+    let staying: Vec<&crate::config::Node> = cluster
+        .nodes
+        .iter()
+        .filter(|n| previous.is_some_and(|m| m.node(&n.name).is_some()))
+        .collect();
+    let mut out = BTreeMap::new();
+    if staying.is_empty() {
+        // A new cluster (or one none of whose members stays).
+        for n in &cluster.nodes {
+            out.insert(n.name.clone(), Bootstrap::new_cluster(cluster));
+        }
+        return out;
+    }
+    let l = Layout::new(&cluster.paths.install_dir);
+    let mut members: Vec<String> = staying
+        .iter()
+        .map(|n| format!("{}={}", n.name, render::peer_url(n)))
+        .collect();
+    for n in &cluster.nodes {
+        let b = if staying.iter().any(|s| s.name == n.name) {
+            recorded(out_dir, &n.name, &l).unwrap_or_else(|| Bootstrap::new_cluster(cluster))
+        } else {
+            members.push(format!("{}={}", n.name, render::peer_url(n)));
+            Bootstrap {
+                initial_cluster: members.join(","),
+                state: "existing",
+            }
+        };
+        out.insert(n.name.clone(), b);
+    }
+    out
+}
+
+/// The bootstrap in the etcd.conf of `node`'s tree from the previous run.
+fn recorded(out_dir: &Path, node: &str, l: &Layout) -> Option<Bootstrap> {
+    let conf = out_dir
+        .join(out::tree(node))
+        .join(l.conf_file.trim_start_matches('/'));
+    let text = std::fs::read_to_string(conf).ok()?;
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+            .map(str::to_owned)
+    };
+    let state = match value("ETCD_INITIAL_CLUSTER_STATE")?.as_str() {
+        "new" => "new",
+        "existing" => "existing",
+        _ => return None,
+    };
+    Some(Bootstrap {
+        initial_cluster: value("ETCD_INITIAL_CLUSTER")?,
+        state,
+    })
+}
+
+/// `etcdctl member list`'s id of the member named `node` (3.4 prints
+/// `ID, STATUS, NAME, PEER ADDRS, CLIENT ADDRS, IS LEARNER`).
+fn member_id(node: &str) -> String {
+    format!("$(etcdctl member list | awk -F', ' '$3 == \"{node}\" {{ print $1 }}')")
+}
+
+/// The membership changes from the previous run to this one: joins first
+/// (one at a time, in config order), then removals.
+pub fn steps(
+    cluster: &Cluster,
+    previous: Option<&Manifest>,
+    bootstraps: &BTreeMap<String, Bootstrap>,
+) -> Vec<Step> {
+    let Some(m) = previous else {
+        return Vec::new();
+    };
+    let member = "a member".to_owned();
+    let data = &cluster.paths.data_dir;
+    let mut steps = Vec::new();
+    for n in &cluster.nodes {
+        if bootstraps.get(&n.name).map(|b| b.state) != Some("existing") || m.node(&n.name).is_some()
+        {
+            continue;
+        }
+        let package = cluster.packages.name_for(&cluster.name, &n.name);
+        let peer = render::peer_url(n);
+        let returning = m.retired.iter().any(|r| r.name == n.name);
+        // Idempotent, and retried: etcd refuses a reconfiguration while its
+        // members have not all been connected for a few seconds.
+        let mut commands = vec![(
+            member.clone(),
+            format!(
+                "until etcdctl member list | grep -q ', {0}, ' || etcdctl member add {0} --learner --peer-urls={peer}; do sleep 5; done",
+                n.name
+            ),
+        )];
+        if returning {
+            commands.push((
+                n.name.clone(),
+                format!(
+                    "if [ -d {data} ]; then mv {data} {data}.removed-$(date +%Y%m%d%H%M%S); fi"
+                ),
+            ));
+        }
+        commands.push((
+            n.name.clone(),
+            format!("apt-get install -y {package}   # or: dnf install -y {package}, or its .deb/.rpm/.tar.gz"),
+        ));
+        commands.push((
+            member.clone(),
+            format!(
+                "until etcdctl member promote {}; do sleep 5; done",
+                member_id(&n.name)
+            ),
+        ));
+        steps.push(Step {
+            node: n.name.clone(),
+            action: "join",
+            why: if returning {
+                "added again after its removal: it joins anew, its old data moved aside".into()
+            } else {
+                "new since the last run: it joins the running cluster as a learner".into()
+            },
+            commands,
+        });
+    }
+    for gone in m.nodes.iter().filter(|p| cluster.node(&p.name).is_none()) {
+        steps.push(Step {
+            node: gone.name.clone(),
+            action: "remove",
+            why: "no longer in the config".into(),
+            commands: vec![
+                (
+                    member.clone(),
+                    format!(
+                        "until ! etcdctl member list | grep -q ', {0}, ' || etcdctl member remove {1}; do sleep 5; done",
+                        gone.name,
+                        member_id(&gone.name)
+                    ),
+                ),
+                (
+                    gone.name.clone(),
+                    format!(
+                        "apt-get remove -y {0}   # or: dnf remove -y {0}",
+                        gone.package
+                    ),
+                ),
+            ],
+        });
+    }
+    steps
+}
+
+/// The steps as `plan` and `gen` print them.
+pub fn render_text(steps: &[Step]) -> String {
+    let mut s = String::new();
+    for (i, step) in steps.iter().enumerate() {
+        s.push_str(&format!(
+            "  {}. {} {} ({}):\n",
+            i + 1,
+            step.action,
+            step.node,
+            step.why
+        ));
+        for (on, command) in &step.commands {
+            s.push_str(&format!("       on {on}: {command}\n"));
+        }
+    }
+    s
+}
