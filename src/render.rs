@@ -308,6 +308,8 @@ struct Vars<'a> {
     ssl_dir: &'a str,
     etcd_bin: &'a str,
     etcdctl_bin: &'a str,
+    /// `etcdutl`, which releases from 3.5 on ship (offline snapshot work).
+    etcdutl_bin: Option<&'a str>,
     maint_bin: &'a str,
     conf_file: &'a str,
     unit_dir: &'a str,
@@ -388,6 +390,7 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout, b: &Bootstrap) 
         ssl_dir: &l.ssl_dir,
         etcd_bin: &l.etcd_bin,
         etcdctl_bin: &l.etcdctl_bin,
+        etcdutl_bin: (cluster.etcd.line() >= Line::V3_5).then_some(l.etcdutl_bin.as_str()),
         maint_bin: &l.maint_bin,
         conf_file: &l.conf_file,
         unit_dir: Layout::UNIT_DIR,

@@ -2,7 +2,7 @@
 //! rendered against real members: Debian's etcd 3.4 (the stand-in release's
 //! binaries), each started from a copy of its node's tree as `gen` wrote it,
 //! with exactly the environment its `etcd.conf` gives (every path under the
-//! copy), on 127.0.6.x. The script finds the node's files under the copy
+//! copy), on 127.0.7.x. The script finds the node's files under the copy
 //! through `ETCD_MAINT_ROOT`; everything else it does is what it does on a
 //! node.
 //!
@@ -181,10 +181,10 @@ fn one_node(ip: &str, extra: &str) -> Gen {
 #[test]
 fn quota_recover_brings_a_member_over_its_quota_back_to_writes() {
     support::require!(support::ROOT, support::STANDIN);
-    let g = one_node("127.0.6.1", "tuning: { quota_backend_bytes: 16MiB }\n");
+    let g = one_node("127.0.7.1", "tuning: { quota_backend_bytes: 16MiB }\n");
     let work = tempfile::tempdir().unwrap();
     let root = node_root(&g, work.path(), "etcd-1");
-    let ep = "https://127.0.6.1:2379";
+    let ep = "https://127.0.7.1:2379";
     let member = Member::start(&root);
     wait_healthy(&root, ep, &[&member]);
     ctl_ok(&root, ep, &["put", "/keep/me", "yes"]);
@@ -222,10 +222,10 @@ fn quota_recover_brings_a_member_over_its_quota_back_to_writes() {
 
     let said = maint_ok(&root, &["quota-recover"]);
     for step in [
-        "==> endpoint status of https://127.0.6.1:2379",
+        "==> endpoint status of https://127.0.7.1:2379",
         "==> compaction ",
-        "==> defrag of https://127.0.6.1:2379",
-        "Finished defragmenting etcd member[https://127.0.6.1:2379]",
+        "==> defrag of https://127.0.7.1:2379",
+        "Finished defragmenting etcd member[https://127.0.7.1:2379]",
         "==> alarm disarm",
         "alarm:NOSPACE",
         "no alarm",
@@ -253,10 +253,10 @@ fn quota_recover_brings_a_member_over_its_quota_back_to_writes() {
 #[test]
 fn quota_recover_on_a_healthy_member_keeps_every_key_and_fails_without_etcd() {
     support::require!(support::ROOT, support::STANDIN);
-    let g = one_node("127.0.6.2", "");
+    let g = one_node("127.0.7.2", "");
     let work = tempfile::tempdir().unwrap();
     let root = node_root(&g, work.path(), "etcd-1");
-    let ep = "https://127.0.6.2:2379";
+    let ep = "https://127.0.7.2:2379";
     let member = Member::start(&root);
     wait_healthy(&root, ep, &[&member]);
     for k in 0..10 {
@@ -278,7 +278,7 @@ fn quota_recover_on_a_healthy_member_keeps_every_key_and_fails_without_etcd() {
     let out = Command::new(root.join("opt/etcd/bin/etcd-maint"))
         .arg("quota-recover")
         .env("ETCD_MAINT_ROOT", &root)
-        .env("ETCDCTL_ENDPOINTS", "https://127.0.6.99:2379")
+        .env("ETCDCTL_ENDPOINTS", "https://127.0.7.99:2379")
         .env("ETCDCTL_WRITE_OUT", "table")
         .output()
         .unwrap();
@@ -290,7 +290,7 @@ fn quota_recover_on_a_healthy_member_keeps_every_key_and_fails_without_etcd() {
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(
-        said.contains("cannot reach etcd at https://127.0.6.2:2379"),
+        said.contains("cannot reach etcd at https://127.0.7.2:2379"),
         "{said}"
     );
     assert!(started.elapsed() < Duration::from_secs(30));
@@ -299,7 +299,7 @@ fn quota_recover_on_a_healthy_member_keeps_every_key_and_fails_without_etcd() {
 #[test]
 fn backups_are_verified_kept_and_restore_a_fresh_three_member_cluster() {
     support::require!(support::ROOT, support::STANDIN);
-    let ips = ["127.0.6.11", "127.0.6.12", "127.0.6.13"];
+    let ips = ["127.0.7.11", "127.0.7.12", "127.0.7.13"];
     let g = Gen::new(&ips, "service: { user: root }\nbackup: { keep: 2 }\n");
     g.run_ok(&[]);
     let work = tempfile::tempdir().unwrap();
@@ -326,7 +326,7 @@ fn backups_are_verified_kept_and_restore_a_fresh_three_member_cluster() {
         said = maint_ok(&roots[1], &["backup", dir.to_str().unwrap()]);
     }
     assert!(
-        said.contains("==> snapshot save of https://127.0.6.12:2379")
+        said.contains("==> snapshot save of https://127.0.7.12:2379")
             && said.contains("==> snapshot status")
             && said.contains("removed "),
         "{said}"
@@ -358,7 +358,7 @@ fn backups_are_verified_kept_and_restore_a_fresh_three_member_cluster() {
     let refused = maint(&roots[0], &["restore", snapshot.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
     assert!(
-        text(&refused).contains("etcd answers at https://127.0.6.11:2379"),
+        text(&refused).contains("etcd answers at https://127.0.7.11:2379"),
         "{}",
         text(&refused)
     );
@@ -403,10 +403,10 @@ fn backups_are_verified_kept_and_restore_a_fresh_three_member_cluster() {
 #[test]
 fn a_snapshot_that_cannot_be_written_leaves_nothing_behind() {
     support::require!(support::ROOT, support::STANDIN);
-    let g = one_node("127.0.6.3", "");
+    let g = one_node("127.0.7.3", "");
     let work = tempfile::tempdir().unwrap();
     let root = node_root(&g, work.path(), "etcd-1");
-    let ep = "https://127.0.6.3:2379";
+    let ep = "https://127.0.7.3:2379";
     let member = Member::start(&root);
     wait_healthy(&root, ep, &[&member]);
     let value = "x".repeat(100_000);
@@ -426,7 +426,7 @@ fn a_snapshot_that_cannot_be_written_leaves_nothing_behind() {
     let _ = Command::new("umount").arg(&full).status();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        text(&out).contains("the snapshot of https://127.0.6.3:2379 failed; nothing was written"),
+        text(&out).contains("the snapshot of https://127.0.7.3:2379 failed; nothing was written"),
         "{}",
         text(&out)
     );
@@ -439,7 +439,7 @@ fn cert_check_passes_far_from_expiry_and_warns_inside_the_window() {
     support::require!(support::ROOT, support::STANDIN);
     let work = tempfile::tempdir().unwrap();
     // The default validity (ten years): valid, unless the window is longer.
-    let g = one_node("127.0.6.4", "");
+    let g = one_node("127.0.7.4", "");
     let manifest: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(g.out.join("manifest.json")).unwrap()).unwrap();
     let not_after = manifest["nodes"][0]["cert_not_after"]
@@ -487,7 +487,7 @@ fn cert_check_passes_far_from_expiry_and_warns_inside_the_window() {
 
     // A certificate valid for a day: inside the default window of 30 days.
     let g = Gen::new(
-        &["127.0.6.5"],
+        &["127.0.7.5"],
         "service: { user: root }\npki: { algorithm: ecdsa-p256, validity: 24h }\n",
     );
     g.run_ok(&[]);
@@ -521,7 +521,7 @@ fn cert_check_passes_far_from_expiry_and_warns_inside_the_window() {
 #[test]
 fn usage_is_printed_for_help_and_without_a_command() {
     support::require!(support::STANDIN);
-    let g = one_node("127.0.6.6", "");
+    let g = one_node("127.0.7.6", "");
     let root = g.out.join("nodes/etcd-1");
     let help = maint(&root, &["--help"]);
     assert_eq!(help.status.code(), Some(0));
@@ -541,4 +541,51 @@ fn usage_is_printed_for_help_and_without_a_command() {
     let unknown = maint(&root, &["restore-help"]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(text(&unknown).contains("unknown command restore-help"));
+}
+
+#[test]
+fn from_3_5_on_snapshots_are_verified_and_restored_with_etcdutl() {
+    support::require!(support::ROOT, support::STANDIN, support::STANDIN_3_5);
+    let next = support::standin_3_5();
+    let g = Gen::new(
+        &["127.0.7.21"],
+        &format!(
+            "service: {{ user: root }}\netcd: {{ version: \"{}\", sha256: \"{}\" }}\n",
+            next.version, next.sha256
+        ),
+    );
+    g.run_ok(&[
+        "--etcd-tarball",
+        next.path.to_str().unwrap(),
+        "--etcd-sha256",
+        &next.sha256,
+    ]);
+    let work = tempfile::tempdir().unwrap();
+    let root = node_root(&g, work.path(), "etcd-1");
+    let maint_text = fs::read_to_string(root.join("opt/etcd/bin/etcd-maint")).unwrap();
+    assert!(
+        maint_text.contains("snapshot_tool=\"$root/opt/etcd/bin/etcdutl\""),
+        "{maint_text}"
+    );
+    let ep = "https://127.0.7.21:2379";
+    let member = Member::start(&root);
+    wait_healthy(&root, ep, &[&member]);
+    for k in 0..5 {
+        ctl_ok(&root, ep, &["put", &format!("/v35/{k}"), &format!("v{k}")]);
+    }
+    let dir = work.path().join("backups");
+    let said = maint_ok(&root, &["backup", dir.to_str().unwrap()]);
+    assert!(said.contains("REVISION"), "{said}");
+    assert!(!said.to_lowercase().contains("deprecated"), "{said}");
+    let snapshot = fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    ctl_ok(&root, ep, &["put", "/v35/after", "late"]);
+    member.stop();
+
+    let said = maint_ok(&root, &["restore", snapshot.to_str().unwrap()]);
+    assert!(!said.to_lowercase().contains("deprecated"), "{said}");
+    let member = Member::start(&root);
+    wait_healthy(&root, ep, &[&member]);
+    let expected: Vec<String> = (0..5).map(|k| format!("/v35/{k}=v{k}")).collect();
+    assert_eq!(local_keys(&root, ep, "/v35/"), expected);
+    member.stop();
 }
