@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::e2e::{self, Node, Scratch};
-use crate::support::{self, Gen, HttpServer, Response, etcdpack, run_ok};
+use crate::support::{self, Gen, HttpServer, etcdpack, run_ok};
 
 /// How long a member may take to (re)join and report healthy.
 pub const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
@@ -466,8 +466,7 @@ fn publish(generated: &Gen) -> HttpServer {
             .args(["signing-key", "--algorithm", "ed25519", "--out"])
             .arg(&key),
     );
-    let root = repo.clone();
-    let server = HttpServer::with_handler(move |path, _| serve(&root, path));
+    let server = HttpServer::serve_dir(&repo);
     run_ok(
         etcdpack()
             .arg("publish")
@@ -493,17 +492,5 @@ fn put_host_key(generated: &Gen, node: &Node) {
     ] {
         let bytes = fs::read(ssh.join(file)).unwrap();
         node.write_file(&format!("/etc/ssh/{file}"), &bytes, mode);
-    }
-}
-
-/// A file of the repository, or 404.
-fn serve(root: &Path, path: &str) -> Response {
-    let rel = path.split('?').next().unwrap_or("").trim_start_matches('/');
-    if rel.split('/').any(|c| c == ".." || c.is_empty()) {
-        return Response::Status(404);
-    }
-    match fs::read(root.join(rel)) {
-        Ok(bytes) => Response::Ok(bytes),
-        Err(_) => Response::Status(404),
     }
 }
