@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use support::{Gen, etcdpack, run_ok};
+use support::{Gen, both, etcdpack, run_ok};
 
 /// A fixed date, so that two publishes of the same packages compare.
 const EPOCH: &str = "1796190883";
@@ -171,14 +171,6 @@ impl Apt {
             .unwrap_or_else(|| panic!("no candidate for {package}:\n{out}"))
             .to_owned()
     }
-}
-
-fn both(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

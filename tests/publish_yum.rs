@@ -17,7 +17,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use etcdpack::model::Format;
-use support::{Gen, HttpServer, etcdpack, run_ok};
+use support::{Gen, HttpServer, both, etcdpack, run_ok};
 
 /// A fixed date, so that two publishes of the same packages compare.
 const EPOCH: &str = "1796190883";
@@ -33,14 +33,6 @@ fn signing_key() -> &'static Path {
         (dir, key)
     })
     .1
-}
-
-fn both(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn ok(out: Output) -> String {

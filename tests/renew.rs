@@ -11,15 +11,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::Gen;
-
-fn both(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use support::{Gen, both};
 
 fn ok(out: Output) -> String {
     assert!(

@@ -211,6 +211,15 @@ pub fn run(cmd: &mut Command) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
+/// What a command printed: its stdout, then its stderr.
+pub fn both(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// Run a command, panic with its output unless it succeeds, return stdout.
 pub fn run_ok(cmd: &mut Command) -> String {
     let out = run(cmd);

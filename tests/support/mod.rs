@@ -31,7 +31,7 @@ pub const COMMANDS: &[&str] = &[
     "schema",
 ];
 #[allow(unused_imports)]
-pub use generate::{Gen, mirror, mode_of, run, run_ok};
+pub use generate::{Gen, both, mirror, mode_of, run, run_ok};
 #[allow(unused_imports)]
 pub use prereq::*;
 
