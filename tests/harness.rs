@@ -157,7 +157,7 @@ fn a_node_boots_runs_units_and_boots_again() {
     eprintln!("e2e-n1 booted in {:?}", node.boot_time);
     assert_state(&node, "running");
 
-    // Its own identity, in a copy of the base.
+    // Its own identity, though made from the base.
     assert_eq!(node.exec_ok(&["hostname"]).trim(), "e2e-n1");
     let machine_id = node.exec_ok(&["cat", "/etc/machine-id"]);
     let base_id = std::fs::read_to_string(base.join("etc/machine-id")).unwrap();
@@ -230,6 +230,32 @@ fn a_node_boots_runs_units_and_boots_again() {
     let pid = node.pid;
     node.stop();
     assert_torn_down(pid, &root);
+
+    // The root is an overlay on the base wherever the kernel has overlayfs (as in CI): what the
+    // node wrote is in its own layer, never in the base every node shares; removing the root
+    // takes the overlay with it.
+    let overlayfs = std::fs::read_to_string("/proc/filesystems")
+        .unwrap()
+        .lines()
+        .any(|l| l.split_whitespace().last() == Some("overlay"))
+        && std::env::var("ETCDPACK_E2E_ROOTS").as_deref() != Ok("copy");
+    let mut layer = root.clone().into_os_string();
+    layer.push(".overlay");
+    let layer = std::path::PathBuf::from(layer);
+    assert_eq!(layer.join("upper").is_dir(), overlayfs, "overlay layer");
+    assert!(root.join("etc/systemd/system/e2e-bad.service").exists());
+    assert!(!base.join("etc/systemd/system/e2e-bad.service").exists());
+    let rm = std::process::Command::new(e2e::node_sh())
+        .arg("rm")
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(rm.status.success(), "{rm:?}");
+    assert!(!root.exists() && !layer.exists());
+    assert_eq!(
+        e2e::mounts_under(&scratch.path),
+        Vec::<std::path::PathBuf>::new()
+    );
     eprintln!(
         "a_node_boots_runs_units_and_boots_again took {:?}",
         started.elapsed()

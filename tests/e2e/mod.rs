@@ -391,14 +391,21 @@ pub fn processes_rooted_in(root: &Path) -> Vec<u32> {
         .collect()
 }
 
-/// Mount points at or below `dir` in this (the host's) mount namespace.
+/// Mount points at or below `dir` in this (the host's) mount namespace, but for the overlay
+/// a node's root is made of (`node.sh`: it stays mounted while the root exists, so that a
+/// stopped node's files can be read, and goes with the root).
 pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     mountinfo
         .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|m| PathBuf::from(unescape_mountinfo(m)))
-        .filter(|m| m.starts_with(dir))
+        .filter_map(|l| {
+            let point = PathBuf::from(unescape_mountinfo(l.split(' ').nth(4)?));
+            let fstype = l.split(" - ").nth(1)?.split(' ').next()?;
+            let mut layer = point.clone().into_os_string();
+            layer.push(".overlay");
+            let root_overlay = fstype == "overlay" && Path::new(&layer).is_dir();
+            (point.starts_with(dir) && !root_overlay).then_some(point)
+        })
         .collect()
 }
 

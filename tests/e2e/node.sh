@@ -3,8 +3,8 @@
 # end-to-end tests. Needs root, debootstrap and util-linux (unshare, nsenter, flock).
 #
 #   node.sh root [CACHE_DIR]        build (once) the cached base root; print its path
-#   node.sh boot BASE ROOT [NAME]   copy BASE to ROOT unless ROOT exists, boot it; print the host
-#                                   PID of its systemd once the boot has finished
+#   node.sh boot BASE ROOT [NAME]   make ROOT (an overlay on BASE, or a copy) unless it exists,
+#                                   boot it; print the host PID of its systemd once booted
 #   node.sh exec PID CMD...         run CMD inside the node (clean environment, root's PATH)
 #   node.sh stop PID [ROOT]         power the node off (then SIGKILL), remove its cgroup, unmount
 #   node.sh rm DIR                  delete a root (or a directory of roots) no node is running on
@@ -69,20 +69,21 @@ stamp_text() {
 		"$SUITE" "$VARIANT" "$INCLUDE" "$PREP_REVISION" "${MASK[*]}"
 }
 
-# Mount points at or below $1 in this mount namespace, deepest first.
+# Mount points at or below $1 in this mount namespace (only below it with "keep" as $2),
+# deepest first.
 mounts_under() {
-	local dir=${1%/}
+	local dir=${1%/} keep=${2:-}
 	awk '{ print $5 }' /proc/self/mountinfo | while IFS= read -r m; do
 		m=$(printf '%b' "$m") # mountinfo escapes spaces etc. as \040
-		if [[ $m == "$dir" || $m == "$dir"/* ]]; then printf '%s\n' "$m"; fi
+		if [[ ($m == "$dir" && -z $keep) || $m == "$dir"/* ]]; then printf '%s\n' "$m"; fi
 	done | sort -r
 }
 
 unmount_under() {
 	local m tries=0
-	while [[ -n $(mounts_under "$1") ]]; do
+	while [[ -n $(mounts_under "$@") ]]; do
 		((tries++ < 5)) || die "could not unmount everything under $1"
-		mounts_under "$1" | while IFS= read -r m; do umount -l "$m" 2>/dev/null || true; done
+		mounts_under "$@" | while IFS= read -r m; do umount -l "$m" 2>/dev/null || true; done
 	done
 }
 
@@ -275,6 +276,26 @@ diagnose() {
 	fi
 }
 
+# A node's root is an overlay: the base root, read-only and shared by every node, under a
+# layer of the node's own ($r.overlay) that holds only what the node changed, so a node costs
+# the disk of its packages and data instead of a copy of the base root. Where overlayfs is not
+# available (or ETCDPACK_E2E_ROOTS=copy), the root is a full copy instead.
+overlay_root() {
+	local base=$1 r=$2
+	[[ ${ETCDPACK_E2E_ROOTS:-overlay} == overlay ]] || return 1
+	mkdir -p "$r.overlay/upper" "$r.overlay/work" "$r"
+	printf '%s\n' "$base" >"$r.overlay/lower"
+	if mount_overlay "$base" "$r" 2>/dev/null; then return 0; fi
+	log "overlayfs is not available here; copying the base root instead"
+	rmdir "$r"
+	remove_tree "$r.overlay"
+	return 1
+}
+
+mount_overlay() {
+	mount -t overlay overlay -o "lowerdir=$1,upperdir=$2.overlay/upper,workdir=$2.overlay/work" "$2"
+}
+
 cmd_boot() {
 	(($# >= 2 && $# <= 3)) || usage
 	need_root
@@ -286,10 +307,15 @@ cmd_boot() {
 	if [[ ! -e $r ]]; then
 		[[ -f $base/$STAMP ]] || die "$base is not a base root (make one with: node.sh root)"
 		mkdir -p "$(dirname "$r")"
-		remove_tree "$r.tmp.$$"
-		cp -a --reflink=auto "$base" "$r.tmp.$$"
-		mv "$r.tmp.$$" "$r"
+		remove_tree "$r.overlay"
+		if ! overlay_root "$base" "$r"; then
+			remove_tree "$r.tmp.$$"
+			cp -a --reflink=auto "$base" "$r.tmp.$$"
+			mv "$r.tmp.$$" "$r"
+		fi
 		fresh=1
+	elif [[ -d $r.overlay ]] && ! mountpoint -q "$r"; then
+		mount_overlay "$(<"$r.overlay/lower")" "$r" || die "could not mount the overlay of $r again"
 	fi
 	[[ -x $r/lib/systemd/systemd ]] || die "$r has no /lib/systemd/systemd"
 	mkdir -p "$STATE_DIR"
@@ -441,7 +467,9 @@ cmd_stop() {
 		wait_gone "$spawner" 5 || kill -KILL "$spawner" 2>/dev/null || true
 	fi
 	[[ -z $cg ]] || remove_cgroup "$cg"
-	[[ -z $r ]] || unmount_under "$r"
+	# What the node mounted stays in its own namespace; an overlay root itself stays mounted,
+	# so that the stopped node's files can still be read.
+	[[ -z $r ]] || unmount_under "$r" keep
 	rm -f "$STATE_DIR/$pid.state" "$STATE_DIR/$pid.log"
 }
 
@@ -460,6 +488,7 @@ cmd_rm() {
 		fi
 	done
 	remove_tree "$r"
+	remove_tree "$r.overlay"
 }
 
 cmd_reap() {
