@@ -120,8 +120,14 @@ pub const DEFAULT_VERSION: &str = "3.4.16";
 /// Where official releases are downloaded from.
 pub const OFFICIAL_BASE: &str = "https://github.com/etcd-io/etcd/releases/download";
 
-/// (version, arch, sha256 of `etcd-v{version}-linux-{arch}.tar.gz`), from the
-/// release's own SHA256SUMS.
+/// (version, arch, sha256 of `etcd-v{version}-linux-{arch}.tar.gz`).
+///
+/// Besides the target release, a checksum is pinned only where two independent
+/// public sources agree on it: the release's own SHA256SUMS or kubespray's
+/// `checksums.yml` (`etcd_binary_checksums`), and at least one other project
+/// that pins the same official tarball. That is the newest release of each
+/// later line: 3.5.33 (amd64; its arm64 sum has one source only) and 3.6.14.
+/// Every other release needs `etcd.sha256`. nix/pins.nix holds the same table.
 pub const PINNED: &[(&str, Arch, &str)] = &[
     (
         "3.4.16",
@@ -132,6 +138,21 @@ pub const PINNED: &[(&str, Arch, &str)] = &[
         "3.4.16",
         Arch::Arm64,
         "6712ff22aeec39ed19688b1edf6747194193b074548fc62163e4804ca0264512",
+    ),
+    (
+        "3.5.33",
+        Arch::Amd64,
+        "5025b5b24d81a9616b6e284ccd439b9a3df055ef8fdcdc142af3ec8f6a3b3c95",
+    ),
+    (
+        "3.6.14",
+        Arch::Amd64,
+        "ffe840ff9295808e88cce2794a18a5ac87f12a5203c8314d0bf6aa119b41bac5",
+    ),
+    (
+        "3.6.14",
+        Arch::Arm64,
+        "fa1b80565ee6fc2df1ae6f57a508b221f3ecc7d591c317c581cd8281b0842b3e",
     ),
 ];
 

@@ -144,9 +144,10 @@ impl Templates {
             if known[..i].iter().any(|k| k.name == t.name) {
                 bail!("internal: two built-in templates named {}", t.name);
             }
-            tera.add_raw_template(t.name, t.text)
-                .with_context(|| format!("built-in template {} does not parse", t.name))?;
         }
+        // All at once: a script includes a fragment registered after it.
+        tera.add_raw_templates(known.iter().map(|t| (t.name, t.text)))
+            .context("the built-in templates do not parse")?;
         if let Some(dir) = override_dir {
             for (name, path) in override_files(dir)? {
                 if !known.iter().any(|t| t.name == name) {
@@ -333,6 +334,9 @@ struct Vars<'a> {
     enable_v2: bool,
     /// Whether the release line knows ETCD_ENABLE_V2 at all (3.6 does not).
     v2_flag: bool,
+    /// On 3.6: the 3.5 release an installed member must run at least, whose
+    /// etcdutl checks its data directory before the package replaces it.
+    upgrade_from: Option<String>,
     unsupported_arch: Option<&'static str>,
     user: &'a str,
     start: bool,
@@ -418,6 +422,10 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout, b: &Bootstrap) 
         auto_compaction_retention: retention(cluster.tuning.auto_compaction_retention),
         enable_v2: cluster.tuning.enable_v2,
         v2_flag: cluster.etcd.line() < Line::V3_6,
+        upgrade_from: (cluster.etcd.line() == Line::V3_6).then(|| {
+            let (a, b, c) = crate::release::BEFORE_3_6;
+            format!("{a}.{b}.{c}")
+        }),
         // 3.5 supports arm64; 3.4 runs there only when told to.
         unsupported_arch: (cluster.etcd.arch == Arch::Arm64 && cluster.etcd.line() == Line::V3_4)
             .then_some("arm64"),

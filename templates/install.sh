@@ -75,6 +75,7 @@ if [ -f "$conf" ] && [ "$force" = 0 ]; then
     exit 1
   fi
 fi
+{%- include "upgrade-check" %}
 
 user={{ user }}
 if [ "$user" != root ] && ! grep -q "^$user:" "$root/etc/passwd" 2>/dev/null; then

@@ -20,6 +20,7 @@ use etcdpack::config::{self, Cluster, Overrides};
 use etcdpack::extract::Binaries;
 use etcdpack::model::Blob;
 use etcdpack::package;
+use etcdpack::render::ScriptEntry;
 use etcdpack::render::{self, Templates};
 use etcdpack::stage::{self, NodeCerts};
 use support::{Gen, run_ok};
@@ -160,6 +161,11 @@ fn install_sh_refuses_a_data_dir_whose_parent_is_not_roots() {
 
 /// A one-node cluster whose every path is under `dir`.
 fn cluster_in(dir: &Path) -> Cluster {
+    cluster_of(dir, "")
+}
+
+/// [`cluster_in`] with `extra` appended to its config.
+fn cluster_of(dir: &Path, extra: &str) -> Cluster {
     let d = dir.display();
     let yaml = format!(
         "version: 1
@@ -169,7 +175,7 @@ nodes:
 pki: {{ algorithm: ecdsa-p256 }}
 paths: {{ install_dir: {d}/opt/etcd, data_dir: {d}/var/lib/etcd/default.etcd }}
 service: {{ user: root }}
-"
+{extra}"
     );
     config::parse(Path::new("cluster.yaml"), &yaml, &Overrides::default()).unwrap()
 }
@@ -198,15 +204,23 @@ fn run_script(dir: &Path, cluster: &Cluster, script: &str, args: &[&str]) -> Out
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(p, e.data()).unwrap();
     }
-    let text = render::render_script(
-        &templates,
-        script,
-        cluster,
-        node,
-        &tree.script_entries(),
-        "3.4.16-1",
-    )
-    .unwrap();
+    run_rendered(dir, cluster, script, args, &tree.script_entries())
+}
+
+/// `script` rendered for `cluster`'s node (the files of its package being
+/// `entries`) and run with `args` as [`run_script`] does, on the files
+/// already in place.
+fn run_rendered(
+    dir: &Path,
+    cluster: &Cluster,
+    script: &str,
+    args: &[&str],
+    entries: &[ScriptEntry],
+) -> Output {
+    let node = &cluster.nodes[0];
+    let templates = Templates::new(None, &package::templates()).unwrap();
+    let version = format!("{}-1", cluster.etcd.version);
+    let text = render::render_script(&templates, script, cluster, node, entries, &version).unwrap();
     let file = dir.join(script.replace('/', "-"));
     fs::write(&file, text).unwrap();
     let bin = dir.join("stub-bin");
@@ -279,5 +293,159 @@ fn package_scripts_refuse_a_data_dir_whose_parent_is_not_roots() {
         assert!(out.status.success(), "{script}: {}", stderr(&out));
         let m = fs::symlink_metadata(&data).unwrap();
         assert!(m.is_dir() && m.mode() & 0o777 == 0o700, "{script}");
+    }
+}
+
+// ------------------------------------------------- the upgrade to 3.6
+
+/// A real etcd of [`support::ETCD_3_5_LATE_DIR`] on 127.0.8.1, on `data`
+/// (plain HTTP, a snapshot every 5 entries), stopped when dropped.
+struct Member35(std::process::Child);
+
+impl Member35 {
+    fn start(data: &Path, v2: bool) -> Member35 {
+        let mut cmd = Command::new(format!("{}/etcd", support::ETCD_3_5_LATE_DIR));
+        cmd.arg("--data-dir")
+            .arg(data)
+            .args(["--name", "etcd-1", "--snapshot-count", "5"])
+            .args(["--listen-client-urls", "http://127.0.8.1:2379"])
+            .args(["--advertise-client-urls", "http://127.0.8.1:2379"])
+            .args(["--listen-peer-urls", "http://127.0.8.1:2380"])
+            .args(["--initial-advertise-peer-urls", "http://127.0.8.1:2380"])
+            .args(["--initial-cluster", "etcd-1=http://127.0.8.1:2380"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if v2 {
+            cmd.arg("--enable-v2");
+        }
+        let m = Member35(cmd.spawn().unwrap());
+        let up = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            Member35::ctl(&["endpoint", "health"]).status.success()
+        });
+        assert!(up, "etcd 3.5 on 127.0.8.1 did not become healthy");
+        m
+    }
+
+    fn ctl(args: &[&str]) -> Output {
+        Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", "http://127.0.8.1:2379"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Enough v3 writes for a v2 snapshot, which `etcdutl check v2store` reads.
+    fn write_v3(&self) {
+        for i in 0..12 {
+            let out = Member35::ctl(&["put", &format!("/v3/{i}"), "v"]);
+            assert!(out.status.success(), "{}", stderr(&out));
+        }
+    }
+}
+
+impl Drop for Member35 {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The scripts that run before a 3.6 package's files are unpacked over an
+/// installed member, with the arguments of an upgrade.
+const BEFORE_UNPACK: &[(&str, &[&str])] = &[
+    ("deb/preinst", &["upgrade", "3.5.30-1"]),
+    ("rpm/pre", &["2"]),
+];
+
+/// The member the scripts find installed: `etcd` (and etcdutl) of `dir`.
+fn install_old(c: &Cluster, etcd_dir: &str) {
+    let bin = Path::new(&c.paths.install_dir).join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    for b in ["etcd", "etcdutl"] {
+        let from = Path::new(etcd_dir).join(b);
+        if from.exists() {
+            fs::copy(&from, bin.join(b)).unwrap();
+        } else {
+            let _ = fs::remove_file(bin.join(b));
+        }
+    }
+    fs::copy("/usr/bin/etcdctl", bin.join("etcdctl")).unwrap();
+}
+
+#[test]
+fn a_3_6_package_replaces_only_a_member_on_a_late_3_5_with_a_clean_v2_store() {
+    support::require!(support::ETCD_3_5_LATE, support::STANDIN_3_5, support::CURL);
+    let dir = tempfile::tempdir().unwrap();
+    let c = cluster_of(dir.path(), "etcd: { version: 3.6.14 }\n");
+    let data = PathBuf::from(&c.paths.data_dir);
+    let refused = |what: &str| {
+        for (script, args) in BEFORE_UNPACK {
+            let out = run_rendered(dir.path(), &c, script, args, &[]);
+            let err = stderr(&out);
+            assert!(!out.status.success(), "{script} passed ({what}): {err}");
+            assert!(err.contains(what), "{script}: {err}");
+        }
+    };
+    let passed = || {
+        for (script, args) in BEFORE_UNPACK {
+            let out = run_rendered(dir.path(), &c, script, args, &[]);
+            assert!(out.status.success(), "{script}: {}", stderr(&out));
+        }
+    };
+
+    // A first install, and an install over a data directory never used: nothing to check.
+    passed();
+
+    // A member written by 3.5.26 or later through the v3 API only: checked, and it passes.
+    install_old(&c, support::ETCD_3_5_LATE_DIR);
+    let m = Member35::start(&data, false);
+    m.write_v3();
+    assert!(
+        data.join("member/snap")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_some()
+    );
+    passed();
+    // Not the warning of a failed check: the one that the other members did not answer.
+    let out = run_rendered(dir.path(), &c, "deb/preinst", &["upgrade", "3.5.30-1"], &[]);
+    assert!(
+        stderr(&out).contains("could not ask every member its etcd version"),
+        "{}",
+        stderr(&out)
+    );
+    drop(m);
+
+    // The same member with a key written through the v2 API (flannel's way): refused while
+    // it runs.
+    let m = Member35::start(&data, true);
+    let put = run_ok(Command::new("curl").args([
+        "-sf",
+        "-XPUT",
+        "http://127.0.8.1:2379/v2/keys/coreos.com/network/config",
+        "-d",
+        "value={}",
+    ]));
+    assert!(put.contains("\"action\":\"set\""), "{put}");
+    m.write_v3();
+    refused("holds v2 store content");
+    refused("check v2store --data-dir");
+    drop(m);
+
+    // A member on a 3.5 release before 3.5.26 (trixie's), and one on 3.4: refused by their
+    // version, whatever their data.
+    install_old(&c, support::ETCD_3_5_DIR);
+    refused("needs every member on 3.5.26 or later first");
+    install_old(&c, "/usr/bin");
+    refused("runs etcd 3.4.");
+
+    // Scripts of a 3.5 package have no such check.
+    let c35 = cluster_of(dir.path(), "etcd: { version: 3.5.33 }\n");
+    for (script, args) in BEFORE_UNPACK {
+        let out = run_rendered(dir.path(), &c35, script, args, &[]);
+        assert!(out.status.success(), "{script}: {}", stderr(&out));
     }
 }

@@ -117,13 +117,22 @@ impl Format {
     }
 }
 
-/// Every format's script templates, in [`Format::ALL`] order: what
-/// [`Templates::new`] is given besides the node files' own.
+/// The check an upgrade to 3.6 must pass before anything is unpacked, which
+/// the .deb's preinst, the .rpm's pre and the bundle's install.sh include.
+pub const UPGRADE_CHECK: Template = Template {
+    name: "upgrade-check",
+    text: include_str!("../../templates/upgrade-check"),
+};
+
+/// Every format's script templates, in [`Format::ALL`] order, and the
+/// fragments they include: what [`Templates::new`] is given besides the
+/// node files' own.
 pub fn templates() -> Vec<Template> {
     Format::ALL
         .iter()
         .flat_map(|f| f.templates())
         .copied()
+        .chain([UPGRADE_CHECK])
         .collect()
 }
 

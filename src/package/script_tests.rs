@@ -76,8 +76,11 @@ fn every_field_is_rendered_from_its_own_template() {
     let mut sorted = fields.map(|(_, n)| (n, n)).to_vec();
     sorted.sort();
     assert_eq!(s.by_name(), sorted);
+    // The scripts' templates, then the fragment they include.
     let names: Vec<_> = templates().iter().map(|t| t.name).collect();
-    assert_eq!(names, fields.map(|(_, n)| n));
+    let mut expected = fields.map(|(_, n)| n).to_vec();
+    expected.push(super::UPGRADE_CHECK.name);
+    assert_eq!(names, expected);
     // Each format's templates live in its own directory (the bundle's at the top).
     for f in Format::ALL {
         for t in f.templates() {
@@ -243,4 +246,36 @@ fn lintian_overrides_follow_the_install_dir() {
         o.contains("statically-linked-binary [usr/local/etcd/bin/*]"),
         "{o}"
     );
+}
+
+#[test]
+fn only_3_6_packages_check_the_member_they_replace() {
+    let t = Templates::new(None, &templates()).unwrap();
+    for (version, checked) in [("3.4.16", false), ("3.5.33", false), ("3.6.14", true)] {
+        let c = cluster(&format!("etcd: {{ version: {version} }}\n"));
+        let s = scripts(&t, &c, &tree(&c));
+        for (name, text) in [
+            ("deb/preinst", &s.deb.preinst),
+            ("rpm/pre", &s.rpm.pre),
+            ("install.sh", &s.bundle.install_sh),
+        ] {
+            assert_eq!(
+                text.contains("check v2store --data-dir \"$old_data\""),
+                checked,
+                "{version} {name}"
+            );
+            assert_eq!(
+                text.contains("needs every member on 3.5.26 or later"),
+                checked,
+                "{version} {name}"
+            );
+        }
+        // On a .deb, only for an install or an upgrade, never while one is undone.
+        if checked {
+            let guard = s.deb.preinst.find("upgrade_refuse()").unwrap();
+            let cond = s.deb.preinst[..guard]
+                .rfind("if [ \"$1\" = install ] || [ \"$1\" = upgrade ]; then");
+            assert!(cond.is_some(), "{}", s.deb.preinst);
+        }
+    }
 }

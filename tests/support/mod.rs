@@ -83,6 +83,9 @@ const RELEASE_MTIME: u64 = 1_621_036_800;
 /// trixie's etcd-server and etcd-client 3.5.x packages (not installed:
 /// /usr/bin keeps the system's 3.4).
 pub const ETCD_3_5_DIR: &str = "/usr/local/lib/etcdpack-tests/etcd-3.5";
+/// etcd and etcdutl of a 3.5 release a member may leave for 3.6 (3.5.26 or
+/// later), from Debian testing (`.ci/install-deps`).
+pub const ETCD_3_5_LATE_DIR: &str = "/usr/local/lib/etcdpack-tests/etcd-3.5-late";
 /// The official 3.5.16 release date (trixie's 3.5), for entry mtimes.
 const RELEASE_3_5_MTIME: u64 = 1_725_926_400;
 

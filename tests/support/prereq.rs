@@ -113,6 +113,18 @@ pub const STANDIN_3_5: Need = Need::Probe {
     },
 };
 
+pub const ETCD_3_5_LATE: Need = Need::Probe {
+    what: "etcd and etcdutl 3.5.26 or later under /usr/local/lib/etcdpack-tests/etcd-3.5-late (.ci/install-deps)",
+    package: "etcd-server of forky",
+    probe: || {
+        ["etcd", "etcdutl"].iter().all(|b| {
+            Path::new("/usr/local/lib/etcdpack-tests/etcd-3.5-late")
+                .join(b)
+                .is_file()
+        })
+    },
+};
+
 /// Whether the tests run in CI, where a missing prerequisite is a failure: insta's own rule
 /// (so that a changed snapshot fails exactly where a skip would), or `ETCDPACK_E2E_REQUIRED`.
 pub fn in_ci() -> bool {

@@ -160,7 +160,67 @@ fn deb_cluster_upgrades_from_3_4_to_3_5_one_node_at_a_time() {
     }
     c.log("rolling upgrade to 3.5");
     drop(server);
+
+    refuses_3_6_before_3_5_26(&c, next.version);
     c.tear_down();
+}
+
+/// The preinst of a 3.6 package for node 1, run there as dpkg runs it for an upgrade, refuses
+/// to replace its member, which runs a 3.5 release before 3.5.26 (trixie's): on stderr and in
+/// the journal, and the member keeps running. (`gen` refuses such a move in the first place;
+/// the package refuses it too, for one installed whichever way.)
+fn refuses_3_6_before_3_5_26(c: &Cluster, running: &str) {
+    assert!(
+        etcdpack::release::parse_version(running) < Some(etcdpack::release::BEFORE_3_6),
+        "the 3.5 stand-in is {running}, which may move to 3.6"
+    );
+    let config = fs::read_to_string(&c.generated.config).unwrap();
+    let config: String = config
+        .lines()
+        .map(|l| match l.starts_with("etcd:") {
+            true => "etcd: { version: \"3.6.14\" }\n".to_owned(),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    let cluster = etcdpack::config::parse(
+        &c.generated.config,
+        &config,
+        &etcdpack::config::Overrides::default(),
+    )
+    .unwrap();
+    let templates =
+        etcdpack::render::Templates::new(None, &etcdpack::package::templates()).unwrap();
+    let preinst = etcdpack::render::render_script(
+        &templates,
+        "deb/preinst",
+        &cluster,
+        &cluster.nodes[0],
+        &[],
+        "3.6.14-3",
+    )
+    .unwrap();
+    let n = c.node(1);
+    n.write_file("/root/preinst-3.6", preinst.as_bytes(), 0o755);
+    let out = n.exec(&["/root/preinst-3.6", "upgrade", &c.version(2)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let refusal = format!("this member runs etcd {running}");
+    assert!(
+        !out.status.success() && err.contains(&refusal) && err.contains("3.5.26 or later"),
+        "{err}"
+    );
+    let package = "etcd-test-etcd-1";
+    let journal = e2e::wait_for(HEALTHY_WITHIN, || {
+        let text = n.exec_ok(&["journalctl", "--no-pager", "-t", package, "-p", "err"]);
+        if text.contains("refused to install etcd 3.6.14") && text.contains(&refusal) {
+            Some(text)
+        } else {
+            std::thread::sleep(Duration::from_millis(300));
+            None
+        }
+    });
+    assert!(journal.is_some(), "no refusal of {package} in the journal");
+    assert_eq!(member_version(c, 1), running, "etcd-1 after the refusal");
+    c.log("a 3.6 package refused");
 }
 
 /// The server version member `i` reports itself (`etcdctl endpoint status -w json` on its node,
