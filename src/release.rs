@@ -122,12 +122,13 @@ pub const OFFICIAL_BASE: &str = "https://github.com/etcd-io/etcd/releases/downlo
 
 /// (version, arch, sha256 of `etcd-v{version}-linux-{arch}.tar.gz`).
 ///
-/// Besides the target release, a checksum is pinned only where two independent
-/// public sources agree on it: the release's own SHA256SUMS or kubespray's
-/// `checksums.yml` (`etcd_binary_checksums`), and at least one other project
-/// that pins the same official tarball. That is the newest release of each
-/// later line: 3.5.33 (amd64; its arm64 sum has one source only) and 3.6.14.
-/// Every other release needs `etcd.sha256`. nix/pins.nix holds the same table.
+/// 3.4.16's come from its release's SHA256SUMS. Besides the target release, a
+/// checksum is pinned only where two independent public sources agree on it:
+/// kubespray's `checksums.yml` (`etcd_binary_checksums`) and at least one other
+/// project that pins the same official tarball by SHA-256. That is the newest
+/// release of each later line: 3.5.33 (amd64; its arm64 sum has one source
+/// only) and 3.6.14. Every other release needs `etcd.sha256`. nix/pins.nix
+/// holds the same table.
 pub const PINNED: &[(&str, Arch, &str)] = &[
     (
         "3.4.16",
