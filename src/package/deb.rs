@@ -248,7 +248,7 @@ pub(super) fn control(spec: &PackageSpec, tree: &NodeTree) -> Result<String> {
         depends.push("passwd");
     }
     // A sealed key is unsealed with age at install.
-    if spec.sealed {
+    if spec.unsealed_key.is_some() {
         depends.push("age");
     }
     if !depends.is_empty() {

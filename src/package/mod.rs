@@ -225,8 +225,11 @@ pub struct PackageSpec<'a> {
     pub cluster: String,
     /// `service.user`: who owns [`crate::stage::Owner::Service`] entries.
     pub service_user: String,
-    /// The key is sealed (`packages.keys: sealed`): installing needs `age`.
-    pub sealed: bool,
+    /// With `packages.keys: sealed`, the file install unseals the key into:
+    /// installing needs `age`, and the .rpm declares the file (%ghost) so
+    /// that an upgrade from a cleartext package, whose file it was, does not
+    /// erase it after %post has written it.
+    pub unsealed_key: Option<String>,
     /// Every timestamp in the artifact (seconds since the epoch).
     pub mtime: u64,
     /// The run's cache of compressed large files (see `archive`); without
@@ -265,7 +268,8 @@ pub fn spec<'a>(
         license: "Apache-2.0",
         cluster: cluster.name.clone(),
         service_user: cluster.service.user.clone(),
-        sealed: cluster.packages.keys == crate::config::Keys::Sealed,
+        unsealed_key: (cluster.packages.keys == crate::config::Keys::Sealed)
+            .then(|| crate::model::Layout::new(&cluster.paths.install_dir).key_file),
         mtime,
         shared: None,
     })
@@ -465,7 +469,7 @@ pub(crate) mod tests {
             license: "Apache-2.0",
             cluster: "k8s".into(),
             service_user: "etcd".into(),
-            sealed: false,
+            unsealed_key: None,
             mtime: 1_700_000_000,
             shared: None,
         }

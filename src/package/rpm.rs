@@ -180,9 +180,18 @@ fn builder(
         b.requires(Dependency::script_pre("/usr/sbin/useradd"));
         b.requires(Dependency::script_pre("/usr/sbin/groupadd"));
     }
-    // A sealed key is unsealed with age in %post.
-    if spec.sealed {
+    // A sealed key is unsealed with age in %post, into a file the package
+    // owns without shipping it: rpm erases the files of the package an
+    // upgrade replaces after the new %post, and would otherwise take the
+    // unsealed key with a cleartext package's own copy of it.
+    if let Some(key) = &spec.unsealed_key {
         b.requires(Dependency::script_post("age"));
+        let mut o = FileOptions::ghost(key).permissions(0o600);
+        if spec.service_user != "root" {
+            o = o.user(&spec.service_user).group(&spec.service_user);
+        }
+        b.with_ghost(o)
+            .with_context(|| format!("cannot add {key} to the .rpm"))?;
     }
 
     // Large files go in as empty placeholders; `finish` puts them back.

@@ -80,6 +80,28 @@ impl Root {
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"))
     }
 
+    /// rpm on the root: it runs the scriptlets chrooted into it, with its useradd and
+    /// systemctl. (Installs need --nodeps: the root's software is known to dpkg, not rpm.)
+    fn rpm(&self, args: &[&str]) -> Output {
+        run(Command::new("rpm")
+            .arg("--root")
+            .arg(&self.0)
+            .args(["--dbpath", "/var/lib/rpm"])
+            .args(args))
+    }
+
+    fn rpm_ok(&self, args: &[&str]) -> String {
+        let out = self.rpm(args);
+        assert!(
+            out.status.success(),
+            "rpm {args:?} failed: {}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     fn chroot_ok(&self, args: &[&str]) -> String {
         let out = self.chroot(args);
         assert!(
@@ -326,26 +348,8 @@ fn rpm_installs_conflicts_upgrades_and_removes_in_a_root() {
         "other.rpm",
         &build(Format::Rpm, &c1, "etcd-2", 1).1,
     );
-    // rpm runs the scriptlets chrooted into the root, with its useradd and
-    // systemctl. --nodeps: the root's software is known to dpkg, not rpm.
-    let rpm = |args: &[&str]| -> Output {
-        run(Command::new("rpm")
-            .arg("--root")
-            .arg(&root.0)
-            .args(["--dbpath", "/var/lib/rpm"])
-            .args(args))
-    };
-    let rpm_ok = |args: &[&str]| -> String {
-        let out = rpm(args);
-        assert!(
-            out.status.success(),
-            "rpm {args:?} failed: {}\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let rpm = |args: &[&str]| root.rpm(args);
+    let rpm_ok = |args: &[&str]| root.rpm_ok(args);
     let p = |path: &Path| path.to_str().unwrap().to_owned();
 
     rpm_ok(&["--initdb"]);
@@ -399,4 +403,78 @@ fn rpm_installs_conflicts_upgrades_and_removes_in_a_root() {
     rpm_ok(&["-U", "--nodeps", &p(&r3)]);
     root.assert_member_installed(&conf1);
     assert!(!root.backups(), "the upgrade disables the timer it drops");
+}
+
+/// A cluster moved from `packages.keys: cleartext` to `sealed`: rpm erases the files of the
+/// package an upgrade replaces after the new one's %post, and the cleartext package's key file
+/// is where the sealed one's %post unseals the key. The sealed package owns that file (%ghost),
+/// so the key stays: the same key, 0600, the service user's. Removing the package removes it.
+#[test]
+fn rpm_upgrade_from_cleartext_to_sealed_keeps_the_unsealed_key() {
+    support::require!(
+        support::RPM,
+        support::STANDIN,
+        support::SSH_KEYGEN,
+        support::AGE
+    );
+    let Some(root) = Root::copy("rpm-sealed") else {
+        return;
+    };
+    let g = support::Gen::new(&["127.0.0.1"], "packages: { formats: [rpm] }\n");
+    let dist = |release: u32| {
+        let name = format!("etcd-test-etcd-1-3.4.16-{release}.x86_64.rpm");
+        root.put(&name, &fs::read(g.out.join("dist").join(&name)).unwrap());
+        root.path("/srv").join(name).display().to_string()
+    };
+    g.run_ok(&[]);
+    let cleartext = dist(1);
+    let public = g.make_host_key("etcd-1");
+    let config = fs::read_to_string(&g.config).unwrap();
+    let sealed = config
+        .replace(
+            "packages: { formats: [rpm] }",
+            "packages: { keys: sealed, formats: [rpm] }",
+        )
+        .replace(
+            "  - { name: etcd-1, ip: \"127.0.0.1\" }",
+            &format!("  - {{ name: etcd-1, ip: \"127.0.0.1\", ssh_host_key: \"{public}\" }}"),
+        );
+    assert_ne!(sealed, config);
+    fs::write(&g.config, sealed).unwrap();
+    g.run_ok(&[]);
+    let ssh = root.path("/etc/ssh");
+    fs::create_dir_all(&ssh).unwrap();
+    for f in ["ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"] {
+        fs::copy(g.host_root("etcd-1").join("etc/ssh").join(f), ssh.join(f)).unwrap();
+    }
+    let sealed = dist(2);
+
+    root.rpm_ok(&["--initdb"]);
+    root.rpm_ok(&["-i", "--nodeps", &cleartext]);
+    let key_file = root.path("/opt/etcd/ssl/server-key.pem");
+    let key = fs::read_to_string(&key_file).unwrap();
+    assert_eq!(
+        key,
+        fs::read_to_string(g.out.join("pki/nodes/etcd-1-key.pem")).unwrap()
+    );
+
+    root.rpm_ok(&["-U", "--nodeps", &sealed]);
+    assert!(root.path("/opt/etcd/ssl/server-key.pem.age").is_file());
+    let after = fs::read_to_string(&key_file)
+        .unwrap_or_else(|e| panic!("no key after the upgrade to the sealed package: {e}"));
+    assert_eq!(after, key, "the unsealed key is the member's own");
+    let m = fs::metadata(&key_file).unwrap();
+    let passwd = fs::read_to_string(root.path("/etc/passwd")).unwrap();
+    let etcd_uid: u32 = passwd
+        .lines()
+        .find_map(|l| l.strip_prefix("etcd:"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|u| u.parse().ok())
+        .expect("the service user etcd");
+    assert_eq!((m.mode() & 0o7777, m.uid()), (0o600, etcd_uid));
+    // rpm's own record of the file agrees with it.
+    assert_eq!(root.rpm_ok(&["-V", "--nodeps", "etcd-test-etcd-1"]), "");
+
+    root.rpm_ok(&["-e", "--nodeps", "etcd-test-etcd-1"]);
+    assert!(!key_file.exists(), "the unsealed key outlives its package");
 }
