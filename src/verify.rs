@@ -221,6 +221,8 @@ pub fn verify(dir: &Path) -> Result<Report> {
     let ca_ok = not_before(&ca_pem).is_ok();
     r.check(ca_ok, "pki/ca.pem is a certificate");
 
+    // The nodes whose tree holds a sealed key, with their certificates.
+    let mut sealed = Vec::new();
     for (node, tree) in &trees {
         let certs = find_files(tree, "server.pem");
         if !r.check(
@@ -267,6 +269,16 @@ pub fn verify(dir: &Path) -> Result<Report> {
             }
         }
         let keys = find_files(tree, "server-key.pem");
+        if !find_files(tree, "server-key.pem.age").is_empty() {
+            r.check(
+                keys.is_empty(),
+                format!(
+                    "{}: its key is sealed, and not also in clear in {}",
+                    node.name, node.tree
+                ),
+            );
+            sealed.push((*node, leaf.clone()));
+        }
         for k in keys {
             use std::os::unix::fs::PermissionsExt;
             let mode = fs::metadata(&k)?.permissions().mode() & 0o777;
@@ -291,21 +303,8 @@ pub fn verify(dir: &Path) -> Result<Report> {
         Ok(finder) => {
             let scan = |data: &[u8]| find_ca_key(&finder, ca_key.as_deref(), data);
             for a in &artifacts {
-                let rel = &a.rel;
-                let what = format!("{rel}: does not contain the CA key");
-                let bytes = match a.read() {
-                    Ok(b) => b,
-                    Err(e) => {
-                        r.check(false, format!("{what} ({e:#})"));
-                        continue;
-                    }
-                };
-                match unpacked_find(rel, &bytes, &scan) {
-                    Ok(None) => r.check(true, what),
-                    Ok(Some(found)) => r.check(false, format!("{what} (found {found})")),
-                    // What cannot be unpacked cannot be shown to be clean.
-                    Err(e) => r.check(false, format!("{what} (cannot unpack it: {e:#})")),
-                };
+                let what = format!("{}: does not contain the CA key", a.rel);
+                check_clean(&mut r, a, what, &scan);
             }
             for (node, tree) in &trees {
                 let found = walk(tree).files.iter().find_map(|f| {
@@ -326,6 +325,27 @@ pub fn verify(dir: &Path) -> Result<Report> {
                     "the CA key can be searched for: pki/ca.pem has no usable public key ({e:#})"
                 ),
             );
+        }
+    }
+
+    // A sealed node's key is in none of its artifacts, in any encoding: it
+    // is found by its certificate's public key, as the CA key is.
+    for (node, leaf) in &sealed {
+        let finder = match pki::KeyFinder::for_cert_pem(leaf) {
+            Ok(f) => f,
+            Err(e) => {
+                let what = format!("{}: its key can be searched for", node.name);
+                r.check(false, format!("{what} ({e:#})"));
+                continue;
+            }
+        };
+        let scan = |data: &[u8]| finder.find(data).map(|f| f.to_string());
+        let own = artifacts
+            .iter()
+            .filter(|a| node.artifacts.iter().any(|x| x.path == a.rel));
+        for a in own {
+            let what = format!("{}: holds {}'s key only sealed", a.rel, node.name);
+            check_clean(&mut r, a, what, &scan);
         }
     }
 
@@ -391,6 +411,23 @@ fn find_ca_key(finder: &pki::KeyFinder, ca_key: Option<&str>, data: &[u8]) -> Op
         return Some("as the text of pki/ca-key.pem".to_owned());
     }
     finder.find(data).map(|f| f.to_string())
+}
+
+/// The check `what`: `scan` finds nothing in artifact `a`, unpacked.
+fn check_clean(r: &mut Report, a: &Artifact, what: String, scan: &dyn Fn(&[u8]) -> Option<String>) {
+    let bytes = match a.read() {
+        Ok(b) => b,
+        Err(e) => {
+            r.check(false, format!("{what} ({e:#})"));
+            return;
+        }
+    };
+    match unpacked_find(&a.rel, &bytes, scan) {
+        Ok(None) => r.check(true, what),
+        Ok(Some(found)) => r.check(false, format!("{what} (found {found})")),
+        // What cannot be unpacked cannot be shown to be clean.
+        Err(e) => r.check(false, format!("{what} (cannot unpack it: {e:#})")),
+    };
 }
 
 /// `scan` over the artifact's own bytes, then over every stream in it.

@@ -239,3 +239,48 @@ fn install_sh_unseals_with_the_right_host_key_and_refuses_another_before_placing
         "files placed before the refusal"
     );
 }
+
+/// `verify` on a sealed output: it passes as gen wrote it, and fails when a node's key is in
+/// clear beside its sealed copy, in the node's tree or in one of its artifacts (as DER, which
+/// no text search for "PRIVATE KEY" finds), naming the node.
+#[test]
+fn verify_finds_a_sealed_nodes_key_in_clear() {
+    support::require!(support::STANDIN, support::SSH_KEYGEN, support::OPENSSL);
+    let g = Gen::sealed(&["127.0.0.1"], "formats: [tar]");
+    g.run_ok(&[]);
+    support::tamper::assert_verify_passes(&g.out);
+
+    let pem = g.out.join("pki/nodes/etcd-1-key.pem");
+    let clear = g.out.join("nodes/etcd-1/opt/etcd/ssl/server-key.pem");
+    fs::copy(&pem, &clear).unwrap();
+    support::tamper::assert_verify_fails(
+        &g.out,
+        "etcd-1",
+        "its key is sealed, and not also in clear",
+    );
+    fs::remove_file(&clear).unwrap();
+    support::tamper::assert_verify_passes(&g.out);
+
+    let der = run_ok_bytes(
+        Command::new("openssl")
+            .args(["pkey", "-outform", "DER", "-in"])
+            .arg(&pem),
+    );
+    let name = support::tamper::artifact_name(&g.out, ".tar.gz");
+    let bytes = support::tamper::repack_tarball(
+        &artifact(&g, &name),
+        &[("opt/etcd/ssl/backup.der".to_owned(), der)],
+    );
+    support::tamper::substitute(&g.out, &name, &bytes);
+    support::tamper::assert_verify_fails(&g.out, &name, "holds etcd-1's key only sealed");
+}
+
+fn run_ok_bytes(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
