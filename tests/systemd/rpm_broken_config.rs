@@ -1,7 +1,9 @@
-//! The same cluster from the .rpm packages (127.0.5.1-3), then the negative control: the
-//! recipe's inline comment in the EnvironmentFile makes the unit fail, and the checks that
-//! passed before see it.
+//! The same cluster from the .rpm packages (127.0.5.1-3), upgraded one node at a time with
+//! `rpm -U` (each member healthy when rpm returns), then the negative control: the recipe's
+//! inline comment in the EnvironmentFile makes the unit fail, and the checks that passed
+//! before see it.
 
+use std::fs;
 use std::time::Duration;
 
 use crate::cluster::{Cluster, Format, assert_forms};
@@ -23,6 +25,42 @@ fn rpm_cluster_forms_and_a_broken_config_fails() {
     // %post enabled and started etcd; the cluster forms.
     assert_forms(&c);
     c.log("formed");
+
+    // A rolling upgrade with `rpm -U`: %post restarts the member and returns only once it is
+    // healthy again, so it is healthy the moment rpm returns, and the next node can go.
+    let config = fs::read_to_string(&c.generated.config).unwrap();
+    fs::write(
+        &c.generated.config,
+        config + "tuning: { quota_backend_bytes: 4GiB }\n",
+    )
+    .unwrap();
+    c.generated.run_ok(&[]);
+    for i in 1..=3 {
+        let pid = c.wait_active(i);
+        c.install_package(i, Format::Rpm, 2);
+        if let Err(why) = c.healthy(i % 3 + 1, &[i]) {
+            panic!(
+                "etcd-{i} is not healthy when rpm -U returns: {why}\n{}",
+                c.diagnose()
+            );
+        }
+        assert_ne!(c.wait_active(i), pid, "etcd on etcd-{i} was not restarted");
+        let conf = c.node(i).exec_ok(&["cat", "/opt/etcd/cfg/etcd.conf"]);
+        assert!(
+            conf.lines()
+                .any(|l| l == "ETCD_QUOTA_BACKEND_BYTES=4294967296"),
+            "etcd-{i}: {conf}"
+        );
+        let q = c.node(i).exec_ok(&[
+            "rpm",
+            "--dbpath=/var/lib/rpm",
+            "-q",
+            &format!("etcd-test-etcd-{i}"),
+        ]);
+        assert_eq!(q.trim(), format!("etcd-test-etcd-{i}-3.4.16-2.x86_64"));
+    }
+    c.wait_healthy(1, &[1, 2, 3]);
+    c.log("rolling rpm upgrade");
 
     // Negative control: the recipe's inline comment in the EnvironmentFile. systemd keeps it as
     // part of the value, etcd cannot parse it and exits; the checks that passed above fail.
