@@ -352,6 +352,13 @@ pub fn inputs_digest(
         h.update(text.as_bytes());
         h.update([0]);
     }
+    // The .rpm of a sealed key lists the unsealed key file (a %ghost); only
+    // then hashed, so that packages without one keep their digests.
+    if let Some(key) = &s.unsealed_key {
+        h.update(b"unsealed key\0");
+        h.update(key.as_bytes());
+        h.update([0]);
+    }
     Ok(hex::encode(h.finalize()))
 }
 
