@@ -14,10 +14,12 @@
 //!   its machine's SSH host key), served over HTTP: clients and peers without a certificate of
 //!   the cluster's CA are refused; a neighbour's package does not install; the CA key is on no
 //!   node, nor a node's key on another; keys and the process belong to the service user;
-//! - [`rpm_broken_config`] (127.0.5.1-3): the same from the .rpm packages, and the recipe's
-//!   inline comment in the EnvironmentFile makes the unit fail visibly;
+//! - [`rpm_broken_config`] (127.0.5.1-3): the same from the .rpm packages, upgraded one node
+//!   at a time with `rpm -U`, and the recipe's inline comment in the EnvironmentFile makes the
+//!   unit fail visibly;
 //! - [`upgrade`] (127.0.6.1-3): a .deb cluster of 3.4 upgraded to 3.5 (trixie's etcd in the
-//!   official layout) one node at a time while a writer writes.
+//!   official layout) one node at a time while a writer writes; a 3.6 package's preinst then
+//!   refuses to replace a member on that 3.5, in the journal too.
 //!
 //! Each test uses its own addresses (tests/cluster.rs has 127.0.0.1-3), so all of them can run
 //! at once. Every node is torn down at the end, also on failure (`Drop for Node`).
