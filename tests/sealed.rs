@@ -261,11 +261,15 @@ fn verify_finds_a_sealed_nodes_key_in_clear() {
     fs::remove_file(&clear).unwrap();
     support::tamper::assert_verify_passes(&g.out);
 
-    let der = run_ok_bytes(
+    let der = g.dir.path().join("etcd-1-key.der");
+    run_ok(
         Command::new("openssl")
             .args(["pkey", "-outform", "DER", "-in"])
-            .arg(&pem),
+            .arg(&pem)
+            .arg("-out")
+            .arg(&der),
     );
+    let der = fs::read(&der).unwrap();
     let name = support::tamper::artifact_name(&g.out, ".tar.gz");
     let bytes = support::tamper::repack_tarball(
         &artifact(&g, &name),
@@ -273,14 +277,4 @@ fn verify_finds_a_sealed_nodes_key_in_clear() {
     );
     support::tamper::substitute(&g.out, &name, &bytes);
     support::tamper::assert_verify_fails(&g.out, &name, "holds etcd-1's key only sealed");
-}
-
-fn run_ok_bytes(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }

@@ -82,24 +82,21 @@ impl Root {
 
     /// rpm on the root: it runs the scriptlets chrooted into it, with its useradd and
     /// systemctl. (Installs need --nodeps: the root's software is known to dpkg, not rpm.)
-    fn rpm(&self, args: &[&str]) -> Output {
-        run(Command::new("rpm")
-            .arg("--root")
+    fn rpm_command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("rpm");
+        c.arg("--root")
             .arg(&self.0)
             .args(["--dbpath", "/var/lib/rpm"])
-            .args(args))
+            .args(args);
+        c
+    }
+
+    fn rpm(&self, args: &[&str]) -> Output {
+        run(&mut self.rpm_command(args))
     }
 
     fn rpm_ok(&self, args: &[&str]) -> String {
-        let out = self.rpm(args);
-        assert!(
-            out.status.success(),
-            "rpm {args:?} failed: {}\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        run_ok(&mut self.rpm_command(args))
     }
 
     fn chroot_ok(&self, args: &[&str]) -> String {

@@ -14,13 +14,10 @@ fn rpm_cluster_forms_and_a_broken_config_fails() {
     support::require!(e2e::NODES, support::STANDIN);
     let c = Cluster::install("systemd-rpm", "127.0.5", Format::Rpm);
     for i in 1..=3 {
-        let q = c.node(i).exec_ok(&[
-            "rpm",
-            "--dbpath=/var/lib/rpm",
-            "-q",
-            &format!("etcd-test-etcd-{i}"),
-        ]);
-        assert_eq!(q.trim(), format!("etcd-test-etcd-{i}-3.4.16-1.x86_64"));
+        assert_eq!(
+            installed(&c, i),
+            format!("etcd-test-etcd-{i}-3.4.16-1.x86_64")
+        );
     }
     // %post enabled and started etcd; the cluster forms.
     assert_forms(&c);
@@ -51,13 +48,10 @@ fn rpm_cluster_forms_and_a_broken_config_fails() {
                 .any(|l| l == "ETCD_QUOTA_BACKEND_BYTES=4294967296"),
             "etcd-{i}: {conf}"
         );
-        let q = c.node(i).exec_ok(&[
-            "rpm",
-            "--dbpath=/var/lib/rpm",
-            "-q",
-            &format!("etcd-test-etcd-{i}"),
-        ]);
-        assert_eq!(q.trim(), format!("etcd-test-etcd-{i}-3.4.16-2.x86_64"));
+        assert_eq!(
+            installed(&c, i),
+            format!("etcd-test-etcd-{i}-3.4.16-2.x86_64")
+        );
     }
     c.wait_healthy(1, &[1, 2, 3]);
     c.log("rolling rpm upgrade");
@@ -107,4 +101,15 @@ fn rpm_cluster_forms_and_a_broken_config_fails() {
     // The two others still form a quorum.
     c.etcdctl_at_ok(2, &[2, 3], &["put", "/e2e/quorum", "yes"]);
     c.tear_down();
+}
+
+/// What rpm says is installed of node `i`'s package (name-version-release.arch).
+fn installed(c: &Cluster, i: usize) -> String {
+    let q = c.node(i).exec_ok(&[
+        "rpm",
+        "--dbpath=/var/lib/rpm",
+        "-q",
+        &format!("etcd-test-etcd-{i}"),
+    ]);
+    q.trim().to_owned()
 }
