@@ -38,6 +38,9 @@ use crate::fsutil;
 
 /// The record's name in `OUT/`.
 pub const FILE_NAME: &str = ".etcdpack.digests";
+/// The record `etcdpack publish` keeps in `OUT/`: the files of the
+/// repositories it wrote or checked (identities are of any file system).
+pub const PUBLISH_FILE_NAME: &str = ".etcdpack-publish.digests";
 
 /// How long before a read a file must have last changed for its digest to
 /// be recorded (on a file system with sub-second timestamps: a clock tick is
@@ -135,13 +138,22 @@ impl Digests {
 
     /// The record in `dir`, if there is a readable one of this format.
     pub fn load(dir: &Path) -> Self {
-        let known = fs::read_to_string(dir.join(FILE_NAME))
-            .ok()
-            .and_then(|text| {
-                let body = text.strip_prefix(HEADER)?;
-                body.lines().map(Identity::parse).collect::<Option<_>>()
-            })
-            .unwrap_or_default();
+        Self::load_all(dir, &[FILE_NAME])
+    }
+
+    /// The records `names` in `dir`, those that are readable and of this
+    /// format.
+    pub fn load_all(dir: &Path, names: &[&str]) -> Self {
+        let mut known = HashMap::new();
+        for name in names {
+            let record: Option<HashMap<Identity, String>> = fs::read_to_string(dir.join(name))
+                .ok()
+                .and_then(|text| {
+                    let body = text.strip_prefix(HEADER)?;
+                    body.lines().map(Identity::parse).collect::<Option<_>>()
+                });
+            known.extend(record.unwrap_or_default());
+        }
         Digests {
             known: Mutex::new(known),
             ..Self::default()
@@ -169,14 +181,33 @@ impl Digests {
         Ok(h)
     }
 
+    /// The digest recorded for the file whose metadata is `meta`, if its
+    /// identity is in a record (never read).
+    pub fn recorded(&self, meta: &fs::Metadata) -> Option<String> {
+        lock(&self.known).get(&Identity::of(meta)).cloned()
+    }
+
     /// The file at `path` was written by this run with digest `sha256`.
     pub fn wrote(&self, path: PathBuf, sha256: String) {
         lock(&self.written).push((path, sha256));
     }
 
+    /// This run wrote a file whose metadata, taken from its descriptor as
+    /// it was renamed into place, is `meta`, with digest `sha256`.
+    pub fn wrote_file(&self, meta: &fs::Metadata, sha256: String) {
+        let id = Identity::of(meta);
+        lock(&self.known).insert(id, sha256.clone());
+        lock(&self.kept).insert(id, sha256);
+    }
+
     /// Write the record into `dir`: the files found intact or written by
     /// this run, as they are now. Call it once nothing more is written.
     pub fn save(&self, dir: &Path) -> Result<()> {
+        self.save_as(dir, FILE_NAME)
+    }
+
+    /// [`Digests::save`] under the name `name`.
+    pub fn save_as(&self, dir: &Path, name: &str) -> Result<()> {
         let mut kept = lock(&self.kept).clone();
         for (path, sha) in lock(&self.written).drain(..) {
             let meta = fs::metadata(&path)
@@ -186,7 +217,7 @@ impl Digests {
         let mut lines: Vec<String> = kept.iter().map(|(id, sha)| id.line(sha)).collect();
         lines.sort();
         let text = format!("{HEADER}{}", lines.concat());
-        fsutil::write_atomic(&dir.join(FILE_NAME), text.as_bytes(), 0o600)
+        fsutil::write_atomic(&dir.join(name), text.as_bytes(), 0o600)
     }
 }
 

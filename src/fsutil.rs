@@ -22,7 +22,7 @@ pub fn write_atomic_with(
     mode: u32,
     fill: impl FnOnce(&mut File) -> Result<()>,
 ) -> Result<()> {
-    write_atomic_as(path, mode, fill, None)
+    write_atomic_as(path, mode, fill, None).map(drop)
 }
 
 /// Like [`write_atomic_with`], but the file is only handed to the kernel's
@@ -38,7 +38,7 @@ pub fn write_atomic_deferred(
     fill: impl FnOnce(&mut File) -> Result<()>,
     later: &Deferred,
 ) -> Result<()> {
-    write_atomic_as(path, mode, fill, Some(later))
+    write_atomic_as(path, mode, fill, Some(later)).map(drop)
 }
 
 /// Files written whose sync is owed (see [`write_atomic_deferred`]).
@@ -70,12 +70,23 @@ impl Deferred {
     }
 }
 
+/// Like [`write_atomic_with`]; the metadata of the file as it was renamed
+/// into place, taken from its descriptor (for its identity: see
+/// `digests`).
+pub fn write_atomic_returning(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut File) -> Result<()>,
+) -> Result<fs::Metadata> {
+    write_atomic_as(path, mode, fill, None)
+}
+
 fn write_atomic_as(
     path: &Path,
     mode: u32,
     fill: impl FnOnce(&mut File) -> Result<()>,
     later: Option<&Deferred>,
-) -> Result<()> {
+) -> Result<fs::Metadata> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -107,14 +118,16 @@ fn write_atomic_as(
             .with_context(|| format!("cannot flush {}", path.display()))?,
         Some(_) => start_writeback(tmp.as_file()),
     }
-    tmp.persist(path)
+    let file = tmp
+        .persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot rename into {}", path.display()))?;
     if let Some(later) = later {
         let mut files = later.files.lock().unwrap_or_else(|e| e.into_inner());
         files.push(path.to_path_buf());
     }
-    Ok(())
+    file.metadata()
+        .with_context(|| format!("cannot read the metadata of {}", path.display()))
 }
 
 /// A writer of a whole file that bypasses the page cache where the file
@@ -287,6 +300,41 @@ pub fn replace_dir(staged: &Path, target: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Put directory `staged` in the place of `target` in one step: with
+/// `renameat2(RENAME_EXCHANGE)` when `target` exists (the old tree is then
+/// at `staged`, for the caller to remove), with a rename when it does not.
+/// At no moment is `target` missing or a mix of the two.
+pub fn exchange_dirs(staged: &Path, target: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    if fs::symlink_metadata(target).is_err() {
+        return fs::rename(staged, target).with_context(|| {
+            format!("cannot rename {} to {}", staged.display(), target.display())
+        });
+    }
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).expect("no NUL in a path");
+    let (a, b) = (c(staged), c(target));
+    // SAFETY: two valid NUL-terminated paths, relative to the working directory.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| {
+            format!(
+                "cannot exchange {} with {} (renameat2 RENAME_EXCHANGE)",
+                staged.display(),
+                target.display()
+            )
+        });
+    }
+    Ok(())
+}
+
 /// An exclusive lock on an output directory, held for the life of the value.
 /// A second `gen` on the same directory refuses instead of interleaving.
 #[derive(Debug)]
@@ -319,6 +367,23 @@ impl OutputLock {
                 return Err(e).with_context(|| format!("cannot lock {}", path.display()));
             }
         }
+        Ok(OutputLock { _file: file, path })
+    }
+
+    /// Like [`OutputLock::acquire`], but waits for another holder to let
+    /// go instead of refusing: runs on the same directory serialize.
+    pub fn wait(dir: &Path) -> Result<Self> {
+        let path = dir.join(Self::FILE_NAME);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        file.lock()
+            .with_context(|| format!("cannot lock {}", path.display()))?;
         Ok(OutputLock { _file: file, path })
     }
 

@@ -58,7 +58,11 @@ pub fn claim(out_dir: &Path, force: bool, reporter: &Reporter) -> Result<()> {
             let name = entry?.file_name();
             // `pki/` alone is the state of an earlier run brought along
             // (restored from a backup, or carried to a new directory).
-            if name != OutputLock::FILE_NAME && name != digests::FILE_NAME && name != out::PKI {
+            if name != OutputLock::FILE_NAME
+                && name != digests::FILE_NAME
+                && name != digests::PUBLISH_FILE_NAME
+                && name != out::PKI
+            {
                 foreign.push(name.to_string_lossy().into_owned());
             }
         }

@@ -308,6 +308,33 @@ fn members(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
     Ok(out)
 }
 
+/// The members of a .deb (an ar archive), by name, borrowed.
+pub(crate) fn ar_members(bytes: &[u8]) -> Result<Vec<(String, &[u8])>> {
+    let mut rest = bytes
+        .strip_prefix(b"!<arch>\n")
+        .context("not an ar archive")?;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        if rest.len() < 60 || &rest[58..60] != b"`\n" {
+            bail!("the ar archive has a bad member header");
+        }
+        let name = String::from_utf8_lossy(&rest[..16])
+            .trim_end()
+            .trim_end_matches('/')
+            .to_owned();
+        let size: usize = std::str::from_utf8(&rest[48..58])
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .context("the ar archive has a bad member size")?;
+        let data = rest
+            .get(60..60 + size)
+            .context("the ar archive ends inside a member")?;
+        out.push((name, data));
+        rest = rest.get(60 + size + size % 2..).unwrap_or_default();
+    }
+    Ok(out)
+}
+
 fn member<'a>(members: &'a [(String, Vec<u8>)], name: &str) -> Result<&'a [u8]> {
     members
         .iter()

@@ -29,6 +29,7 @@ pub mod bundle;
 pub mod deb;
 mod relations;
 pub mod rpm;
+pub mod scan;
 #[cfg(test)]
 mod script_tests;
 

@@ -384,6 +384,101 @@ fn streams(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
+/// Size of an .rpm's lead, before its signature header.
+const LEAD_SIZE: u64 = 96;
+
+/// The lead and headers of an .rpm, read from its first bytes (the payload
+/// is not needed).
+pub fn head_of(r: &mut impl std::io::Read) -> Result<rpm::PackageMetadata> {
+    rpm::PackageMetadata::parse(&mut std::io::BufReader::new(r)).context("not an RPM package")
+}
+
+/// A new lead, signature header and header for the .rpm whose lead and
+/// headers are `head`, carrying the OpenPGP signature `signature` (a binary
+/// signature packet, made by `rsa` key or not) of its header, as `rpmsign
+/// --addsign` writes it: the signature takes its room from the space
+/// reserved for it, so that the header stays where it was. Any earlier
+/// signature is replaced. The payload that follows is the package's own,
+/// unchanged, from the offset returned beside the bytes.
+pub fn signed_head(
+    head: &rpm::PackageMetadata,
+    signature: Vec<u8>,
+    rsa: bool,
+) -> Result<(Vec<u8>, u64)> {
+    use rpm::{HeaderEntry, IndexData, IndexSignatureTag};
+    let mut metadata = head.clone();
+    let offsets = metadata.get_package_segment_offsets();
+    let old_size = offsets.header - LEAD_SIZE;
+    let tag = |t: IndexSignatureTag| t as u32;
+    let dropped = [
+        tag(IndexSignatureTag::HEADER_SIGNATURES),
+        tag(IndexSignatureTag::RPMSIGTAG_RSA),
+        tag(IndexSignatureTag::RPMSIGTAG_DSA),
+        tag(IndexSignatureTag::RPMSIGTAG_OPENPGP),
+        tag(IndexSignatureTag::RPMSIGTAG_PGP),
+        tag(IndexSignatureTag::RPMSIGTAG_GPG),
+        tag(IndexSignatureTag::RPMSIGTAG_RESERVEDSPACE),
+    ];
+    let had_reserved = metadata
+        .signature
+        .entry_is_present(tag(IndexSignatureTag::RPMSIGTAG_RESERVEDSPACE));
+    let mut entries: Vec<(u32, IndexData)> = metadata
+        .signature
+        .get_all_entries()
+        .context("cannot read the .rpm signature header")?
+        .into_iter()
+        .filter(|(t, _)| !dropped.contains(t))
+        .collect();
+    // rpm ≥ 6 reads the OpenPGP tag, rpm 4 its legacy one: both, as the
+    // rpm crate and rpm 6 write them for a v4 package.
+    use base64::Engine as _;
+    entries.push((
+        tag(IndexSignatureTag::RPMSIGTAG_OPENPGP),
+        IndexData::StringArray(vec![
+            base64::engine::general_purpose::STANDARD.encode(&signature),
+        ]),
+    ));
+    let legacy = if rsa {
+        IndexSignatureTag::RPMSIGTAG_RSA
+    } else {
+        IndexSignatureTag::RPMSIGTAG_DSA
+    };
+    entries.push((tag(legacy), IndexData::Bin(signature)));
+
+    let build = |reserved: Option<usize>| {
+        let mut all = entries.clone();
+        if let Some(n) = reserved {
+            all.push((
+                tag(IndexSignatureTag::RPMSIGTAG_RESERVEDSPACE),
+                IndexData::Bin(vec![0; n]),
+            ));
+        }
+        rpm::Header::<IndexSignatureTag>::from_entries(
+            all.into_iter().map(|(t, d)| HeaderEntry::new(t, d)),
+            IndexSignatureTag::HEADER_SIGNATURES,
+        )
+    };
+    let size_of = |m: &mut rpm::PackageMetadata, h| {
+        m.signature = h;
+        m.get_package_segment_offsets().header - LEAD_SIZE
+    };
+    let mut signature_header = build(None);
+    if had_reserved {
+        // The reserved entry's own index record and alignment count too:
+        // measure with an empty one, then give it what is left.
+        let least = size_of(&mut metadata, build(Some(0)));
+        if least < old_size {
+            signature_header = build(Some((old_size - least) as usize));
+        }
+    }
+    metadata.signature = signature_header;
+    let mut out = Vec::with_capacity(offsets.payload as usize + 1024);
+    metadata
+        .write(&mut out)
+        .context("cannot write the signed .rpm")?;
+    Ok((out, offsets.payload))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

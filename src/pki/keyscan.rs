@@ -28,13 +28,15 @@ enum Kind {
     Other,
 }
 
-/// Finds the private key that belongs to one certificate's public key.
+/// Finds the private key that belongs to one certificate's public key, or
+/// to any of several certificates' ([`KeyFinder::for_cert_pems`]): each
+/// candidate is parsed once, whatever the number of certificates.
 #[derive(Debug, Clone)]
 pub struct KeyFinder {
-    kind: Kind,
-    /// The SubjectPublicKeyInfo's key bits: the RSAPublicKey DER for RSA,
-    /// the uncompressed point for EC, the raw key for Ed25519.
-    public: Vec<u8>,
+    /// Each certificate's key kind and its SubjectPublicKeyInfo's key
+    /// bits: the RSAPublicKey DER for RSA, the uncompressed point for EC,
+    /// the raw key for Ed25519.
+    keys: Vec<(Kind, Vec<u8>)>,
 }
 
 /// Where and how a key was found.
@@ -52,40 +54,64 @@ impl std::fmt::Display for Found {
     }
 }
 
+/// The key kind and public key bits of the PEM certificate `cert_pem`.
+fn public_of(cert_pem: &str) -> Result<(Kind, Vec<u8>)> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
+        .map_err(|e| anyhow::anyhow!("not a PEM certificate: {e}"))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|e| anyhow::anyhow!("not an X.509 certificate: {e}"))?;
+    let spki = cert.public_key();
+    let kind = match spki.algorithm.algorithm.to_id_string().as_str() {
+        "1.2.840.113549.1.1.1" => Kind::Rsa,
+        "1.2.840.10045.2.1" => Kind::Ec,
+        "1.3.101.112" => Kind::Ed25519,
+        _ => Kind::Other,
+    };
+    let public = spki.subject_public_key.data.to_vec();
+    anyhow::ensure!(
+        !public.is_empty(),
+        "the certificate has an empty public key"
+    );
+    Ok((kind, public))
+}
+
 impl KeyFinder {
     /// A finder for the key of the PEM certificate `cert_pem`.
     pub fn for_cert_pem(cert_pem: &str) -> Result<KeyFinder> {
-        let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
-            .map_err(|e| anyhow::anyhow!("not a PEM certificate: {e}"))?;
-        let cert = pem
-            .parse_x509()
-            .map_err(|e| anyhow::anyhow!("not an X.509 certificate: {e}"))?;
-        let spki = cert.public_key();
-        let kind = match spki.algorithm.algorithm.to_id_string().as_str() {
-            "1.2.840.113549.1.1.1" => Kind::Rsa,
-            "1.2.840.10045.2.1" => Kind::Ec,
-            "1.3.101.112" => Kind::Ed25519,
-            _ => Kind::Other,
-        };
-        let public = spki.subject_public_key.data.to_vec();
-        anyhow::ensure!(
-            !public.is_empty(),
-            "the certificate has an empty public key"
-        );
-        Ok(KeyFinder { kind, public })
+        Ok(KeyFinder {
+            keys: vec![public_of(cert_pem)?],
+        })
     }
 
-    /// The first private key in `data` whose public key is the certificate's.
+    /// A finder for the key of any of the PEM certificates `pems`.
+    pub fn for_cert_pems<'a>(pems: impl IntoIterator<Item = &'a str>) -> Result<KeyFinder> {
+        let keys = pems.into_iter().map(public_of).collect::<Result<_>>()?;
+        Ok(KeyFinder { keys })
+    }
+
+    /// The first private key in `data` whose public key is a certificate's.
     pub fn find(&self, data: &[u8]) -> Option<Found> {
+        if self.keys.is_empty() {
+            return None;
+        }
         self.find_pem(data).or_else(|| self.find_der(data))
     }
 
-    /// True if `der` is a private key (PKCS#8, PKCS#1 or SEC1) of the certificate.
+    fn wants(&self, kind: Kind) -> bool {
+        self.keys.iter().any(|(k, _)| *k == kind || *k == Kind::Other)
+    }
+
+    fn matches(&self, public: &[u8]) -> bool {
+        self.keys.iter().any(|(_, p)| p == public)
+    }
+
+    /// True if `der` is a private key (PKCS#8, PKCS#1 or SEC1) of a certificate.
     pub fn is_key(&self, der: &[u8]) -> bool {
         let rsa = || {
             RsaKeyPair::from_pkcs8(der)
                 .or_else(|_| RsaKeyPair::from_der(der))
-                .is_ok_and(|k| k.public_key().as_ref() == self.public)
+                .is_ok_and(|k| self.matches(k.public_key().as_ref()))
         };
         let ec = || {
             [
@@ -96,19 +122,16 @@ impl KeyFinder {
             .into_iter()
             .any(|alg| {
                 EcdsaKeyPair::from_private_key_der(alg, der)
-                    .is_ok_and(|k| k.public_key().as_ref() == self.public)
+                    .is_ok_and(|k| self.matches(k.public_key().as_ref()))
             })
         };
         let ed = || {
             Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
-                .is_ok_and(|k| k.public_key().as_ref() == self.public)
+                .is_ok_and(|k| self.matches(k.public_key().as_ref()))
         };
-        match self.kind {
-            Kind::Rsa => rsa(),
-            Kind::Ec => ec(),
-            Kind::Ed25519 => ed(),
-            Kind::Other => rsa() || ec() || ed(),
-        }
+        (self.wants(Kind::Rsa) && rsa())
+            || (self.wants(Kind::Ec) && ec())
+            || (self.wants(Kind::Ed25519) && ed())
     }
 
     /// PEM blocks labelled `... PRIVATE KEY`. A block ends at its END line

@@ -8,13 +8,22 @@
 //! dists/<suite>/main/binary-<arch>/by-hash/SHA256/<sha256>
 //! ```
 //!
-//! Everything here is a pure function of the packages and the date: the
-//! same inputs give the same bytes.
+//! The indexes are a pure function of the packages and the date: the same
+//! inputs give the same bytes. [`Apt`] is the apt repository as a
+//! [`Repository`]: what it lists now is taken only from an `InRelease`
+//! whose signature the signing key verifies (or, unsigned, from `Release`),
+//! each `Packages` checked against the digest `Release` gives and each
+//! listed package against its `Packages` stanza.
 
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+
+use super::repository::{Ctx, Current, Entry, HISTORY, Repository, RunPackage, history};
+use super::tree::check_name;
+use super::versions::compare_versions;
+use crate::model::Format;
 
 /// The one component etcdpack publishes.
 pub const COMPONENT: &str = "main";
@@ -161,28 +170,6 @@ pub fn packages(entries: &[DebEntry]) -> String {
         .join("\n")
 }
 
-/// The newest `keep` versions of each package and architecture.
-pub fn retain_newest(entries: Vec<DebEntry>, keep: usize) -> Vec<DebEntry> {
-    let mut sorted = entries;
-    sorted.sort_by(|a, b| {
-        (a.package(), a.architecture())
-            .cmp(&(b.package(), b.architecture()))
-            .then_with(|| compare_versions(b.version(), a.version()))
-    });
-    let mut out: Vec<DebEntry> = Vec::new();
-    let mut count = 0;
-    for e in sorted {
-        let same = out
-            .last()
-            .is_some_and(|l| l.package() == e.package() && l.architecture() == e.architecture());
-        count = if same { count + 1 } else { 1 };
-        if count <= keep {
-            out.push(e);
-        }
-    }
-    out
-}
-
 /// One file a `Release` lists: path relative to `dists/<suite>/`, size,
 /// SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,104 +227,431 @@ pub fn pool_path(package: &str, file: &str) -> String {
     format!("pool/{COMPONENT}/{prefix}/{package}/{file}")
 }
 
-/// Debian version order (`dpkg --compare-versions`): epoch, then upstream
-/// version, then revision, each compared as dpkg's `verrevcmp` does.
-pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    fn split(v: &str) -> (u64, &str, &str) {
-        let (epoch, rest) = match v.split_once(':') {
-            Some((e, r)) if e.bytes().all(|c| c.is_ascii_digit()) => (e.parse().unwrap_or(0), r),
-            _ => (0, v),
+impl Entry for DebEntry {
+    fn name(&self) -> &str {
+        self.package()
+    }
+
+    fn arch(&self) -> &str {
+        self.architecture()
+    }
+
+    fn key(&self) -> (String, String, String) {
+        (
+            self.package().to_owned(),
+            self.version().to_owned(),
+            self.architecture().to_owned(),
+        )
+    }
+
+    fn cmp_version(&self, other: &Self) -> Ordering {
+        compare_versions(self.version(), other.version())
+    }
+}
+
+/// The `Date` and the files a `Release` lists (its `SHA256:` field).
+pub fn parse_release(text: &str, what: &str) -> Result<(Option<u64>, Vec<Listed>)> {
+    let mut date = None;
+    let mut files = Vec::new();
+    let mut in_sha256 = false;
+    for line in text.lines() {
+        if let Some(d) = line.strip_prefix("Date: ") {
+            date = parse_rfc1123(d);
+        }
+        if line.starts_with([' ', '\t']) {
+            if in_sha256 {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                let [sha256, size, path] = f[..] else {
+                    bail!("{what}: a SHA256 line is not `<sha256> <size> <path>`: {line:?}");
+                };
+                files.push(Listed {
+                    path: path.to_owned(),
+                    size: size
+                        .parse()
+                        .with_context(|| format!("{what}: the size {size:?} is not a number"))?,
+                    sha256: sha256.to_owned(),
+                });
+            }
+        } else {
+            in_sha256 = line.trim_end() == "SHA256:";
+        }
+    }
+    Ok((date, files))
+}
+
+fn parse_rfc1123(date: &str) -> Option<u64> {
+    let t = time::PrimitiveDateTime::parse(
+        date.trim().trim_end_matches(" UTC"),
+        time::macros::format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second]"
+        ),
+    )
+    .ok()?;
+    u64::try_from(t.assume_utc().unix_timestamp()).ok()
+}
+
+/// Check the fields of a .deb or an index stanza that become paths or
+/// index lines: `Package`, `Version`, `Architecture`, each to its grammar
+/// (Debian policy §5.6.1, §5.6.12, §5.6.8).
+pub fn check_control(fields: &[(String, String)], what: &str) -> Result<()> {
+    let get = |k: &str| {
+        field(fields, k).with_context(|| format!("{what} has no {k} field"))
+    };
+    let package = get("Package")?;
+    let ok_name = package.len() >= 2
+        && package.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && package
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+    if !ok_name {
+        check_name("Package", package).with_context(|| what.to_owned())?;
+        bail!("{what}: the Package {package:?} is not a Debian package name (lower-case letters, digits, '+', '-', '.')");
+    }
+    let version = get("Version")?;
+    let ok_version = version.starts_with(|c: char| c.is_ascii_digit())
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".+~:-".contains(c));
+    if !ok_version {
+        bail!("{what}: the Version {version:?} is not a Debian version");
+    }
+    let arch = get("Architecture")?;
+    if arch.is_empty()
+        || !arch
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        bail!("{what}: the Architecture {arch:?} is not a Debian architecture");
+    }
+    for (k, v) in fields {
+        if k.is_empty() || k.contains(char::is_whitespace) || v.contains("\n\n") {
+            bail!("{what}: the field {k:?} cannot be put in an index");
+        }
+    }
+    Ok(())
+}
+
+/// The apt repository, as a [`Repository`].
+pub struct Apt;
+
+/// What the apt half carries from one publish to the next.
+pub struct AptState {
+    /// The `Date` of the verified `Release`.
+    date: Option<u64>,
+    /// Per `main/binary-<arch>`, the generation the verified `Release`
+    /// names (the digests of its `Packages` and `Packages.gz`).
+    generation: BTreeMap<String, String>,
+}
+
+fn dists(ctx: &Ctx) -> String {
+    format!("dists/{}", ctx.suite)
+}
+
+impl Repository for Apt {
+    type Entry = DebEntry;
+    type State = AptState;
+    const FORMAT: Format = Format::Deb;
+
+    fn current(&self, ctx: &Ctx) -> Result<Current<DebEntry, AptState>> {
+        let dists = dists(ctx);
+        let shown = |name: &str| ctx.tree.root().join(&dists).join(name).display().to_string();
+        let mut current = Current {
+            entries: Vec::new(),
+            state: AptState {
+                date: None,
+                generation: BTreeMap::new(),
+            },
         };
-        match rest.rsplit_once('-') {
-            Some((u, r)) => (epoch, u, r),
-            None => (epoch, rest, ""),
+        let release = match ctx.signer {
+            Some(signer) => match ctx.tree.read_text(&format!("{dists}/InRelease"))? {
+                Some(signed) => signer.verified_cleartext(&signed).with_context(|| {
+                    format!(
+                        "{} is not signed by the signing key {}: publish builds only on what it can verify, and signs nothing else\n  help: publish with the key that signed this suite; or, if its packages are to be given up, remove {} and publish again (the run's packages are published afresh)",
+                        shown("InRelease"),
+                        signer.fingerprint(),
+                        ctx.tree.root().join(&dists).display()
+                    )
+                })?,
+                None if ctx.tree.read(&format!("{dists}/Release"))?.is_some() => bail!(
+                    "{} is there without an InRelease: the suite was published unsigned, and publish signs nothing it cannot verify\n  help: remove {} and publish again with the signing key (the run's packages are published afresh)",
+                    shown("Release"),
+                    ctx.tree.root().join(&dists).display()
+                ),
+                None => return Ok(current),
+            },
+            None => match ctx.tree.read_text(&format!("{dists}/Release"))? {
+                Some(text) => text,
+                None => return Ok(current),
+            },
+        };
+        let (date, listed) = parse_release(&release, &shown("Release"))?;
+        current.state.date = date;
+        let mut by_rel: BTreeMap<String, &Listed> = BTreeMap::new();
+        for l in &listed {
+            by_rel.insert(l.path.clone(), l);
         }
+        for l in &listed {
+            let Some(rel) = l.path.strip_suffix("/Packages") else {
+                continue;
+            };
+            let Some(arch) = rel.strip_prefix(&format!("{COMPONENT}/binary-")) else {
+                bail!("{}: {} is not an index publish writes", shown("Release"), l.path);
+            };
+            check_name("architecture", arch)?;
+            let gz = by_rel
+                .get(&format!("{}.gz", l.path))
+                .map(|g| g.sha256.clone())
+                .unwrap_or_default();
+            current
+                .state
+                .generation
+                .insert(arch.to_owned(), format!("{} {gz}", l.sha256).trim().to_owned());
+            let text = index_listed(ctx, &dists, rel, l)?;
+            let what = shown(&l.path);
+            for e in parse_packages(&text, &what)? {
+                check_control(&e.control, &format!("{what}, the stanza of {}", e.package()))?;
+                if e.architecture() != arch && e.architecture() != "all" {
+                    bail!("{what} lists {} for {}", e.package(), e.architecture());
+                }
+                verify_pooled(ctx, &e, &what)?;
+                current.entries.push(e);
+            }
+        }
+        Ok(current)
     }
-    let (ea, ua, ra) = split(a);
-    let (eb, ub, rb) = split(b);
-    ea.cmp(&eb)
-        .then_with(|| verrevcmp(ua, ub))
-        .then_with(|| verrevcmp(ra, rb))
+
+    fn pool(&self, ctx: &Ctx, p: &RunPackage) -> Result<(DebEntry, bool)> {
+        let mut entry = DebEntry {
+            control: p.control.clone(),
+            filename: String::new(),
+            size: p.size,
+            md5: p.md5.clone(),
+            sha256: p.sha256.clone(),
+        };
+        entry.filename = pool_path(entry.package(), &p.file);
+        let rel = &entry.filename;
+        if let Some(f) = ctx.tree.open_file(rel)? {
+            let meta = f.metadata()?;
+            let path = ctx.tree.path(rel)?;
+            let sha = ctx.digests.sha256(&path, &meta)?;
+            if sha == p.sha256 {
+                return Ok((entry, false));
+            }
+            bail!(
+                "{} already holds another package of the same name and version\n  help: a repository never changes a published package; this happens when an output directory was created again (releases start at 1): publish into a new --repo or --suite, or restore the earlier output directory and gen again",
+                path.display()
+            );
+        }
+        let mut src = std::fs::File::open(&p.path)
+            .with_context(|| format!("cannot read {}", p.path.display()))?;
+        let meta = ctx.tree.write_with(rel, |f| {
+            std::io::copy(&mut src, f)?;
+            Ok(())
+        })?;
+        ctx.digests.wrote_file(&meta, p.sha256.clone());
+        ctx.reporter.status("Pooled", rel);
+        Ok((entry, true))
+    }
+
+    fn write_indexes(
+        &self,
+        ctx: &Ctx,
+        state: AptState,
+        kept: Vec<DebEntry>,
+    ) -> Result<(bool, BTreeSet<String>)> {
+        let dists = dists(ctx);
+        let mut referenced: BTreeSet<String> = kept.iter().map(|e| e.filename.clone()).collect();
+        let mut by_arch: BTreeMap<String, Vec<DebEntry>> = BTreeMap::new();
+        for e in kept {
+            by_arch
+                .entry(e.architecture().to_owned())
+                .or_default()
+                .push(e);
+        }
+        // The indexes: by-hash first, then under their names.
+        let mut listed = Vec::new();
+        let mut changed = false;
+        for (arch, entries) in &by_arch {
+            let rel = format!("{COMPONENT}/binary-{arch}");
+            let dir = format!("{dists}/{rel}");
+            let text = packages(entries);
+            let gz = super::gzip(text.as_bytes())?;
+            let by_hash = format!("{dir}/by-hash/SHA256");
+            let mut generation = Vec::new();
+            for (name, bytes) in [("Packages", text.as_bytes()), ("Packages.gz", &gz[..])] {
+                let sha = crate::fsutil::sha256_hex(bytes);
+                ctx.tree.write(&format!("{by_hash}/{sha}"), bytes)?;
+                generation.push(sha.clone());
+                listed.push(Listed {
+                    path: format!("{rel}/{name}"),
+                    size: bytes.len() as u64,
+                    sha256: sha,
+                });
+            }
+            let old = ctx
+                .tree
+                .read_text(&format!("{by_hash}/{HISTORY}"))?
+                .unwrap_or_default();
+            let lines = history(
+                &old,
+                &generation.join(" "),
+                state.generation.get(arch).map(String::as_str),
+            );
+            let text_of_history: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            ctx.tree
+                .write(&format!("{by_hash}/{HISTORY}"), text_of_history.as_bytes())?;
+            let named: BTreeSet<&str> = lines.iter().flat_map(|l| l.split(' ')).collect();
+            for (name, _) in ctx.tree.list(&by_hash)? {
+                if name.starts_with('.') {
+                    continue;
+                }
+                if !named.contains(name.as_str()) {
+                    ctx.tree.remove(&format!("{by_hash}/{name}"))?;
+                } else if let Some(bytes) = ctx.tree.read(&format!("{by_hash}/{name}"))?
+                    && crate::fsutil::sha256_hex(&bytes) == name
+                    && let Ok(text) = std::str::from_utf8(&bytes)
+                    && let Ok(entries) = parse_packages(text, &name)
+                {
+                    // A generation still reachable keeps its packages.
+                    referenced.extend(entries.into_iter().map(|e| e.filename));
+                }
+            }
+            for (name, bytes) in [("Packages", text.as_bytes()), ("Packages.gz", &gz[..])] {
+                changed |= ctx.tree.write(&format!("{dir}/{name}"), bytes)?;
+            }
+        }
+        listed.sort_by(|a, b| a.path.cmp(&b.path));
+
+        // An unchanged index keeps its date, so that its Release and
+        // signatures come out as they are.
+        let date = match (changed, state.date) {
+            (false, Some(d)) => d,
+            _ => ctx.date,
+        };
+        let archs: BTreeSet<String> = by_arch.keys().cloned().collect();
+        let release = release(ctx.label, ctx.suite, &archs, date, &listed, ctx.signer.is_some());
+        changed |= ctx.tree.write(&format!("{dists}/Release"), release.as_bytes())?;
+        match ctx.signer {
+            Some(s) => {
+                let detached = s.detached_armored(release.as_bytes(), date)?;
+                changed |= ctx
+                    .tree
+                    .write(&format!("{dists}/Release.gpg"), detached.as_bytes())?;
+                let inline = s.clearsign(&release, date)?;
+                changed |= ctx
+                    .tree
+                    .write(&format!("{dists}/InRelease"), inline.as_bytes())?;
+            }
+            None => {
+                // A signature of another Release would only make apt refuse.
+                for name in ["InRelease", "Release.gpg"] {
+                    changed |= ctx.tree.remove(&format!("{dists}/{name}"))?;
+                }
+            }
+        }
+        Ok((changed, referenced))
+    }
+
+    fn pool_dirs(&self, _ctx: &Ctx) -> Result<Vec<String>> {
+        Ok(vec!["pool".to_owned()])
+    }
 }
 
-/// dpkg's `order`: `~` before everything, even the end; then the end and
-/// digits; then letters; then everything else.
-fn order(c: Option<u8>) -> i32 {
-    match c {
-        None => 0,
-        Some(b'~') => -1,
-        Some(c) if c.is_ascii_digit() => 0,
-        Some(c) if c.is_ascii_alphabetic() => c as i32,
-        Some(c) => c as i32 + 256,
+/// The text of the index `rel/Packages` that the verified `Release` lists
+/// as `l`: its by-hash copy (which a publish killed after writing the new
+/// index under its name still has), else the file under its name, either
+/// only if its digest and size are the listed ones.
+fn index_listed(ctx: &Ctx, dists: &str, rel: &str, l: &Listed) -> Result<String> {
+    let shown = ctx.tree.root().join(dists).join(&l.path);
+    let candidates = [
+        format!("{dists}/{rel}/by-hash/SHA256/{}", l.sha256),
+        format!("{dists}/{}", l.path),
+    ];
+    for c in &candidates {
+        let Ok(Some(bytes)) = ctx.tree.read(c) else {
+            continue;
+        };
+        if bytes.len() as u64 == l.size && crate::fsutil::sha256_hex(&bytes) == l.sha256 {
+            return String::from_utf8(bytes)
+                .with_context(|| format!("{} is not UTF-8", shown.display()));
+        }
     }
+    bail!(
+        "{} is not the index the signed Release lists (its sha256 {} is in neither by-hash/ nor the file): publish builds only on what it can verify\n  help: restore the repository from a copy you trust, or remove {} and publish again",
+        shown.display(),
+        l.sha256,
+        ctx.tree.root().join(dists).display()
+    )
 }
 
-fn verrevcmp(a: &str, b: &str) -> Ordering {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        // The non-digit prefix, compared by `order`.
-        while (i < a.len() && !a[i].is_ascii_digit()) || (j < b.len() && !b[j].is_ascii_digit()) {
-            let ac = order(a.get(i).copied().filter(|c| !c.is_ascii_digit()));
-            let bc = order(b.get(j).copied().filter(|c| !c.is_ascii_digit()));
-            if ac != bc {
-                return ac.cmp(&bc);
-            }
-            if i < a.len() && !a[i].is_ascii_digit() {
-                i += 1;
-            }
-            if j < b.len() && !b[j].is_ascii_digit() {
-                j += 1;
-            }
-        }
-        // Then the digits, as numbers.
-        while i < a.len() && a[i] == b'0' {
-            i += 1;
-        }
-        while j < b.len() && b[j] == b'0' {
-            j += 1;
-        }
-        let (si, sj) = (i, j);
-        while i < a.len() && a[i].is_ascii_digit() {
-            i += 1;
-        }
-        while j < b.len() && b[j].is_ascii_digit() {
-            j += 1;
-        }
-        let (da, db) = (&a[si..i], &b[sj..j]);
-        let c = da.len().cmp(&db.len()).then_with(|| da.cmp(db));
-        if c != Ordering::Equal {
-            return c;
-        }
+/// Check that the pool file an index stanza names is the one it describes.
+fn verify_pooled(ctx: &Ctx, e: &DebEntry, what: &str) -> Result<()> {
+    let parts: Vec<&str> = e.filename.split('/').collect();
+    let file = parts.last().copied().unwrap_or_default();
+    check_name("file name", file)?;
+    if !file.ends_with(".deb") || pool_path(e.package(), file) != e.filename {
+        bail!(
+            "{what} lists {} at {:?}, which is not where publish pools it",
+            e.package(),
+            e.filename
+        );
     }
-    Ordering::Equal
+    let path = ctx.tree.path(&e.filename)?;
+    let Some(f) = ctx.tree.open_file(&e.filename)? else {
+        bail!(
+            "{} is listed by {what} but missing\n  help: restore it from a copy you trust, or remove the suite's indexes and publish again",
+            path.display()
+        );
+    };
+    let meta = f.metadata()?;
+    let sha = ctx.digests.sha256(&path, &meta)?;
+    if meta.len() != e.size || sha != e.sha256 {
+        bail!(
+            "{} is not the package {what} lists (its sha256 or size differs): publish never signs an index over a package it did not verify\n  help: find out who changed it, and restore it from a copy you trust",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The control fields of the `.deb` in `bytes`.
+pub fn control_fields(bytes: &[u8], what: &str) -> Result<Vec<(String, String)>> {
+    let control = crate::package::deb::control_of(bytes)
+        .with_context(|| format!("cannot read the control file of {what}"))?;
+    let fields = paragraphs(&control, &format!("the control file of {what}"))?
+        .into_iter()
+        .next()
+        .with_context(|| format!("the control file of {what} is empty"))?;
+    check_control(&fields, &format!("the control file of {what}"))?;
+    Ok(fields)
+}
+
+/// The deb822 `.sources` file for apt, the public key embedded when signed.
+pub fn sources_file(cluster: &str, label: &str, url: &str, suite: &str, public: Option<&str>) -> String {
+    let mut sources = format!(
+        "# The apt repository of the etcd cluster {cluster}, published by etcdpack.\n# Install as /etc/apt/sources.list.d/{label}.sources, then: apt-get update && apt-get install {label}-<node>\nTypes: deb\nURIs: {url}\nSuites: {suite}\nComponents: {COMPONENT}\n"
+    );
+    match public {
+        Some(key) => {
+            sources.push_str("Signed-By:\n");
+            for line in key.lines() {
+                if line.trim().is_empty() {
+                    sources.push_str(" .\n");
+                } else {
+                    sources.push_str(&format!(" {line}\n"));
+                }
+            }
+        }
+        None => sources.push_str(
+            "# UNSIGNED: apt cannot tell this repository's packages from anyone else's.\nTrusted: yes\n",
+        ),
+    }
+    sources
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_order_as_dpkg_orders_them() {
-        // Each pair from dpkg's own test suite or Debian policy §5.6.12.
-        for (a, b) in [
-            ("1.0", "1.1"),
-            ("1.0~rc1", "1.0"),
-            ("1.0", "1.0-1"),
-            ("3.4.16-2", "3.4.16-10"),
-            ("3.4.16-9", "3.5.0-1"),
-            ("2.0", "1:0.1"),
-            ("1.0a", "1.0b"),
-            ("1.0", "1.0a"),
-            ("1.0+b1", "1.0.1"),
-            ("1.0~~", "1.0~"),
-        ] {
-            assert_eq!(compare_versions(a, b), Ordering::Less, "{a} < {b}");
-            assert_eq!(compare_versions(b, a), Ordering::Greater, "{b} > {a}");
-        }
-        assert_eq!(compare_versions("1.01", "1.1"), Ordering::Equal);
-        assert_eq!(compare_versions("0:1.0", "1.0"), Ordering::Equal);
-    }
 
     fn entry(package: &str, version: &str) -> DebEntry {
         DebEntry {
@@ -374,7 +688,7 @@ mod tests {
         let back = parse_packages(&text, "Packages").unwrap();
         assert_eq!(packages(&back), text);
 
-        let kept = retain_newest(back, 2);
+        let kept = super::super::repository::retain_newest(back, 2);
         let names: Vec<String> = kept
             .iter()
             .map(|e| format!("{} {}", e.package(), e.version()))

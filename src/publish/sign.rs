@@ -216,19 +216,40 @@ impl Signer {
     /// Whether `packet`, a binary signature packet, is this key's valid
     /// signature of `data`.
     pub fn verifies(&self, data: &[u8], packet: &[u8]) -> bool {
-        let Ok(sig) = DetachedSignature::from_bytes(packet) else {
-            return false;
-        };
+        DetachedSignature::from_bytes(packet).is_ok_and(|sig| self.made(&sig.signature, data))
+    }
+
+    /// Whether `sig` is a valid signature of `data` by the key that signs
+    /// (the primary key or the signing subkey).
+    fn made(&self, sig: &Signature, data: &[u8]) -> bool {
         let public = self.key.to_public_key();
         let fingerprint = self.signing_key().fingerprint();
         if public.primary_key.fingerprint() == fingerprint {
-            return sig.signature.verify(&public.primary_key, data).is_ok();
+            return sig.verify(&public.primary_key, data).is_ok();
         }
         public
             .public_subkeys
             .iter()
             .filter(|k| k.key.fingerprint() == fingerprint)
-            .any(|k| sig.signature.verify(&k.key, data).is_ok())
+            .any(|k| sig.verify(&k.key, data).is_ok())
+    }
+
+    /// The text of `signed`, a clearsigned message (apt's `InRelease`), if
+    /// this key signed it; `None` if it is not a clearsigned message or
+    /// carries no valid signature of this key.
+    pub fn verified_cleartext(&self, signed: &str) -> Option<String> {
+        let (msg, _) = CleartextSignedMessage::from_string(signed).ok()?;
+        let data = msg.signed_text();
+        msg.signatures()
+            .iter()
+            .any(|s| self.made(s, data.as_bytes()))
+            .then(|| msg.text().to_owned())
+    }
+
+    /// Whether `armored`, an armored detached signature (dnf's
+    /// `repomd.xml.asc`), is this key's valid signature of `data`.
+    pub fn verifies_armored(&self, data: &[u8], armored: &str) -> bool {
+        DetachedSignature::from_string(armored).is_ok_and(|(sig, _)| self.made(&sig.signature, data))
     }
 
     /// A detached signature of `data`, armored (apt's `Release.gpg`, dnf's

@@ -1,911 +1,413 @@
 //! The dnf/yum repository: each `.rpm` signed in its own signature header,
-//! and the `repodata/` dnf reads, laid out as Fedora's and EL's mirrors are
-//! (one directory per `$basearch`, the packages beside `repodata/`):
+//! and the `repodata/` dnf reads ([`super::repodata`]), one directory per
+//! `$basearch`, the packages beside `repodata/`:
 //!
 //! ```text
 //! rpm/<suite>/<basearch>/Packages/<name>-<version>-<release>.<arch>.rpm
 //! rpm/<suite>/<basearch>/repodata/repomd.xml, repomd.xml.asc
-//! rpm/<suite>/<basearch>/repodata/<sha256>-primary.xml.gz
-//! rpm/<suite>/<basearch>/repodata/<sha256>-filelists.xml.gz
-//! rpm/<suite>/<basearch>/repodata/<sha256>-other.xml.gz
+//! rpm/<suite>/<basearch>/repodata/<sha256>-{primary,filelists,other}.xml.gz
 //! ```
 //!
-//! The metadata is what `createrepo_c` writes for the same packages, byte
-//! for byte but for three things: `<time file>` is the package's build time
-//! (createrepo_c takes the file's mtime, which no two copies share), there
-//! are no sqlite databases (dnf and libsolv read the XML; the databases only
-//! served yum 3), and packages are listed by file name.
-//!
-//! Everything here is a pure function of the packages and the date.
+//! - **Built only on what it verified.** What a `$basearch` lists now is
+//!   taken from a `repomd.xml` whose `repomd.xml.asc` the signing key
+//!   verifies, its `primary.xml.gz` checked against the digest repomd
+//!   gives, each listed package against its primary entry.
+//! - **One step for readers.** A new `repodata/` is staged beside the old
+//!   one, holding the new metadata, the files of the generations still
+//!   kept, `repomd.xml` and its signature, and put in place with one
+//!   `RENAME_EXCHANGE`: a reader, or a publish killed at any moment, sees
+//!   the old pair of `repomd.xml` and `repomd.xml.asc` or the new one.
+//! - **Signing streams.** An .rpm is signed by writing a new lead and
+//!   signature header in front of its unchanged header and payload, which
+//!   are copied through once; the package is never held whole.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::fs;
+use std::io::{Read, Seek, SeekFrom, Write};
 
 use anyhow::{Context, Result, bail};
-use rpm::{
-    DependencyFlags, FileFlags, FileType, HeaderEntry, IndexData, IndexSignatureTag, IndexTag,
-    PackageMetadata,
-};
+use rpm::PackageMetadata;
+use sha2::{Digest, Sha256};
 
-use super::sign::Signer;
+use super::repodata::{self, Data, KINDS, REPODATA, RpmEntry};
+use super::repository::{Ctx, Current, HISTORY, Repository, RunPackage, history};
+use super::tree::check_name;
+use crate::model::Format;
+use crate::package;
 
 /// The directory of the yum repositories, beside apt's `dists/` and `pool/`.
 pub const TOP: &str = "rpm";
 /// Where the packages of one `$basearch` are, relative to its directory.
 pub const PACKAGES: &str = "Packages";
-/// Where its metadata is.
-pub const REPODATA: &str = "repodata";
-/// The kinds of metadata dnf reads, in repomd.xml's order.
-pub const KINDS: [&str; 3] = ["primary", "filelists", "other"];
 
-/// Size of an .rpm's lead, before its signature header.
-const LEAD_SIZE: u64 = 96;
+/// The yum repository, as a [`Repository`].
+pub struct Yum;
 
-/// One package in the repository, as its metadata lists it.
-#[derive(Debug)]
-pub struct RpmEntry {
-    /// `Packages/<file>`, relative to the `$basearch` directory.
-    pub href: String,
-    /// Of the file as it is in the repository (signed).
-    pub sha256: String,
-    pub size: u64,
-    /// Its lead and headers.
-    pub metadata: PackageMetadata,
+/// What a `$basearch` directory carries from one publish to the next.
+#[derive(Debug, Default)]
+pub struct ArchState {
+    /// The verified `repomd.xml` and its signature, as they are.
+    repomd: Option<(Vec<u8>, Option<Vec<u8>>)>,
+    revision: Option<u64>,
+    /// The metadata files the verified `repomd.xml` names, one history line.
+    generation: Option<String>,
 }
 
-impl RpmEntry {
-    pub fn name(&self) -> &str {
-        self.metadata.get_name().unwrap_or_default()
-    }
-
-    pub fn arch(&self) -> &str {
-        self.metadata.get_arch().unwrap_or_default()
-    }
-
-    pub fn epoch(&self) -> u32 {
-        self.metadata.get_epoch().unwrap_or(0)
-    }
-
-    pub fn version(&self) -> &str {
-        self.metadata.get_version().unwrap_or_default()
-    }
-
-    pub fn release(&self) -> &str {
-        self.metadata.get_release().unwrap_or_default()
-    }
-
-    /// `name`, `epoch:version-release`, `arch`: what makes two packages the same.
-    pub fn key(&self) -> (String, String, String) {
-        (
-            self.name().to_owned(),
-            format!("{}:{}-{}", self.epoch(), self.version(), self.release()),
-            self.arch().to_owned(),
-        )
-    }
-
-    /// This package against `other` of the same name, as rpm orders them.
-    pub fn cmp_evr(&self, other: &RpmEntry) -> Ordering {
-        self.epoch()
-            .cmp(&other.epoch())
-            .then_with(|| rpmvercmp(self.version(), other.version()))
-            .then_with(|| rpmvercmp(self.release(), other.release()))
-    }
+fn arch_dir(ctx: &Ctx, arch: &str) -> String {
+    format!("{TOP}/{}/{arch}", ctx.suite)
 }
 
-/// Read the lead and headers of an .rpm (the payload is not needed).
-pub fn metadata_of(bytes: &[u8]) -> Result<PackageMetadata> {
-    PackageMetadata::parse(&mut &bytes[..]).context("not an RPM package")
-}
+impl Repository for Yum {
+    type Entry = RpmEntry;
+    type State = BTreeMap<String, ArchState>;
+    const FORMAT: Format = Format::Rpm;
 
-/// `bytes`, an .rpm, with `signer`'s OpenPGP signature of its header (the
-/// signature `rpm -K` checks and dnf's `gpgcheck` requires), made at
-/// `created`; as `rpmsign --addsign` does, the signature takes its room from
-/// the space reserved for it, so that the header stays where it was. Any
-/// earlier signature is replaced; the payload is not touched.
-pub fn sign_rpm(bytes: &[u8], signer: &Signer, created: u64) -> Result<Vec<u8>> {
-    let mut metadata = metadata_of(bytes)?;
-    let offsets = metadata.get_package_segment_offsets();
-    let payload = &bytes[usize::try_from(offsets.payload).context("a huge .rpm")?..];
-    let old_size = offsets.header - LEAD_SIZE;
-    let header = metadata
-        .header_bytes()
-        .context("cannot read the .rpm header")?;
-    let signature = signer.detached_packet(&header, created)?;
-
-    let tag = |t: IndexSignatureTag| t as u32;
-    let dropped = [
-        tag(IndexSignatureTag::HEADER_SIGNATURES),
-        tag(IndexSignatureTag::RPMSIGTAG_RSA),
-        tag(IndexSignatureTag::RPMSIGTAG_DSA),
-        tag(IndexSignatureTag::RPMSIGTAG_OPENPGP),
-        tag(IndexSignatureTag::RPMSIGTAG_PGP),
-        tag(IndexSignatureTag::RPMSIGTAG_GPG),
-        tag(IndexSignatureTag::RPMSIGTAG_RESERVEDSPACE),
-    ];
-    let had_reserved = metadata
-        .signature
-        .entry_is_present(tag(IndexSignatureTag::RPMSIGTAG_RESERVEDSPACE));
-    let mut entries: Vec<(u32, IndexData)> = metadata
-        .signature
-        .get_all_entries()
-        .context("cannot read the .rpm signature header")?
-        .into_iter()
-        .filter(|(t, _)| !dropped.contains(t))
-        .collect();
-    // rpm ≥ 6 reads the OpenPGP tag, rpm 4 its legacy one: both, as the
-    // rpm crate and rpm 6 write them for a v4 package.
-    use base64::Engine as _;
-    entries.push((
-        tag(IndexSignatureTag::RPMSIGTAG_OPENPGP),
-        IndexData::StringArray(vec![
-            base64::engine::general_purpose::STANDARD.encode(&signature),
-        ]),
-    ));
-    let legacy = if signer.signs_with_rsa() {
-        IndexSignatureTag::RPMSIGTAG_RSA
-    } else {
-        IndexSignatureTag::RPMSIGTAG_DSA
-    };
-    entries.push((tag(legacy), IndexData::Bin(signature)));
-
-    let build = |reserved: Option<usize>| {
-        let mut all = entries.clone();
-        if let Some(n) = reserved {
-            all.push((
-                tag(IndexSignatureTag::RPMSIGTAG_RESERVEDSPACE),
-                IndexData::Bin(vec![0; n]),
-            ));
-        }
-        rpm::Header::<IndexSignatureTag>::from_entries(
-            all.into_iter().map(|(t, d)| HeaderEntry::new(t, d)),
-            IndexSignatureTag::HEADER_SIGNATURES,
-        )
-    };
-    let size_of = |m: &mut PackageMetadata, h| {
-        m.signature = h;
-        m.get_package_segment_offsets().header - LEAD_SIZE
-    };
-    let mut signature_header = build(None);
-    if had_reserved {
-        // The reserved entry's own index record and alignment count too:
-        // measure with an empty one, then give it what is left.
-        let least = size_of(&mut metadata, build(Some(0)));
-        if least < old_size {
-            signature_header = build(Some((old_size - least) as usize));
-        }
-    }
-    metadata.signature = signature_header;
-    let mut out = Vec::with_capacity(bytes.len() + 1024);
-    metadata
-        .write(&mut out)
-        .context("cannot write the signed .rpm")?;
-    out.extend_from_slice(payload);
-    Ok(out)
-}
-
-/// Whether `bytes`, an .rpm, carries `signer`'s valid signature of its header.
-pub fn signed_by(bytes: &[u8], signer: &Signer) -> bool {
-    let Ok(m) = metadata_of(bytes) else {
-        return false;
-    };
-    let (Ok(header), Ok(signatures)) = (m.header_bytes(), m.raw_signatures()) else {
-        return false;
-    };
-    signatures.iter().any(|s| signer.verifies(&header, s))
-}
-
-/// rpm's `rpmvercmp`: versions compared as runs of digits (numerically) and
-/// of letters (as bytes), any other byte a separator; `~` sorts before
-/// everything, even the end, and `^` after the end but before anything else.
-pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
-    if a == b {
-        return Ordering::Equal;
-    }
-    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
-    let separator = |c: u8| !c.is_ascii_alphanumeric() && c != b'~' && c != b'^';
-    loop {
-        while a.first().is_some_and(|&c| separator(c)) {
-            a = &a[1..];
-        }
-        while b.first().is_some_and(|&c| separator(c)) {
-            b = &b[1..];
-        }
-        // Tilde: earlier than anything.
-        match (a.first() == Some(&b'~'), b.first() == Some(&b'~')) {
-            (true, true) => {
-                a = &a[1..];
-                b = &b[1..];
+    fn current(&self, ctx: &Ctx) -> Result<Current<RpmEntry, Self::State>> {
+        let mut current = Current {
+            entries: Vec::new(),
+            state: BTreeMap::new(),
+        };
+        for (arch, is_dir) in ctx.tree.list(&format!("{TOP}/{}", ctx.suite))? {
+            if !is_dir {
                 continue;
             }
-            (true, false) => return Ordering::Less,
-            (false, true) => return Ordering::Greater,
-            _ => {}
+            check_name("architecture directory", &arch)?;
+            let dir = arch_dir(ctx, &arch);
+            let (entries, state) = current_of(ctx, &dir, &arch)?;
+            current.entries.extend(entries);
+            current.state.insert(arch, state);
         }
-        // Caret: later than the end, earlier than anything else.
-        match (a.first() == Some(&b'^'), b.first() == Some(&b'^')) {
-            (true, true) => {
-                a = &a[1..];
-                b = &b[1..];
-                continue;
-            }
-            (true, false) => {
-                return if b.is_empty() {
-                    Ordering::Greater
-                } else {
-                    Ordering::Less
-                };
-            }
-            (false, true) => {
-                return if a.is_empty() {
-                    Ordering::Less
-                } else {
-                    Ordering::Greater
-                };
-            }
-            _ => {}
-        }
-        if a.is_empty() || b.is_empty() {
-            break;
-        }
-        let numeric = a[0].is_ascii_digit();
-        let run = |s: &[u8]| {
-            s.iter()
-                .take_while(|c| {
-                    if numeric {
-                        c.is_ascii_digit()
-                    } else {
-                        c.is_ascii_alphabetic()
-                    }
-                })
-                .count()
-        };
-        let (na, nb) = (run(a), run(b));
-        let (sa, sb) = (&a[..na], &b[..nb]);
-        if nb == 0 {
-            // A number is newer than letters.
-            return if numeric {
-                Ordering::Greater
-            } else {
-                Ordering::Less
-            };
-        }
-        let order = if numeric {
-            let trim = |s: &[u8]| {
-                let zeros = s.iter().take_while(|&&c| c == b'0').count();
-                s[zeros..].to_vec()
-            };
-            let (ta, tb) = (trim(sa), trim(sb));
-            ta.len().cmp(&tb.len()).then_with(|| ta.cmp(&tb))
-        } else {
-            sa.cmp(sb)
-        };
-        if order != Ordering::Equal {
-            return order;
-        }
-        a = &a[na..];
-        b = &b[nb..];
+        Ok(current)
     }
-    match (a.is_empty(), b.is_empty()) {
-        (true, true) => Ordering::Equal,
-        (true, false) => Ordering::Less,
-        _ => Ordering::Greater,
-    }
-}
 
-/// The newest `keep` releases of each name and arch, the rest dropped.
-pub fn retain_newest(mut entries: Vec<RpmEntry>, keep: usize) -> Vec<RpmEntry> {
-    entries.sort_by(|a, b| {
-        (a.name(), a.arch())
-            .cmp(&(b.name(), b.arch()))
-            .then_with(|| b.cmp_evr(a))
-    });
-    let mut out = Vec::new();
-    let mut count: HashMap<(String, String), usize> = HashMap::new();
-    for e in entries {
-        let n = count
-            .entry((e.name().to_owned(), e.arch().to_owned()))
-            .or_default();
-        *n += 1;
-        if *n <= keep {
-            out.push(e);
-        }
-    }
-    out.sort_by(|a, b| a.href.cmp(&b.href));
-    out
-}
-
-/// `s` as XML character data, as libxml2 writes a text node.
-pub fn xml_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#13;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// `s` as an XML attribute value in double quotes, as libxml2 writes one.
-pub fn xml_attr(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' => out.push_str("&#9;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The text of an escaped attribute or text node (the escapes above, and
-/// numeric references).
-pub fn xml_unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let Some(end) = rest.find(';') else { break };
-        let entity = &rest[1..end];
-        let c = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => entity
-                .strip_prefix("#x")
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match c {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
+    fn pool(&self, ctx: &Ctx, p: &RunPackage) -> Result<(RpmEntry, bool)> {
+        let mut src = fs::File::open(&p.path)
+            .with_context(|| format!("cannot read {}", p.path.display()))?;
+        let head = package::rpm::head_of(&mut src)
+            .with_context(|| format!("cannot read {}", p.path.display()))?;
+        let arch = head.get_arch().unwrap_or("noarch").to_owned();
+        check_name("rpm architecture", &arch)?;
+        let header = head.header_bytes().context("cannot read an .rpm header")?;
+        let (prefix, payload_at) = match ctx.signer {
+            Some(s) => {
+                let signature = s.detached_packet(&header, ctx.date)?;
+                package::rpm::signed_head(&head, signature, s.signs_with_rsa())
+                    .with_context(|| format!("cannot sign {}", p.file))?
             }
             None => {
-                out.push('&');
-                rest = &rest[1..];
+                let at = head.get_package_segment_offsets().payload;
+                let mut prefix = vec![0; usize::try_from(at).context("a huge .rpm")?];
+                src.seek(SeekFrom::Start(0))?;
+                src.read_exact(&mut prefix)?;
+                (prefix, at)
             }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// What XML 1.0 cannot hold: control characters but tab, newline and CR.
-fn check_xml_chars(what: &str, s: &str, pkg: &str) -> Result<()> {
-    if let Some(c) = s
-        .chars()
-        .find(|&c| (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r'))
-    {
-        bail!(
-            "the {what} of {pkg} holds the control character {:#04x}, which repository metadata cannot hold",
-            c as u32
-        );
-    }
-    Ok(())
-}
-
-/// A dependency as the metadata lists it.
-struct Dep {
-    name: String,
-    flags: Option<&'static str>,
-    evr: Option<(String, String, Option<String>)>,
-    pre: bool,
-}
-
-/// createrepo_c's `cr_flag_to_str`.
-fn flag_str(flags: u32) -> Option<&'static str> {
-    match flags & 0xf {
-        2 => Some("LT"),
-        4 => Some("GT"),
-        8 => Some("EQ"),
-        10 => Some("LE"),
-        12 => Some("GE"),
-        _ => None,
-    }
-}
-
-/// `[epoch:]version[-release]`, the epoch 0 when there is none; `None`
-/// for an epoch that is no number (createrepo_c skips such a dependency).
-fn split_evr(v: &str) -> Option<Option<(String, String, Option<String>)>> {
-    if v.is_empty() {
-        return Some(None);
-    }
-    let (epoch, rest) = match v.split_once(':') {
-        Some((e, rest)) => {
-            if e.is_empty() || !e.bytes().all(|c| c.is_ascii_digit()) {
-                if e.is_empty() {
-                    ("0".to_owned(), rest)
-                } else {
-                    return None;
-                }
-            } else {
-                (e.to_owned(), rest)
-            }
-        }
-        None => ("0".to_owned(), v),
-    };
-    let (ver, rel) = match rest.split_once('-') {
-        Some((ver, rel)) => (ver.to_owned(), Some(rel.to_owned())),
-        None => (rest.to_owned(), None),
-    };
-    Some(Some((epoch, ver, rel)))
-}
-
-/// Whether createrepo_c lists a file in primary.xml.
-pub fn is_primary_file(path: &str) -> bool {
-    path.starts_with("/etc/") || path == "/usr/lib/sendmail" || path.contains("bin/")
-}
-
-/// A file as the metadata lists it: its path and `dir`/`ghost`/none.
-struct File {
-    path: String,
-    kind: Option<&'static str>,
-}
-
-fn files_of(m: &PackageMetadata) -> Result<Vec<File>> {
-    Ok(m.get_file_entries()
-        .context("cannot read the file list")?
-        .iter()
-        .map(|f| File {
-            path: format!("{}{}", f.dirname(), f.basename()),
-            kind: if f.mode().file_type() == FileType::Dir {
-                Some("dir")
-            } else if f.flags().contains(FileFlags::GHOST) {
-                Some("ghost")
-            } else {
-                None
-            },
-        })
-        .collect())
-}
-
-/// The relations of a package as createrepo_c reads them: rpmlib()
-/// requires, requires of its own primary files and of what it provides,
-/// and repeats left out; `pre` for what scriptlets need; legacy weak
-/// requires (MISSINGOK) listed as recommends.
-struct Relations {
-    provides: Vec<Dep>,
-    requires: Vec<Dep>,
-    conflicts: Vec<Dep>,
-    obsoletes: Vec<Dep>,
-    suggests: Vec<Dep>,
-    enhances: Vec<Dep>,
-    recommends: Vec<Dep>,
-    supplements: Vec<Dep>,
-}
-
-fn relations_of(m: &PackageMetadata, files: &[File]) -> Result<Relations> {
-    const PRE: u32 = DependencyFlags::PREREQ.bits()
-        | DependencyFlags::SCRIPT_PRE.bits()
-        | DependencyFlags::POSTTRANS.bits()
-        | DependencyFlags::PRETRANS.bits()
-        | DependencyFlags::SCRIPT_POST.bits();
-    const MISSINGOK: u32 = 1 << 19;
-    let own: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    let convert = |d: &rpm::Dependency| -> Option<(Dep, String)> {
-        let flags = flag_str(d.flags.bits());
-        let evr = split_evr(&d.version)?;
-        let nfv = format!("{}{}{}", d.name, flags.unwrap_or(""), d.version);
-        Some((
-            Dep {
-                name: d.name.clone(),
-                flags,
-                evr,
-                pre: false,
-            },
-            nfv,
-        ))
-    };
-    let simple = |list: Vec<rpm::Dependency>| -> Vec<Dep> {
-        list.iter()
-            .filter_map(|d| convert(d).map(|c| c.0))
-            .collect()
-    };
-    let read = |r: Result<Vec<rpm::Dependency>, rpm::Error>, what: &str| {
-        r.with_context(|| format!("cannot read the {what}"))
-    };
-    let provides_raw = read(m.get_provides(), "provides")?;
-    let mut provided = HashSet::new();
-    let mut provides = Vec::new();
-    for d in &provides_raw {
-        if let Some((dep, nfv)) = convert(d) {
-            provided.insert(nfv);
-            provides.push(dep);
-        }
-    }
-    let mut requires = Vec::new();
-    let mut recommends = Vec::new();
-    let mut seen: HashMap<String, (Option<&'static str>, String, bool)> = HashMap::new();
-    for d in read(m.get_requires(), "requires")? {
-        let bits = d.flags.bits();
-        if d.name.starts_with("rpmlib(") {
-            continue;
-        }
-        if d.name.starts_with('/') && own.contains(d.name.as_str()) && is_primary_file(&d.name) {
-            continue;
-        }
-        let Some((mut dep, nfv)) = convert(&d) else {
-            continue;
         };
-        if provided.contains(&nfv) {
-            continue;
-        }
-        if bits & MISSINGOK != 0 {
-            recommends.push(dep);
-            continue;
-        }
-        dep.pre = bits & PRE != 0;
-        let this = (dep.flags, d.version.clone(), dep.pre);
-        if seen.get(&d.name) == Some(&this) {
-            continue;
-        }
-        seen.insert(d.name.clone(), this);
-        requires.push(dep);
-    }
-    recommends.extend(simple(read(m.get_recommends(), "recommends")?));
-    Ok(Relations {
-        provides,
-        requires,
-        conflicts: simple(read(m.get_conflicts(), "conflicts")?),
-        obsoletes: simple(read(m.get_obsoletes(), "obsoletes")?),
-        suggests: simple(read(m.get_suggests(), "suggests")?),
-        enhances: simple(read(m.get_enhances(), "enhances")?),
-        recommends,
-        supplements: simple(read(m.get_supplements(), "supplements")?),
-    })
-}
-
-fn write_deps(out: &mut String, element: &str, deps: &[Dep], requires: bool) {
-    if deps.is_empty() {
-        return;
-    }
-    let _ = writeln!(out, "    <rpm:{element}>");
-    for d in deps.iter().filter(|d| !d.name.is_empty()) {
-        let _ = write!(out, "      <rpm:entry name=\"{}\"", xml_attr(&d.name));
-        if let Some(f) = d.flags {
-            let _ = write!(out, " flags=\"{f}\"");
-            if let Some((e, v, r)) = &d.evr {
-                for (k, val) in [("epoch", Some(e)), ("ver", Some(v)), ("rel", r.as_ref())] {
-                    if let Some(val) = val.filter(|s| !s.is_empty()) {
-                        let _ = write!(out, " {k}=\"{}\"", xml_attr(val));
-                    }
-                }
+        let href = format!("{PACKAGES}/{}", p.file);
+        let rel = format!("{}/{href}", arch_dir(ctx, &arch));
+        let mut replacing = false;
+        if let Some(mut existing) = ctx.tree.open_file(&rel)? {
+            let meta = existing.metadata()?;
+            let old = package::rpm::head_of(&mut existing).ok();
+            let same = old
+                .as_ref()
+                .and_then(|m| m.header_bytes().ok())
+                .is_some_and(|h| h == header);
+            if !same {
+                bail!(
+                    "{} already holds another package of the same name and version\n  help: a repository never changes a published package; this happens when an output directory was created again (releases start at 1): publish into a new --repo or --suite, or restore the earlier output directory and gen again",
+                    ctx.tree.path(&rel)?.display()
+                );
             }
+            let old = old.expect("read");
+            // Kept when publish wrote or verified these very bytes before
+            // (known by their identity), signed as this publish would.
+            let ours = ctx.digests.recorded(&meta);
+            let signed_right = match ctx.signer {
+                Some(s) => old
+                    .raw_signatures()
+                    .is_ok_and(|sigs| sigs.iter().any(|sig| s.verifies(&header, sig))),
+                None => old.raw_signatures().is_ok_and(|s| s.is_empty()),
+            };
+            if let Some(sha256) = ours.filter(|_| signed_right) {
+                let entry = RpmEntry {
+                    href,
+                    sha256,
+                    size: meta.len(),
+                    metadata: old,
+                };
+                return Ok((entry, false));
+            }
+            replacing = true;
         }
-        if requires && d.pre {
-            out.push_str(" pre=\"1\"");
+        let mut sha = Sha256::new();
+        sha.update(&prefix);
+        let mut size = prefix.len() as u64;
+        src.seek(SeekFrom::Start(payload_at))?;
+        let meta = ctx.tree.write_with(&rel, |f| {
+            f.write_all(&prefix)?;
+            let mut buf = vec![0; 1 << 20];
+            loop {
+                let n = src.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                sha.update(&buf[..n]);
+                size += n as u64;
+                f.write_all(&buf[..n])?;
+            }
+        })?;
+        let sha256 = hex::encode(sha.finalize());
+        ctx.digests.wrote_file(&meta, sha256.clone());
+        ctx.reporter
+            .status(if replacing { "Re-signed" } else { "Pooled" }, &rel);
+        let metadata = PackageMetadata::parse(&mut &prefix[..]).context("not an RPM package")?;
+        let entry = RpmEntry {
+            href,
+            sha256,
+            size,
+            metadata,
+        };
+        Ok((entry, !replacing))
+    }
+
+    fn write_indexes(
+        &self,
+        ctx: &Ctx,
+        mut state: Self::State,
+        kept: Vec<RpmEntry>,
+    ) -> Result<(bool, BTreeSet<String>)> {
+        let mut by_arch: BTreeMap<String, Vec<RpmEntry>> = BTreeMap::new();
+        for e in kept {
+            by_arch.entry(e.arch().to_owned()).or_default().push(e);
         }
-        out.push_str("/>\n");
-    }
-    let _ = writeln!(out, "    </rpm:{element}>");
-}
-
-/// A string tag of the header (summary, description and group are
-/// translatable ones: their first text), or empty.
-fn string(m: &PackageMetadata, tag: IndexTag) -> String {
-    m.header
-        .get_entry_data_as_string(tag)
-        .or_else(|_| m.header.get_entry_data_as_i18n_string(tag))
-        .map(str::to_owned)
-        .unwrap_or_default()
-}
-
-fn version_element(e: &RpmEntry) -> String {
-    format!(
-        "<version epoch=\"{}\" ver=\"{}\" rel=\"{}\"/>",
-        e.epoch(),
-        xml_attr(e.version()),
-        xml_attr(e.release())
-    )
-}
-
-/// The archive size as createrepo_c reads it (0 when the package does not say).
-fn archive_size(m: &PackageMetadata) -> u64 {
-    m.header
-        .get_entry_data_as_u64(IndexTag::RPMTAG_LONGARCHIVESIZE)
-        .or_else(|_| {
-            m.header
-                .get_entry_data_as_u32(IndexTag::RPMTAG_ARCHIVESIZE)
-                .map(u64::from)
-        })
-        .or_else(|_| {
-            m.signature
-                .get_entry_data_as_u64(IndexSignatureTag::RPMSIGTAG_LONGARCHIVESIZE)
-        })
-        .or_else(|_| {
-            m.signature
-                .get_entry_data_as_u32(IndexSignatureTag::RPMSIGTAG_PAYLOADSIZE)
-                .map(u64::from)
-        })
-        .unwrap_or(0)
-}
-
-/// One package's `<package>` in primary.xml.
-fn primary_package(e: &RpmEntry) -> Result<String> {
-    let m = &e.metadata;
-    let nevra = format!("{}-{}-{}.{}", e.name(), e.version(), e.release(), e.arch());
-    let files = files_of(m).with_context(|| format!("cannot read {nevra}"))?;
-    let rel = relations_of(m, &files).with_context(|| format!("cannot read {nevra}"))?;
-    let text = |tag: IndexTag| string(m, tag);
-    let fields = [
-        ("name", e.name().to_owned()),
-        ("summary", text(IndexTag::RPMTAG_SUMMARY)),
-        ("description", text(IndexTag::RPMTAG_DESCRIPTION)),
-        ("packager", text(IndexTag::RPMTAG_PACKAGER)),
-        ("url", text(IndexTag::RPMTAG_URL)),
-        ("license", text(IndexTag::RPMTAG_LICENSE)),
-        ("vendor", text(IndexTag::RPMTAG_VENDOR)),
-        ("group", text(IndexTag::RPMTAG_GROUP)),
-        ("buildhost", text(IndexTag::RPMTAG_BUILDHOST)),
-        ("sourcerpm", text(IndexTag::RPMTAG_SOURCERPM)),
-    ];
-    for (what, value) in &fields {
-        check_xml_chars(what, value, &nevra)?;
-    }
-    for f in &files {
-        check_xml_chars("file list", &f.path, &nevra)?;
-    }
-    let field = |name: &str| xml_text(&fields.iter().find(|(k, _)| *k == name).expect("a field").1);
-    let offsets = m.get_package_segment_offsets();
-    let build = m.get_build_time().unwrap_or(0);
-    let installed = m.get_installed_size().unwrap_or(0);
-    let mut s = String::new();
-    s.push_str("<package type=\"rpm\">\n");
-    let _ = writeln!(s, "  <name>{}</name>", field("name"));
-    let _ = writeln!(s, "  <arch>{}</arch>", xml_text(e.arch()));
-    let _ = writeln!(s, "  {}", version_element(e));
-    let _ = writeln!(
-        s,
-        "  <checksum type=\"sha256\" pkgid=\"YES\">{}</checksum>",
-        e.sha256
-    );
-    for name in ["summary", "description", "packager", "url"] {
-        let _ = writeln!(s, "  <{name}>{}</{name}>", field(name));
-    }
-    let _ = writeln!(s, "  <time file=\"{build}\" build=\"{build}\"/>");
-    let _ = writeln!(
-        s,
-        "  <size package=\"{}\" installed=\"{installed}\" archive=\"{}\"/>",
-        e.size,
-        archive_size(m)
-    );
-    let _ = writeln!(s, "  <location href=\"{}\"/>", xml_attr(&e.href));
-    s.push_str("  <format>\n");
-    for name in ["license", "vendor", "group", "buildhost", "sourcerpm"] {
-        let _ = writeln!(s, "    <rpm:{name}>{}</rpm:{name}>", field(name));
-    }
-    let _ = writeln!(
-        s,
-        "    <rpm:header-range start=\"{}\" end=\"{}\"/>",
-        offsets.header, offsets.payload
-    );
-    write_deps(&mut s, "provides", &rel.provides, false);
-    write_deps(&mut s, "requires", &rel.requires, true);
-    write_deps(&mut s, "conflicts", &rel.conflicts, false);
-    write_deps(&mut s, "obsoletes", &rel.obsoletes, false);
-    write_deps(&mut s, "suggests", &rel.suggests, false);
-    write_deps(&mut s, "enhances", &rel.enhances, false);
-    write_deps(&mut s, "recommends", &rel.recommends, false);
-    write_deps(&mut s, "supplements", &rel.supplements, false);
-    for f in files.iter().filter(|f| is_primary_file(&f.path)) {
-        file_element(&mut s, "    ", f);
-    }
-    s.push_str("  </format>\n</package>\n");
-    Ok(s)
-}
-
-fn file_element(s: &mut String, indent: &str, f: &File) {
-    match f.kind {
-        Some(k) => {
-            let _ = writeln!(s, "{indent}<file type=\"{k}\">{}</file>", xml_text(&f.path));
+        let mut changed = false;
+        let mut referenced = BTreeSet::new();
+        for (arch, mut entries) in by_arch {
+            entries.sort_by(|a, b| a.href.cmp(&b.href));
+            let dir = arch_dir(ctx, &arch);
+            let s = state.remove(&arch).unwrap_or_default();
+            changed |= write_arch(ctx, &dir, s, &entries, &mut referenced)?;
         }
-        None => {
-            let _ = writeln!(s, "{indent}<file>{}</file>", xml_text(&f.path));
-        }
+        Ok((changed, referenced))
+    }
+
+    fn pool_dirs(&self, ctx: &Ctx) -> Result<Vec<String>> {
+        Ok(ctx
+            .tree
+            .list(&format!("{TOP}/{}", ctx.suite))?
+            .into_iter()
+            .filter(|(_, d)| *d)
+            .map(|(arch, _)| format!("{}/{PACKAGES}", arch_dir(ctx, &arch)))
+            .collect())
     }
 }
 
-fn package_head(e: &RpmEntry) -> String {
-    format!(
-        "<package pkgid=\"{}\" name=\"{}\" arch=\"{}\">\n  {}\n",
-        e.sha256,
-        xml_attr(e.name()),
-        xml_attr(e.arch()),
-        version_element(e)
-    )
-}
-
-/// The changelog as createrepo_c lists it: oldest first, an entry of the
-/// same time as the one before it a second later, trailing spaces of the
-/// author dropped.
-fn changelog_of(m: &PackageMetadata) -> Result<Vec<(String, u64, String)>> {
-    let entries = match m.get_changelog_entries() {
-        Ok(e) => e,
-        Err(rpm::Error::TagNotFound(_)) => Vec::new(),
-        Err(e) => return Err(e).context("cannot read the changelog"),
+/// What the `$basearch` directory `dir` lists now, verified.
+fn current_of(ctx: &Ctx, dir: &str, arch: &str) -> Result<(Vec<RpmEntry>, ArchState)> {
+    let repodata = format!("{dir}/{REPODATA}");
+    let shown = |name: &str| ctx.tree.root().join(&repodata).join(name).display().to_string();
+    let Some(repomd) = ctx.tree.read(&format!("{repodata}/repomd.xml"))? else {
+        return Ok((Vec::new(), ArchState::default()));
     };
-    // createrepo_c prepends each entry (newest first in the header) to its
-    // list, and on a repeated time bumps the entries listed after it.
-    let mut list: Vec<(String, u64, String)> = Vec::new();
-    let mut last = 0u64;
-    for c in entries {
-        let time = c.timestamp;
-        list.insert(
-            0,
-            (c.name.trim_end_matches(' ').to_owned(), time, c.description),
-        );
-        if last == time {
-            for (t, prev) in (time..).zip(list.iter_mut().skip(1)) {
-                if prev.1 != t {
-                    break;
-                }
-                prev.1 += 1;
-            }
-        } else {
-            last = time;
-        }
-    }
-    Ok(list)
-}
-
-/// primary.xml, filelists.xml and other.xml of `entries`, uncompressed.
-pub fn metadata(entries: &[RpmEntry]) -> Result<[String; 3]> {
-    let n = entries.len();
-    let mut primary = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{n}\">\n"
-    );
-    let mut filelists = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{n}\">\n"
-    );
-    let mut other = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{n}\">\n"
-    );
-    for e in entries {
-        primary.push_str(&primary_package(e)?);
-        filelists.push_str(&package_head(e));
-        for f in files_of(&e.metadata)? {
-            file_element(&mut filelists, "  ", &f);
-        }
-        filelists.push_str("</package>\n");
-        other.push_str(&package_head(e));
-        for (author, date, text) in changelog_of(&e.metadata)? {
-            check_xml_chars("changelog", &format!("{author}{text}"), e.name())?;
-            let _ = writeln!(
-                other,
-                "  <changelog author=\"{}\" date=\"{date}\">{}</changelog>",
-                xml_attr(&author),
-                xml_text(&text)
+    let asc = ctx.tree.read(&format!("{repodata}/repomd.xml.asc"))?;
+    if let Some(signer) = ctx.signer {
+        let good = asc.as_deref().is_some_and(|a| {
+            std::str::from_utf8(a).is_ok_and(|a| signer.verifies_armored(&repomd, a))
+        });
+        if !good {
+            bail!(
+                "{} is not signed by the signing key {} (repomd.xml.asc is {}): publish builds only on what it can verify, and signs nothing else\n  help: publish with the key that signed it; or, if its packages are to be given up, remove {} and publish again",
+                shown("repomd.xml"),
+                signer.fingerprint(),
+                if asc.is_some() { "not its signature" } else { "missing" },
+                ctx.tree.root().join(dir).display()
             );
         }
-        other.push_str("</package>\n");
     }
-    primary.push_str("</metadata>");
-    filelists.push_str("</filelists>");
-    other.push_str("</otherdata>");
-    Ok([primary, filelists, other])
-}
-
-/// One metadata file as repomd.xml records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Data {
-    /// primary, filelists or other.
-    pub kind: String,
-    /// `repodata/<sha256>-<kind>.xml.gz`.
-    pub href: String,
-    /// Of the compressed file.
-    pub sha256: String,
-    pub size: u64,
-    pub open_sha256: String,
-    pub open_size: u64,
-}
-
-impl Data {
-    pub fn new(kind: &str, plain: &[u8], gz: &[u8]) -> Data {
-        let sha256 = crate::fsutil::sha256_hex(gz);
-        Data {
-            kind: kind.to_owned(),
-            href: format!("{REPODATA}/{sha256}-{kind}.xml.gz"),
-            sha256,
-            size: gz.len() as u64,
-            open_sha256: crate::fsutil::sha256_hex(plain),
-            open_size: plain.len() as u64,
+    let text = String::from_utf8(repomd.clone())
+        .with_context(|| format!("{} is not UTF-8", shown("repomd.xml")))?;
+    let (revision, files) = repodata::read_repomd(&text);
+    let mut names = Vec::new();
+    let mut primary = None;
+    for f in &files {
+        let name = f
+            .href
+            .strip_prefix(&format!("{REPODATA}/"))
+            .filter(|n| repodata::is_data_file(n))
+            .with_context(|| format!("{} names {:?}, which publish never writes", shown("repomd.xml"), f.href))?;
+        names.push(name.to_owned());
+        if f.kind == "primary" {
+            primary = Some((name.to_owned(), f.sha256.clone()));
         }
     }
-
-    /// The file's name in `repodata/`.
-    pub fn file_name(&self) -> &str {
-        self.href.rsplit('/').next().unwrap_or(&self.href)
-    }
-}
-
-/// repomd.xml: `revision` and every timestamp the date of the publish
-/// that made the metadata.
-pub fn repomd(date: u64, data: &[Data]) -> String {
-    let mut s = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<repomd xmlns=\"http://linux.duke.edu/metadata/repo\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">\n  <revision>{date}</revision>\n"
-    );
-    for d in data {
-        let _ = write!(
-            s,
-            "  <data type=\"{}\">\n    <checksum type=\"sha256\">{}</checksum>\n    <open-checksum type=\"sha256\">{}</open-checksum>\n    <location href=\"{}\"/>\n    <timestamp>{date}</timestamp>\n    <size>{}</size>\n    <open-size>{}</open-size>\n  </data>\n",
-            xml_attr(&d.kind),
-            d.sha256,
-            d.open_sha256,
-            xml_attr(&d.href),
-            d.size,
-            d.open_size
+    let state = ArchState {
+        repomd: Some((repomd, asc)),
+        revision,
+        generation: Some(names.join(" ")),
+    };
+    let Some((name, sha)) = primary else {
+        return Ok((Vec::new(), state));
+    };
+    let gz = ctx.tree.read(&format!("{repodata}/{name}"))?.unwrap_or_default();
+    if crate::fsutil::sha256_hex(&gz) != sha {
+        bail!(
+            "{} is not the metadata repomd.xml lists (its sha256 differs, or it is missing): publish builds only on what it can verify\n  help: restore the repository from a copy you trust, or remove {} and publish again",
+            shown(&name),
+            ctx.tree.root().join(dir).display()
         );
     }
-    s.push_str("</repomd>\n");
-    s
+    let mut xml = String::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_string(&mut xml)
+        .with_context(|| format!("cannot decompress {}", shown(&name)))?;
+    let mut entries = Vec::new();
+    for l in repodata::read_primary(&xml) {
+        let file = l
+            .href
+            .strip_prefix(&format!("{PACKAGES}/"))
+            .filter(|f| f.ends_with(".rpm"))
+            .with_context(|| format!("{} lists {:?}, which is not where publish pools", shown(&name), l.href))?;
+        check_name("file name", file)?;
+        let rel = format!("{dir}/{}", l.href);
+        let path = ctx.tree.path(&rel)?;
+        let Some(mut f) = ctx.tree.open_file(&rel)? else {
+            bail!(
+                "{} is listed by {} but missing\n  help: restore it from a copy you trust, or remove {} and publish again",
+                path.display(),
+                shown(&name),
+                ctx.tree.root().join(dir).display()
+            );
+        };
+        let meta = f.metadata()?;
+        let sha256 = ctx.digests.sha256(&path, &meta)?;
+        if meta.len() != l.size || sha256 != l.sha256 {
+            bail!(
+                "{} is not the package {} lists (its sha256 or size differs): publish never signs metadata over a package it did not verify\n  help: find out who changed it, and restore it from a copy you trust",
+                path.display(),
+                shown(&name)
+            );
+        }
+        let metadata =
+            package::rpm::head_of(&mut f).with_context(|| format!("cannot read {}", path.display()))?;
+        if metadata.get_arch().unwrap_or("noarch") != arch {
+            bail!("{} is not a package for {arch}", path.display());
+        }
+        check_name("rpm name", metadata.get_name().unwrap_or_default())?;
+        entries.push(RpmEntry {
+            href: l.href,
+            sha256,
+            size: l.size,
+            metadata,
+        });
+    }
+    Ok((entries, state))
 }
 
-/// The values of `attr` of each `<element … attr="…">` in XML that this
-/// module wrote, unescaped.
-pub fn attributes(xml: &str, element: &str, attr: &str) -> Vec<String> {
-    let open = format!("<{element} ");
-    let key = format!(" {attr}=\"");
-    let mut out = Vec::new();
-    for piece in xml.split(&open).skip(1) {
-        let tag = format!(" {}", &piece[..piece.find('>').unwrap_or(piece.len())]);
-        if let Some(i) = tag.find(&key) {
-            let v = &tag[i + key.len()..];
-            if let Some(end) = v.find('"') {
-                out.push(xml_unescape(&v[..end]));
+/// Write the metadata of one `$basearch` directory as one new `repodata/`;
+/// whether it changed. Adds the packages its kept generations list to
+/// `referenced`.
+fn write_arch(
+    ctx: &Ctx,
+    dir: &str,
+    state: ArchState,
+    entries: &[RpmEntry],
+    referenced: &mut BTreeSet<String>,
+) -> Result<bool> {
+    let repodata = format!("{dir}/{REPODATA}");
+    referenced.extend(entries.iter().map(|e| format!("{dir}/{}", e.href)));
+    let texts = repodata::metadata(entries)?;
+    let mut data = Vec::new();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for (kind, text) in KINDS.iter().zip(&texts) {
+        let gz = super::gzip(text.as_bytes())?;
+        let d = Data::new(kind, text.as_bytes(), &gz);
+        files.push((d.file_name().to_owned(), gz));
+        data.push(d);
+    }
+    let line = data
+        .iter()
+        .map(|d| d.file_name().to_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    // Unchanged metadata keeps its date, so that repomd.xml and its
+    // signature come out as they are.
+    let date = match state.revision {
+        Some(r) if state.generation.as_deref() == Some(line.as_str()) => r,
+        _ => ctx.date,
+    };
+    let repomd = repodata::repomd(date, &data);
+    let asc = match ctx.signer {
+        Some(s) => Some(s.detached_armored(repomd.as_bytes(), date)?.into_bytes()),
+        None => None,
+    };
+    let old_history = ctx
+        .tree
+        .read_text(&format!("{repodata}/{HISTORY}"))?
+        .unwrap_or_default();
+    let lines = history(&old_history, &line, state.generation.as_deref());
+    let history_text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let unchanged = state.repomd.as_ref().is_some_and(|(m, a)| {
+        *m == repomd.as_bytes() && a.as_deref() == asc.as_deref()
+    }) && old_history == history_text;
+    // What the kept generations still list stays in the pool.
+    let mut kept_files: Vec<(String, Vec<u8>)> = Vec::new();
+    for name in lines.iter().skip(1).flat_map(|l| l.split(' ')) {
+        if files.iter().any(|(n, _)| n == name) || !repodata::is_data_file(name) {
+            continue;
+        }
+        if let Some(bytes) = ctx.tree.read(&format!("{repodata}/{name}"))? {
+            if name.ends_with("-primary.xml.gz") {
+                let mut xml = String::new();
+                if flate2::read::GzDecoder::new(&bytes[..])
+                    .read_to_string(&mut xml)
+                    .is_ok()
+                {
+                    referenced.extend(
+                        repodata::read_primary(&xml)
+                            .into_iter()
+                            .map(|l| format!("{dir}/{}", l.href)),
+                    );
+                }
             }
+            kept_files.push((name.to_owned(), bytes));
         }
     }
-    out
-}
-
-/// What a repomd.xml this module wrote says: its revision and each
-/// metadata file's href.
-pub fn read_repomd(xml: &str) -> (Option<u64>, Vec<(String, String)>) {
-    let revision = xml
-        .split_once("<revision>")
-        .and_then(|(_, r)| r.split_once("</revision>"))
-        .and_then(|(r, _)| r.trim().parse().ok());
-    let kinds = attributes(xml, "data", "type");
-    let hrefs = attributes(xml, "location", "href");
-    (revision, kinds.into_iter().zip(hrefs).collect())
-}
-
-/// Each package a primary.xml this module wrote lists: its href and sha256.
-pub fn read_primary(xml: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for piece in xml.split("<package type=\"rpm\">").skip(1) {
-        let sha = piece
-            .split_once("pkgid=\"YES\">")
-            .and_then(|(_, r)| r.split_once('<'))
-            .map(|(s, _)| s.trim().to_owned());
-        let href = attributes(piece, "location", "href").into_iter().next();
-        if let (Some(sha), Some(href)) = (sha, href) {
-            out.push((href, sha));
-        }
+    if unchanged {
+        return Ok(false);
     }
-    out
+    let staged = ctx.tree.stage_dir(&repodata)?;
+    let put = |name: &str, bytes: &[u8]| -> Result<()> {
+        crate::fsutil::write_atomic(&staged.join(name), bytes, super::tree::PUBLIC)
+    };
+    for (name, bytes) in files.iter().chain(&kept_files) {
+        put(name, bytes)?;
+    }
+    put(HISTORY, history_text.as_bytes())?;
+    put("repomd.xml", repomd.as_bytes())?;
+    if let Some(asc) = &asc {
+        put("repomd.xml.asc", asc)?;
+    }
+    ctx.tree.replace_dir(&staged, &repodata)?;
+    Ok(true)
 }
 
-/// The `.repo` file for dnf and yum: `<url>/rpm/<suite>/$basearch`.
+/// Where a client keeps the repository's public key: dnf reads it from the
+/// machine, never from the server it is to check.
+pub fn key_path(label: &str) -> String {
+    format!("/etc/pki/rpm-gpg/RPM-GPG-KEY-{label}")
+}
+
+/// The `.repo` file for dnf and yum: `<url>/rpm/<suite>/$basearch`, the key
+/// a file on the machine (shipped beside it, see [`key_path`]).
 pub fn repo_file(cluster: &str, label: &str, url: &str, suite: &str, signed: bool) -> String {
     let mut s = format!(
-        "# The dnf/yum repository of the etcd cluster {cluster}, published by etcdpack.\n# Install as /etc/yum.repos.d/{label}.repo, then: dnf install {label}-<node>\n"
+        "# The dnf/yum repository of the etcd cluster {cluster}, published by etcdpack.\n# Install as /etc/yum.repos.d/{label}.repo"
     );
+    if signed {
+        let _ = write!(s, ", with {label}.asc as {}", key_path(label));
+    }
+    let _ = writeln!(s, ", then: dnf install {label}-<node>");
     if !signed {
         s.push_str("# UNSIGNED: dnf cannot tell this repository's packages from anyone else's.\n");
     }
@@ -915,35 +417,9 @@ pub fn repo_file(cluster: &str, label: &str, url: &str, suite: &str, signed: boo
         "[{label}]\nname=etcd cluster {cluster} ({suite})\nbaseurl={url}/{TOP}/{suite}/$basearch\nenabled=1\ngpgcheck={check}\nrepo_gpgcheck={check}\n"
     );
     if signed {
-        let _ = writeln!(s, "gpgkey={url}/{label}.asc");
+        let _ = writeln!(s, "gpgkey=file://{}", key_path(label));
     }
     s
-}
-
-/// The names of the metadata files of `data`, one line of the history.
-pub fn generation_line(data: &[Data]) -> String {
-    data.iter()
-        .map(|d| d.file_name().to_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Whether `name` is a metadata file this module names (`<sha256>-<kind>.xml.gz`).
-pub fn is_data_file(name: &str) -> bool {
-    name.split_once('-').is_some_and(|(sha, rest)| {
-        sha.len() == 64
-            && sha.bytes().all(|c| c.is_ascii_hexdigit())
-            && KINDS.iter().any(|k| rest == format!("{k}.xml.gz"))
-    })
-}
-
-/// The set of files named by the history lines.
-pub fn named_in(lines: &[&str]) -> BTreeSet<String> {
-    lines
-        .iter()
-        .flat_map(|l| l.split_whitespace())
-        .map(str::to_owned)
-        .collect()
 }
 
 #[cfg(test)]
@@ -951,106 +427,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_order_as_rpmvercmp_orders_them() {
-        use Ordering::*;
-        for (a, b, want) in [
-            ("1.0", "1.0", Equal),
-            ("1.0", "2.0", Less),
-            ("2.0.1", "2.0", Greater),
-            ("2.0", "2.0.1", Less),
-            ("10", "9", Greater),
-            ("1.010", "1.9", Greater),
-            ("1.05", "1.5", Equal),
-            ("001", "1", Equal),
-            ("1.0", "1_0", Equal),
-            ("1..0", "1.0", Equal),
-            ("a", "b", Less),
-            ("1.0a", "1.0", Greater),
-            ("1.0", "1.0a", Less),
-            // A number is newer than letters.
-            ("1.1", "1.a", Greater),
-            ("1.a", "1.1", Less),
-            ("2.0a", "2.0.1", Less),
-            ("xyz", "XYZ", Greater),
-            // Tilde: before everything, even the end.
-            ("1.0~rc1", "1.0", Less),
-            ("1.0", "1.0~rc1", Greater),
-            ("1.0~rc1", "1.0~rc2", Less),
-            ("1.0~~", "1.0~", Less),
-            ("1.0~rc1", "1.0~rc1", Equal),
-            // Caret: after the end, before anything else.
-            ("1.0^", "1.0", Greater),
-            ("1.0", "1.0^", Less),
-            ("1.0^git1", "1.0", Greater),
-            ("1.0^git1", "1.0.1", Less),
-            ("1.0^git1", "1.0^git2", Less),
-            ("1.0^git1", "1.0~rc1", Greater),
-            ("1.0~rc1^git1", "1.0~rc1", Greater),
-            ("", "", Equal),
-            ("", "1", Less),
-            ("3.4.16", "3.4.9", Greater),
-        ] {
-            assert_eq!(rpmvercmp(a, b), want, "{a} vs {b}");
-            assert_eq!(rpmvercmp(b, a), want.reverse(), "{b} vs {a}");
-        }
-    }
-
-    #[test]
-    fn text_and_attributes_are_escaped_as_libxml2_escapes_them() {
-        let s = "a<b>&\"c\"\td\ne\r";
-        assert_eq!(xml_text(s), "a&lt;b&gt;&amp;\"c\"\td\ne&#13;");
-        assert_eq!(xml_attr(s), "a&lt;b&gt;&amp;&quot;c&quot;&#9;d&#10;e&#13;");
-        assert_eq!(xml_unescape(&xml_attr(s)), s);
-        assert_eq!(xml_unescape(&xml_text(s)), s);
-        assert_eq!(xml_unescape("&#x41;&#66;&bogus; &"), "AB&bogus; &");
-        assert!(check_xml_chars("summary", "ok\tfine\n", "p").is_ok());
-        let err = check_xml_chars("summary", "bell\u{7}", "p").unwrap_err();
-        assert!(err.to_string().contains("0x07"), "{err}");
-    }
-
-    #[test]
-    fn repomd_and_primary_read_back() {
-        let data = vec![Data::new("primary", b"<x/>", b"gz & co")];
-        let xml = repomd(1_700_000_000, &data);
-        let (rev, files) = read_repomd(&xml);
-        assert_eq!(rev, Some(1_700_000_000));
-        assert_eq!(files, [("primary".to_owned(), data[0].href.clone())]);
-        assert!(is_data_file(data[0].file_name()));
-        assert!(!is_data_file("repomd.xml"));
-        assert!(!is_data_file(&format!("{}-comps.xml.gz", data[0].sha256)));
-        let primary = "<package type=\"rpm\">\n  <checksum type=\"sha256\" pkgid=\"YES\">abc</checksum>\n  <location href=\"Packages/a&amp;b.rpm\"/>\n</package>\n";
-        assert_eq!(
-            read_primary(primary),
-            [("Packages/a&b.rpm".to_owned(), "abc".to_owned())]
-        );
-    }
-
-    #[test]
-    fn dependency_versions_split_as_createrepo_c_splits_them() {
-        let s = |v: &str| split_evr(v);
-        let t = |e: &str, v: &str, r: Option<&str>| {
-            Some(Some((e.to_owned(), v.to_owned(), r.map(str::to_owned))))
-        };
-        assert_eq!(s("3.4.16-1"), t("0", "3.4.16", Some("1")));
-        assert_eq!(s("2:1.0"), t("2", "1.0", None));
-        assert_eq!(s("1.0-2-3"), t("0", "1.0", Some("2-3")));
-        assert_eq!(s(""), Some(None));
-        assert_eq!(s("x:1.0"), None);
-        assert_eq!(flag_str(DependencyFlags::GE.bits()), Some("GE"));
-        assert_eq!(flag_str(DependencyFlags::SCRIPT_PRE.bits()), None);
-        assert!(is_primary_file("/etc/profile.d/etcdctl.sh"));
-        assert!(is_primary_file("/opt/etcd/bin/etcd"));
-        assert!(!is_primary_file("/opt/etcd/bin"));
-        assert!(!is_primary_file("/opt/etcd/ssl/ca.pem"));
-    }
-
-    #[test]
-    fn an_unsigned_repo_file_says_so_and_checks_nothing() {
-        let signed = repo_file("k8s", "etcd-k8s", "https://m.example/etcd", "stable", true);
+    fn the_repo_file_takes_its_key_from_the_machine_and_an_unsigned_one_says_so() {
+        let signed = repo_file("k8s", "etcd-k8s", "http://m.example/etcd", "stable", true);
         assert!(signed.contains("\n[etcd-k8s]\n"), "{signed}");
-        assert!(signed.contains("\nbaseurl=https://m.example/etcd/rpm/stable/$basearch\n"));
+        assert!(signed.contains("\nbaseurl=http://m.example/etcd/rpm/stable/$basearch\n"));
         assert!(signed.contains("\ngpgcheck=1\nrepo_gpgcheck=1\n"));
-        assert!(signed.contains("\ngpgkey=https://m.example/etcd/etcd-k8s.asc\n"));
+        assert!(signed.contains("\ngpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-etcd-k8s\n"));
+        assert!(!signed.contains("gpgkey=http"), "{signed}");
         let unsigned = repo_file("k8s", "etcd-k8s", "file:///srv/repo", "stable", false);
         assert!(unsigned.contains("UNSIGNED"), "{unsigned}");
         assert!(unsigned.contains("\ngpgcheck=0\nrepo_gpgcheck=0\n"));
