@@ -523,3 +523,6 @@ fn retarget(sources: &Path, repo: &Path, other: &Path) -> PathBuf {
     fs::write(&path, text).unwrap();
     path
 }
+
+#[path = "publish/judges.rs"]
+mod judges;

@@ -97,6 +97,21 @@ impl Dnf {
                 .join(repo_file.file_name().unwrap()),
         )
         .unwrap();
+        // The key goes where the .repo file says, as the README tells: dnf
+        // reads it from the machine (not the installroot), so dnf runs in a
+        // mount namespace of its own where the test's directory is
+        // /etc/pki/rpm-gpg (see `run`).
+        let keys = dir.path().join("rpm-gpg");
+        fs::create_dir_all(&keys).unwrap();
+        let key = repo_file.with_extension("asc");
+        if key.exists() {
+            let text = fs::read_to_string(repo_file).unwrap();
+            let at = text
+                .lines()
+                .find_map(|l| l.strip_prefix("gpgkey=file:///etc/pki/rpm-gpg/"))
+                .expect("a signed .repo names its key file in /etc/pki/rpm-gpg");
+            fs::copy(&key, keys.join(at)).unwrap();
+        }
         Dnf { dir }
     }
 
@@ -106,7 +121,11 @@ impl Dnf {
 
     fn run(&self, args: &[&str]) -> Output {
         let root = self.root();
-        Command::new("dnf")
+        fs::create_dir_all("/etc/pki/rpm-gpg").unwrap();
+        Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount --bind \"$0\" /etc/pki/rpm-gpg && exec dnf \"$@\"")
+            .arg(self.dir.path().join("rpm-gpg"))
             .arg("--installroot")
             .arg(&root)
             .arg("--config")

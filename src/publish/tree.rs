@@ -292,8 +292,12 @@ pub fn create_public(dir: &Path) -> Result<()> {
         }
     }
     for m in missing.iter().rev() {
-        fs::create_dir(m).with_context(|| format!("cannot create {}", m.display()))?;
-        fsutil::ensure_dir(m, PUBLIC_DIR)?;
+        match fs::create_dir(m) {
+            Ok(()) => fsutil::ensure_dir(m, PUBLIC_DIR)?,
+            // Made meanwhile by another thread of this publish.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", m.display())),
+        }
     }
     Ok(())
 }
