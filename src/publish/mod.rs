@@ -252,23 +252,30 @@ fn intake(
     Ok(checked.into_iter().map(|(p, _)| p).collect())
 }
 
-/// A finder for the key of every certificate of the run (`OUT/pki`).
+/// A finder for the key of every certificate of the run (`OUT/pki`, at
+/// any depth: the CA, the nodes' and the clients').
 fn key_finder(out_dir: &Path) -> Result<KeyFinder> {
-    let pki = out_dir.join(out::PKI);
     let mut pems = Vec::new();
-    for e in fs::read_dir(&pki).with_context(|| format!("cannot read {}", pki.display()))? {
-        let path = e?.path();
-        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        if name.ends_with(".pem") && !name.ends_with("-key.pem") {
-            let text = fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            if text.contains("-----BEGIN CERTIFICATE-----") {
-                pems.push(text);
+    let mut stack = vec![out_dir.join(out::PKI)];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))? {
+            let e = e?;
+            let path = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.file_type()?.is_dir() {
+                stack.push(path);
+            } else if name.ends_with(".pem") && !name.ends_with("-key.pem") {
+                let text = fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                if text.contains("-----BEGIN CERTIFICATE-----") {
+                    pems.push(text);
+                }
             }
         }
     }
-    KeyFinder::for_cert_pems(pems.iter().map(String::as_str))
-        .with_context(|| format!("cannot read the certificates in {}", pki.display()))
+    KeyFinder::for_cert_pems(pems.iter().map(String::as_str)).with_context(|| {
+        format!("cannot read the certificates in {}", out_dir.join(out::PKI).display())
+    })
 }
 
 /// `rel`, a path the manifest records, below `out_dir`: plain names only.

@@ -49,6 +49,9 @@ pub struct Signer {
     /// The secret subkey that signs, or `None` for the primary key.
     subkey: Option<usize>,
     password: Password,
+    /// The time of the latest self-signature that binds the signing key:
+    /// no signature is dated before it.
+    bound_at: u32,
 }
 
 impl std::fmt::Debug for Signer {
@@ -99,10 +102,23 @@ impl Signer {
         let password = std::env::var(PASSPHRASE_ENV)
             .map(Password::from)
             .unwrap_or_else(|_| Password::empty());
+        let own = key
+            .details
+            .users
+            .iter()
+            .flat_map(|u| &u.signatures)
+            .chain(&key.details.direct_signatures)
+            .chain(subkey.iter().flat_map(|&i| &key.secret_subkeys[i].signatures));
+        let bound_at = own
+            .filter_map(|s| s.created())
+            .map(|t| t.as_secs())
+            .max()
+            .unwrap_or(0);
         let signer = Signer {
             key,
             subkey,
             password,
+            bound_at,
         };
         if signer.signing_key().version() != KeyVersion::V4 {
             bail!(
@@ -162,8 +178,13 @@ impl Signer {
             .map_err(|_| anyhow!("the signature time {created} is past 2106"))?;
         // Never before the key itself: gpgv, gpgme (dnf) and rpm refuse a
         // signature older than its key as a "time conflict", which a
-        // SOURCE_DATE_EPOCH older than the key would otherwise make.
-        let created = created.max(k.created_at().as_secs());
+        // SOURCE_DATE_EPOCH older than the key would otherwise make. Nor
+        // before the self-signature that binds it (made a moment after the
+        // key, an RSA-4096 key taking seconds to make): Sequoia (apt's sqv,
+        // rpm on EL9 and later) finds no binding at such a time.
+        let created = created
+            .max(k.created_at().as_secs())
+            .max(self.bound_at);
         let mut c = SignatureConfig::v4(typ, k.algorithm(), HashAlgorithm::Sha256);
         c.hashed_subpackets = vec![
             Subpacket::regular(SubpacketData::SignatureCreationTime(Timestamp::from_secs(
@@ -319,13 +340,11 @@ mod tests {
         assert_eq!(sig.hash_alg(), Some(HashAlgorithm::Sha256));
         // Ed25519 signatures are deterministic too.
         assert_eq!(signed, s.clearsign(text, t).unwrap());
-        // A date before the key is the key's own: no client accepts a
-        // signature older than its key.
+        // A date before the key is the time it was bound: no client
+        // accepts a signature older than its key or its binding.
         let early = s.detached(b"data", 1_000_000_000).unwrap();
-        assert_eq!(
-            early.created().map(|t| t.as_secs()),
-            Some(s.signing_key().created_at().as_secs())
-        );
+        assert_eq!(early.created().map(|t| t.as_secs()), Some(s.bound_at));
+        assert!(s.bound_at >= s.signing_key().created_at().as_secs());
     }
 
     #[test]
