@@ -146,9 +146,8 @@ impl Digests {
     pub fn load_all(dir: &Path, names: &[&str]) -> Self {
         let mut known = HashMap::new();
         for name in names {
-            let record: Option<HashMap<Identity, String>> = fs::read_to_string(dir.join(name))
-                .ok()
-                .and_then(|text| {
+            let record: Option<HashMap<Identity, String>> =
+                fs::read_to_string(dir.join(name)).ok().and_then(|text| {
                     let body = text.strip_prefix(HEADER)?;
                     body.lines().map(Identity::parse).collect::<Option<_>>()
                 });

@@ -526,3 +526,6 @@ fn retarget(sources: &Path, repo: &Path, other: &Path) -> PathBuf {
 
 #[path = "publish/judges.rs"]
 mod judges;
+
+#[path = "publish/trust.rs"]
+mod trust;

@@ -75,11 +75,14 @@ impl<'f> KeyScan<'f> {
             Format::Deb => {
                 for (name, data) in super::deb::ar_members(bytes)? {
                     let found = if name.ends_with(".gz") {
-                        self.in_gzip(data).with_context(|| format!("the member {name}"))?
+                        self.in_gzip(data)
+                            .with_context(|| format!("the member {name}"))?
                     } else if name == "debian-binary" || name.ends_with(".tar") {
                         self.finder.find(data).map(|f| f.to_string())
                     } else {
-                        bail!("the .deb member {name} is in a compression this check does not read");
+                        bail!(
+                            "the .deb member {name} is in a compression this check does not read"
+                        );
                     };
                     if let Some(f) = found {
                         return Ok(Some(format!("{f} of the member {name}")));
@@ -88,7 +91,8 @@ impl<'f> KeyScan<'f> {
                 Ok(None)
             }
             Format::Rpm => {
-                let m = rpm::PackageMetadata::parse(&mut &bytes[..]).context("not an RPM package")?;
+                let m =
+                    rpm::PackageMetadata::parse(&mut &bytes[..]).context("not an RPM package")?;
                 let start = usize::try_from(m.get_package_segment_offsets().payload)
                     .context("a huge .rpm")?;
                 if let Some(f) = self.finder.find(&bytes[..start.min(bytes.len())]) {
@@ -259,7 +263,10 @@ mod tests {
             .unwrap()
             .self_signed(&key)
             .unwrap();
-        (KeyFinder::for_cert_pem(&cert.pem()).unwrap(), key.serialize_pem())
+        (
+            KeyFinder::for_cert_pem(&cert.pem()).unwrap(),
+            key.serialize_pem(),
+        )
     }
 
     fn gz(data: &[u8]) -> Vec<u8> {

@@ -99,7 +99,9 @@ impl KeyFinder {
     }
 
     fn wants(&self, kind: Kind) -> bool {
-        self.keys.iter().any(|(k, _)| *k == kind || *k == Kind::Other)
+        self.keys
+            .iter()
+            .any(|(k, _)| *k == kind || *k == Kind::Other)
     }
 
     fn matches(&self, public: &[u8]) -> bool {

@@ -294,9 +294,7 @@ fn parse_rfc1123(date: &str) -> Option<u64> {
 /// index lines: `Package`, `Version`, `Architecture`, each to its grammar
 /// (Debian policy §5.6.1, §5.6.12, §5.6.8).
 pub fn check_control(fields: &[(String, String)], what: &str) -> Result<()> {
-    let get = |k: &str| {
-        field(fields, k).with_context(|| format!("{what} has no {k} field"))
-    };
+    let get = |k: &str| field(fields, k).with_context(|| format!("{what} has no {k} field"));
     let package = get("Package")?;
     let ok_name = package.len() >= 2
         && package.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -305,7 +303,9 @@ pub fn check_control(fields: &[(String, String)], what: &str) -> Result<()> {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
     if !ok_name {
         check_name("Package", package).with_context(|| what.to_owned())?;
-        bail!("{what}: the Package {package:?} is not a Debian package name (lower-case letters, digits, '+', '-', '.')");
+        bail!(
+            "{what}: the Package {package:?} is not a Debian package name (lower-case letters, digits, '+', '-', '.')"
+        );
     }
     let version = get("Version")?;
     let ok_version = version.starts_with(|c: char| c.is_ascii_digit())
@@ -354,7 +354,14 @@ impl Repository for Apt {
 
     fn current(&self, ctx: &Ctx) -> Result<Current<DebEntry, AptState>> {
         let dists = dists(ctx);
-        let shown = |name: &str| ctx.tree.root().join(&dists).join(name).display().to_string();
+        let shown = |name: &str| {
+            ctx.tree
+                .root()
+                .join(&dists)
+                .join(name)
+                .display()
+                .to_string()
+        };
         let mut current = Current {
             entries: Vec::new(),
             state: AptState {
@@ -395,21 +402,45 @@ impl Repository for Apt {
                 continue;
             };
             let Some(arch) = rel.strip_prefix(&format!("{COMPONENT}/binary-")) else {
-                bail!("{}: {} is not an index publish writes", shown("Release"), l.path);
+                bail!(
+                    "{}: {} is not an index publish writes",
+                    shown("Release"),
+                    l.path
+                );
             };
             check_name("architecture", arch)?;
             let gz = by_rel
                 .get(&format!("{}.gz", l.path))
                 .map(|g| g.sha256.clone())
                 .unwrap_or_default();
-            current
-                .state
-                .generation
-                .insert(arch.to_owned(), format!("{} {gz}", l.sha256).trim().to_owned());
+            current.state.generation.insert(
+                arch.to_owned(),
+                format!("{} {gz}", l.sha256).trim().to_owned(),
+            );
             let text = index_listed(ctx, &dists, rel, l)?;
+            // Under its name, the index is the signed one, unless a publish
+            // was killed after renaming a new one there: anything else is
+            // someone else's.
+            for (name, sha) in [("Packages", &l.sha256), ("Packages.gz", &gz)] {
+                let here = ctx.tree.read(&format!("{dists}/{rel}/{name}"))?;
+                let same = here
+                    .as_ref()
+                    .is_some_and(|b| crate::fsutil::sha256_hex(b) == *sha);
+                if !same && !ctx.interrupted {
+                    bail!(
+                        "{} is not the index the signed Release lists: publish did not write it, and signs nothing it did not verify
+  help: find out who changed it; restore the repository from a copy you trust, or remove {} and publish again",
+                        ctx.tree.root().join(&dists).join(rel).join(name).display(),
+                        ctx.tree.root().join(&dists).display()
+                    );
+                }
+            }
             let what = shown(&l.path);
             for e in parse_packages(&text, &what)? {
-                check_control(&e.control, &format!("{what}, the stanza of {}", e.package()))?;
+                check_control(
+                    &e.control,
+                    &format!("{what}, the stanza of {}", e.package()),
+                )?;
                 if e.architecture() != arch && e.architecture() != "all" {
                     bail!("{what} lists {} for {}", e.package(), e.architecture());
                 }
@@ -529,8 +560,17 @@ impl Repository for Apt {
             _ => ctx.date,
         };
         let archs: BTreeSet<String> = by_arch.keys().cloned().collect();
-        let release = release(ctx.label, ctx.suite, &archs, date, &listed, ctx.signer.is_some());
-        changed |= ctx.tree.write(&format!("{dists}/Release"), release.as_bytes())?;
+        let release = release(
+            ctx.label,
+            ctx.suite,
+            &archs,
+            date,
+            &listed,
+            ctx.signer.is_some(),
+        );
+        changed |= ctx
+            .tree
+            .write(&format!("{dists}/Release"), release.as_bytes())?;
         match ctx.signer {
             Some(s) => {
                 let detached = s.detached_armored(release.as_bytes(), date)?;
@@ -627,7 +667,13 @@ pub fn control_fields(bytes: &[u8], what: &str) -> Result<Vec<(String, String)>>
 }
 
 /// The deb822 `.sources` file for apt, the public key embedded when signed.
-pub fn sources_file(cluster: &str, label: &str, url: &str, suite: &str, public: Option<&str>) -> String {
+pub fn sources_file(
+    cluster: &str,
+    label: &str,
+    url: &str,
+    suite: &str,
+    public: Option<&str>,
+) -> String {
     let mut sources = format!(
         "# The apt repository of the etcd cluster {cluster}, published by etcdpack.\n# Install as /etc/apt/sources.list.d/{label}.sources, then: apt-get update && apt-get install {label}-<node>\nTypes: deb\nURIs: {url}\nSuites: {suite}\nComponents: {COMPONENT}\n"
     );

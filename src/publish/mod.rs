@@ -114,6 +114,7 @@ pub fn publish(o: &Options, reporter: &Reporter) -> Result<Published> {
         date: o.date,
         digests: &digests,
         reporter,
+        interrupted: tree.interrupted(),
     };
     let has = |f: Format| run.iter().any(|p| p.format == f);
     // Everything carried forward is verified before anything is written.
@@ -124,6 +125,7 @@ pub fn publish(o: &Options, reporter: &Reporter) -> Result<Published> {
         .then(|| repository::Repository::current(&yum::Yum, &ctx))
         .transpose()?;
 
+    tree.begin()?;
     let mut published = Published {
         added: Vec::new(),
         changed: false,
@@ -141,6 +143,7 @@ pub fn publish(o: &Options, reporter: &Reporter) -> Result<Published> {
     }
     published.client_files = client_files(o, &tree, &manifest.cluster, &label, &has)?;
     digests.save_as(o.out, digests::PUBLISH_FILE_NAME)?;
+    tree.finish()?;
     Ok(published)
 }
 
@@ -274,7 +277,10 @@ fn key_finder(out_dir: &Path) -> Result<KeyFinder> {
         }
     }
     KeyFinder::for_cert_pems(pems.iter().map(String::as_str)).with_context(|| {
-        format!("cannot read the certificates in {}", out_dir.join(out::PKI).display())
+        format!(
+            "cannot read the certificates in {}",
+            out_dir.join(out::PKI).display()
+        )
     })
 }
 
@@ -283,7 +289,10 @@ fn inside_out(out_dir: &Path, rel: &str) -> Result<PathBuf> {
     let mut p = out_dir.to_path_buf();
     for c in rel.split('/') {
         tree::check_component(c).with_context(|| {
-            format!("the manifest of {} records the artifact {rel:?}", out_dir.display())
+            format!(
+                "the manifest of {} records the artifact {rel:?}",
+                out_dir.display()
+            )
         })?;
         p.push(c);
     }

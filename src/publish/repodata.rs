@@ -65,7 +65,6 @@ impl RpmEntry {
             self.arch().to_owned(),
         )
     }
-
 }
 
 impl Entry for RpmEntry {

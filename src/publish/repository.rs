@@ -63,6 +63,10 @@ pub struct Ctx<'a> {
     /// What is known of files' digests by their identity (see `digests`).
     pub digests: &'a Digests,
     pub reporter: &'a Reporter,
+    /// The last publish into the repository was killed before it finished
+    /// (see [`super::tree::RepoTree::interrupted`]): files under their
+    /// names may be newer than the signed index that names them.
+    pub interrupted: bool,
 }
 
 /// A package of the finished run, checked against the manifest and for

@@ -108,7 +108,11 @@ impl Signer {
             .iter()
             .flat_map(|u| &u.signatures)
             .chain(&key.details.direct_signatures)
-            .chain(subkey.iter().flat_map(|&i| &key.secret_subkeys[i].signatures));
+            .chain(
+                subkey
+                    .iter()
+                    .flat_map(|&i| &key.secret_subkeys[i].signatures),
+            );
         let bound_at = own
             .filter_map(|s| s.created())
             .map(|t| t.as_secs())
@@ -180,11 +184,9 @@ impl Signer {
         // signature older than its key as a "time conflict", which a
         // SOURCE_DATE_EPOCH older than the key would otherwise make. Nor
         // before the self-signature that binds it (made a moment after the
-        // key, an RSA-4096 key taking seconds to make): Sequoia (apt's sqv,
-        // rpm on EL9 and later) finds no binding at such a time.
-        let created = created
-            .max(k.created_at().as_secs())
-            .max(self.bound_at);
+        // key, an RSA-4096 key taking seconds to make): Sequoia's sqv,
+        // which Debian 13's apt verifies with, finds no binding then.
+        let created = created.max(k.created_at().as_secs()).max(self.bound_at);
         let mut c = SignatureConfig::v4(typ, k.algorithm(), HashAlgorithm::Sha256);
         c.hashed_subpackets = vec![
             Subpacket::regular(SubpacketData::SignatureCreationTime(Timestamp::from_secs(
@@ -270,7 +272,8 @@ impl Signer {
     /// Whether `armored`, an armored detached signature (dnf's
     /// `repomd.xml.asc`), is this key's valid signature of `data`.
     pub fn verifies_armored(&self, data: &[u8], armored: &str) -> bool {
-        DetachedSignature::from_string(armored).is_ok_and(|(sig, _)| self.made(&sig.signature, data))
+        DetachedSignature::from_string(armored)
+            .is_ok_and(|(sig, _)| self.made(&sig.signature, data))
     }
 
     /// A detached signature of `data`, armored (apt's `Release.gpg`, dnf's

@@ -28,6 +28,9 @@ use crate::fsutil::{self, OutputLock};
 /// Mode of everything in the repository: it is served to anyone.
 pub const PUBLIC: u32 = 0o644;
 pub const PUBLIC_DIR: u32 = 0o755;
+/// Present while a publish writes: one that is there when publish starts
+/// was left by a publish that was killed.
+const PUBLISHING: &str = ".etcdpack-publishing";
 /// The suffix of a directory staged to replace another one.
 const STAGED: &str = ".staged";
 
@@ -56,10 +59,31 @@ impl RepoTree {
         &self.root
     }
 
+    /// Whether the last publish was killed before it finished.
+    pub fn interrupted(&self) -> bool {
+        self.root.join(PUBLISHING).is_file()
+    }
+
+    /// Mark the repository as being written, once what it holds was
+    /// verified and before the first write.
+    pub fn begin(&self) -> Result<()> {
+        self.write(
+            PUBLISHING,
+            b"an etcdpack publish is writing this repository, or was killed\n",
+        )
+        .map(drop)
+    }
+
+    /// The last write is done.
+    pub fn finish(&self) -> Result<()> {
+        self.remove(PUBLISHING).map(drop)
+    }
+
     /// Walk `dir` without following links: directories and regular files
     /// only; leftovers of a killed publish are removed.
     fn check(&self, dir: &Path) -> Result<()> {
-        let entries = fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        let entries =
+            fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
         for e in entries {
             let e = e.with_context(|| format!("cannot read {}", dir.display()))?;
             let path = e.path();
@@ -308,14 +332,34 @@ mod tests {
 
     #[test]
     fn names_from_packages_are_plain_names() {
-        for ok in ["etcd-k8s-etcd-1", "etcd_3.4.16-1_amd64.deb", "x86_64", "a+b~c"] {
+        for ok in [
+            "etcd-k8s-etcd-1",
+            "etcd_3.4.16-1_amd64.deb",
+            "x86_64",
+            "a+b~c",
+        ] {
             check_name("name", ok).unwrap();
         }
-        for bad in ["", ".", "..", "../../tmp/x", "a/b", ".hidden", "-rf", "a b", "a\nb", "é"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../../tmp/x",
+            "a/b",
+            ".hidden",
+            "-rf",
+            "a b",
+            "a\nb",
+            "é",
+        ] {
             assert!(check_name("Package", bad).is_err(), "{bad:?}");
         }
         let err = check_name("Package", "../../../../tmp/x").unwrap_err();
-        assert!(err.to_string().starts_with("the Package \"../../../../tmp/x\" holds '/'"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("the Package \"../../../../tmp/x\" holds '/'"),
+            "{err}"
+        );
     }
 
     #[test]

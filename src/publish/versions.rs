@@ -246,5 +246,4 @@ mod tests {
             assert_eq!(rpmvercmp(b, a), want.reverse(), "{b} vs {a}");
         }
     }
-
 }

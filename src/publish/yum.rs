@@ -82,8 +82,8 @@ impl Repository for Yum {
     }
 
     fn pool(&self, ctx: &Ctx, p: &RunPackage) -> Result<(RpmEntry, bool)> {
-        let mut src = fs::File::open(&p.path)
-            .with_context(|| format!("cannot read {}", p.path.display()))?;
+        let mut src =
+            fs::File::open(&p.path).with_context(|| format!("cannot read {}", p.path.display()))?;
         let head = package::rpm::head_of(&mut src)
             .with_context(|| format!("cannot read {}", p.path.display()))?;
         let arch = head.get_arch().unwrap_or("noarch").to_owned();
@@ -206,7 +206,14 @@ impl Repository for Yum {
 /// What the `$basearch` directory `dir` lists now, verified.
 fn current_of(ctx: &Ctx, dir: &str, arch: &str) -> Result<(Vec<RpmEntry>, ArchState)> {
     let repodata = format!("{dir}/{REPODATA}");
-    let shown = |name: &str| ctx.tree.root().join(&repodata).join(name).display().to_string();
+    let shown = |name: &str| {
+        ctx.tree
+            .root()
+            .join(&repodata)
+            .join(name)
+            .display()
+            .to_string()
+    };
     let Some(repomd) = ctx.tree.read(&format!("{repodata}/repomd.xml"))? else {
         return Ok((Vec::new(), ArchState::default()));
     };
@@ -220,7 +227,11 @@ fn current_of(ctx: &Ctx, dir: &str, arch: &str) -> Result<(Vec<RpmEntry>, ArchSt
                 "{} is not signed by the signing key {} (repomd.xml.asc is {}): publish builds only on what it can verify, and signs nothing else\n  help: publish with the key that signed it; or, if its packages are to be given up, remove {} and publish again",
                 shown("repomd.xml"),
                 signer.fingerprint(),
-                if asc.is_some() { "not its signature" } else { "missing" },
+                if asc.is_some() {
+                    "not its signature"
+                } else {
+                    "missing"
+                },
                 ctx.tree.root().join(dir).display()
             );
         }
@@ -235,7 +246,13 @@ fn current_of(ctx: &Ctx, dir: &str, arch: &str) -> Result<(Vec<RpmEntry>, ArchSt
             .href
             .strip_prefix(&format!("{REPODATA}/"))
             .filter(|n| repodata::is_data_file(n))
-            .with_context(|| format!("{} names {:?}, which publish never writes", shown("repomd.xml"), f.href))?;
+            .with_context(|| {
+                format!(
+                    "{} names {:?}, which publish never writes",
+                    shown("repomd.xml"),
+                    f.href
+                )
+            })?;
         names.push(name.to_owned());
         if f.kind == "primary" {
             primary = Some((name.to_owned(), f.sha256.clone()));
@@ -249,7 +266,10 @@ fn current_of(ctx: &Ctx, dir: &str, arch: &str) -> Result<(Vec<RpmEntry>, ArchSt
     let Some((name, sha)) = primary else {
         return Ok((Vec::new(), state));
     };
-    let gz = ctx.tree.read(&format!("{repodata}/{name}"))?.unwrap_or_default();
+    let gz = ctx
+        .tree
+        .read(&format!("{repodata}/{name}"))?
+        .unwrap_or_default();
     if crate::fsutil::sha256_hex(&gz) != sha {
         bail!(
             "{} is not the metadata repomd.xml lists (its sha256 differs, or it is missing): publish builds only on what it can verify\n  help: restore the repository from a copy you trust, or remove {} and publish again",
@@ -267,7 +287,13 @@ fn current_of(ctx: &Ctx, dir: &str, arch: &str) -> Result<(Vec<RpmEntry>, ArchSt
             .href
             .strip_prefix(&format!("{PACKAGES}/"))
             .filter(|f| f.ends_with(".rpm"))
-            .with_context(|| format!("{} lists {:?}, which is not where publish pools", shown(&name), l.href))?;
+            .with_context(|| {
+                format!(
+                    "{} lists {:?}, which is not where publish pools",
+                    shown(&name),
+                    l.href
+                )
+            })?;
         check_name("file name", file)?;
         let rel = format!("{dir}/{}", l.href);
         let path = ctx.tree.path(&rel)?;
@@ -288,8 +314,8 @@ fn current_of(ctx: &Ctx, dir: &str, arch: &str) -> Result<(Vec<RpmEntry>, ArchSt
                 shown(&name)
             );
         }
-        let metadata =
-            package::rpm::head_of(&mut f).with_context(|| format!("cannot read {}", path.display()))?;
+        let metadata = package::rpm::head_of(&mut f)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         if metadata.get_arch().unwrap_or("noarch") != arch {
             bail!("{} is not a package for {arch}", path.display());
         }
@@ -347,9 +373,11 @@ fn write_arch(
         .unwrap_or_default();
     let lines = history(&old_history, &line, state.generation.as_deref());
     let history_text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    let unchanged = state.repomd.as_ref().is_some_and(|(m, a)| {
-        *m == repomd.as_bytes() && a.as_deref() == asc.as_deref()
-    }) && old_history == history_text;
+    let unchanged = state
+        .repomd
+        .as_ref()
+        .is_some_and(|(m, a)| *m == repomd.as_bytes() && a.as_deref() == asc.as_deref())
+        && old_history == history_text;
     // What the kept generations still list stays in the pool.
     let mut kept_files: Vec<(String, Vec<u8>)> = Vec::new();
     for name in lines.iter().skip(1).flat_map(|l| l.split(' ')) {
