@@ -48,11 +48,14 @@
 //!    removals, and last the record. It re-derives no path or name, and
 //!    checks that every file the plan knew the contents of comes out so.
 //!
-//! 10. **publish** ([`publish`]) — a finished run's `.deb` packages as a
-//!     signed apt repository (pool, `Packages`, `Release`, `InRelease`,
-//!     `by-hash/`), incrementally and atomically for readers, refusing
-//!     packages that hold a key in clear; [`publish::sign`] is the OpenPGP
-//!     signing, in process.
+//! 10. **publish** ([`publish`]) — a finished run's `.deb` and `.rpm`
+//!     packages as a signed apt and a signed dnf repository, both one
+//!     [`publish::repository::Repository`]: what the repository lists now
+//!     verified with the signing key before anything is written, the
+//!     repository a tree of plain files it owns ([`publish::tree`]),
+//!     incrementally and consistently for readers whenever it is killed,
+//!     refusing packages that hold a key in clear ([`package::scan`]);
+//!     [`publish::sign`] is the OpenPGP signing, in process.
 //!
 //! [`cli`] and [`app`] wire the commands to the stages; [`verify`] re-checks
 //! a finished output directory. Everything is written through
