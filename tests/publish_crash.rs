@@ -1,0 +1,798 @@
+//! `etcdpack publish` killed, raced and read while it writes, judged by the
+//! real clients. A publish killed with SIGKILL at any moment leaves a
+//! repository that apt (`apt-get update`, with lists from before and from
+//! nothing) and dnf (`makecache` from an empty cache, `repo_gpgcheck=1`)
+//! accept, listing the release of before or the new one and nothing else,
+//! and the same publish run again finishes it. apt run in a loop while
+//! publishes change the index never fails and never sees a release go
+//! back; two publishes started at once into one repository take turns and
+//! both succeed.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use support::{Gen, HttpServer, both, etcdpack, run_ok};
+
+/// A fixed date, so that two publishes of the same packages compare.
+const EPOCH: &str = "1796190883";
+/// The node whose release every change raises.
+const CHANGED: &str = "etcd-test-etcd-2";
+/// The nodes no change touches.
+const UNCHANGED: [&str; 2] = ["etcd-test-etcd-1", "etcd-test-etcd-3"];
+
+/// A small deterministic generator; the seed is printed so that a failure
+/// can be replayed (`CRASH_SEED=…`).
+struct Lcg(u64);
+
+impl Lcg {
+    fn seeded() -> (Lcg, u64) {
+        let seed = std::env::var("CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            });
+        eprintln!("CRASH_SEED={seed}");
+        (Lcg(seed), seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    /// A number in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() % 1_000_000) as f64 / 1_000_000.0
+    }
+}
+
+/// An Ed25519 signing key, quick to make.
+fn ed25519_key(dir: &Path) -> PathBuf {
+    let key = dir.join("signing.asc");
+    run_ok(
+        etcdpack()
+            .args(["signing-key", "--algorithm", "ed25519", "--out"])
+            .arg(&key),
+    );
+    key
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed ({}):\n{}",
+        out.status,
+        both(&out)
+    );
+    both(&out)
+}
+
+/// Three nodes, .deb and .rpm, generated: every node at release 1.
+fn generated() -> Gen {
+    let g = Gen::new(
+        &["127.0.0.1", "127.0.0.2", "127.0.0.3"],
+        "packages: { formats: [deb, rpm] }\n",
+    );
+    g.run_ok(&[]);
+    g
+}
+
+/// Change etcd-2 (a SAN of its own for each release) and gen again: its
+/// packages rise to `release`, the other nodes' stay.
+fn raise(g: &Gen, release: u32) {
+    let yaml: String = fs::read_to_string(&g.config)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.contains("name: etcd-2,") {
+                format!(
+                    "  - {{ name: etcd-2, ip: \"127.0.0.2\", sans: [etcd-2-r{release}.example.com] }}\n"
+                )
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    fs::write(&g.config, yaml).unwrap();
+    g.run_ok(&[]);
+    for file in [
+        format!("{CHANGED}_3.4.16-{release}_amd64.deb"),
+        format!("{CHANGED}-3.4.16-{release}.x86_64.rpm"),
+    ] {
+        assert!(
+            g.out.join("dist").join(&file).is_file(),
+            "gen made no {file}"
+        );
+    }
+}
+
+/// `etcdpack publish` of `out` into `repo`, signed, served at `url`.
+fn publish(out: &Path, repo: &Path, key: &Path, url: &str, keep: &str) -> Command {
+    let mut c = etcdpack();
+    c.arg("publish")
+        .arg("--out")
+        .arg(out)
+        .arg("--repo")
+        .arg(repo)
+        .arg("--sign-key")
+        .arg(key)
+        .arg("--allow-cleartext-keys")
+        .args(["--url", url, "--keep", keep])
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .env_remove("ETCDPACK_SIGN_KEY");
+    c
+}
+
+fn spawn_quiet(mut c: Command) -> Child {
+    c.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// An apt of its own: sources, lists, cache, status and keys in a temp
+/// dir; the host's configuration and keys play no part.
+struct Apt {
+    dir: tempfile::TempDir,
+}
+
+impl Apt {
+    fn new(sources: &Path) -> Apt {
+        let dir = tempfile::tempdir().unwrap();
+        for d in [
+            "etc/sources.list.d",
+            "etc/apt.conf.d",
+            "etc/preferences.d",
+            "etc/trusted.gpg.d",
+            "state/lists/partial",
+            "cache/archives/partial",
+        ] {
+            fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        fs::write(dir.path().join("status"), "").unwrap();
+        fs::copy(
+            sources,
+            dir.path()
+                .join("etc/sources.list.d")
+                .join(sources.file_name().unwrap()),
+        )
+        .unwrap();
+        Apt { dir }
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) -> Output {
+        let d = self.dir.path().display();
+        let mut c = Command::new(tool);
+        for o in [
+            format!("Dir::Etc::Parts={d}/etc/apt.conf.d"),
+            format!("Dir::Etc::PreferencesParts={d}/etc/preferences.d"),
+            "Dir::Etc::SourceList=/dev/null".to_owned(),
+            format!("Dir::Etc::SourceParts={d}/etc/sources.list.d"),
+            format!("Dir::Etc::TrustedParts={d}/etc/trusted.gpg.d"),
+            format!("Dir::Etc::Trusted={d}/etc/trusted.gpg"),
+            format!("Dir::State={d}/state"),
+            format!("Dir::State::status={d}/status"),
+            format!("Dir::Cache={d}/cache"),
+            "APT::Sandbox::User=root".to_owned(),
+            "Debug::NoLocking=1".to_owned(),
+            "Acquire::Languages=none".to_owned(),
+            "APT::Architecture=amd64".to_owned(),
+            "APT::Architectures=amd64".to_owned(),
+        ] {
+            c.arg("-o").arg(o);
+        }
+        c.args(args).current_dir(self.dir.path());
+        c.output().unwrap()
+    }
+
+    fn update(&self) -> Output {
+        self.run("apt-get", &["update"])
+    }
+
+    /// The candidate version of each node's package.
+    fn candidates(&self) -> BTreeMap<String, String> {
+        let mut args = vec!["policy", CHANGED];
+        args.extend(UNCHANGED);
+        let out = ok(self.run("apt-cache", &args));
+        let mut found = BTreeMap::new();
+        let mut package = None;
+        for l in out.lines() {
+            if !l.starts_with(' ') && l.ends_with(':') {
+                package = Some(l.trim_end_matches(':').to_owned());
+            } else if let (Some(p), Some(c)) = (&package, l.trim().strip_prefix("Candidate: ")) {
+                found.insert(p.clone(), c.to_owned());
+            }
+        }
+        found
+    }
+}
+
+/// Why an `apt-get update` is not a clean one, if it is not: it failed, or
+/// it said `Hash Sum mismatch`, a warning or an error.
+fn unclean(out: &Output) -> Option<String> {
+    let said = both(out);
+    let bad = !out.status.success()
+        || said.contains("Hash Sum mismatch")
+        || said
+            .lines()
+            .any(|l| l.starts_with("W:") || l.starts_with("E:"));
+    bad.then(|| format!("apt-get update ({}):\n{said}", out.status))
+}
+
+/// A dnf of its own: configuration, repositories, cache and rpm database
+/// under one installroot; the host's play no part. dnf reads the key the
+/// `.repo` file names from the machine, so it runs in a mount namespace
+/// of its own where the test's key directory is /etc/pki/rpm-gpg.
+struct Dnf {
+    dir: tempfile::TempDir,
+}
+
+impl Dnf {
+    fn new(repo_file: &Path) -> Dnf {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        for d in ["etc/yum.repos.d", "etc/dnf", "var/cache/dnf"] {
+            fs::create_dir_all(root.join(d)).unwrap();
+        }
+        fs::write(
+            root.join("etc/dnf/dnf.conf"),
+            "[main]\ngpgcheck=1\nrepo_gpgcheck=1\ninstall_weak_deps=0\nkeepcache=0\n",
+        )
+        .unwrap();
+        fs::copy(
+            repo_file,
+            root.join("etc/yum.repos.d")
+                .join(repo_file.file_name().unwrap()),
+        )
+        .unwrap();
+        let keys = dir.path().join("rpm-gpg");
+        fs::create_dir_all(&keys).unwrap();
+        let text = fs::read_to_string(repo_file).unwrap();
+        let at = text
+            .lines()
+            .find_map(|l| l.strip_prefix("gpgkey=file:///etc/pki/rpm-gpg/"))
+            .expect("a signed .repo names its key file in /etc/pki/rpm-gpg");
+        fs::copy(repo_file.with_extension("asc"), keys.join(at)).unwrap();
+        Dnf { dir }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let root = self.root();
+        fs::create_dir_all("/etc/pki/rpm-gpg").unwrap();
+        Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount --bind \"$0\" /etc/pki/rpm-gpg && exec dnf \"$@\"")
+            .arg(self.dir.path().join("rpm-gpg"))
+            .arg("--installroot")
+            .arg(&root)
+            .arg("--config")
+            .arg(root.join("etc/dnf/dnf.conf"))
+            .arg(format!(
+                "--setopt=reposdir={}",
+                root.join("etc/yum.repos.d").display()
+            ))
+            .args(["--releasever=1", "--disableplugin=*", "-y"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Fetch the metadata again, from nothing.
+    fn makecache(&self) -> Output {
+        let _ = fs::remove_dir_all(self.root().join("var/cache/dnf"));
+        self.run(&["makecache"])
+    }
+
+    /// Every `version-release` of each package the cached metadata lists.
+    fn listed(&self) -> BTreeMap<String, Vec<String>> {
+        let out = self.run(&[
+            "-C",
+            "repoquery",
+            "--repo",
+            "etcd-test",
+            "--qf",
+            "%{name} %{version}-%{release}",
+        ]);
+        ok(out.clone());
+        let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some((name, version)) = l.trim().split_once(' ')
+                && name.starts_with("etcd-test-")
+            {
+                found
+                    .entry(name.to_owned())
+                    .or_default()
+                    .push(version.to_owned());
+            }
+        }
+        found
+    }
+}
+
+/// The release number of `3.4.16-N`.
+fn release_of(version: &str) -> u32 {
+    version
+        .strip_prefix("3.4.16-")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("{version:?} is no release etcdpack made"))
+}
+
+/// Every entry under `dir`, hidden ones too, with its size and mtime: what
+/// tells whether anything was written.
+fn listing(dir: &Path) -> BTreeMap<String, (bool, u64, SystemTime)> {
+    let mut map = BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            let Ok(meta) = fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if meta.is_dir() {
+                stack.push(p.clone());
+            }
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            map.insert(rel, (meta.is_dir(), meta.len(), meta.modified().unwrap()));
+        }
+    }
+    map
+}
+
+/// The repository's indexes and what a killed publish may leave, for a
+/// failure's message.
+fn state_of(repo: &Path) -> String {
+    let mut s = String::new();
+    for (rel, (dir, len, _)) in listing(repo) {
+        if rel.contains("/Packages/") || rel.starts_with("pool/") {
+            continue;
+        }
+        s.push_str(&format!("  {rel}{}\n", if dir { "/" } else { "" }));
+        if !dir && (rel.ends_with(".etcdpack-generations") || rel.ends_with("Release")) {
+            let text = fs::read_to_string(repo.join(&rel)).unwrap_or_default();
+            for l in text
+                .lines()
+                .filter(|l| !l.starts_with(' ') || l.contains("Packages"))
+            {
+                s.push_str(&format!("      {l}\n"));
+            }
+        } else if !dir {
+            s.push_str(&format!("      ({len} bytes)\n"));
+        }
+    }
+    let pooled: Vec<String> = listing(repo)
+        .into_keys()
+        .filter(|k| k.ends_with(".deb") || k.ends_with(".rpm"))
+        .collect();
+    format!("{s}  packages: {pooled:?}\n")
+}
+
+/// Temporary files and staged directories a killed publish left.
+fn leftovers(repo: &Path) -> Vec<String> {
+    listing(repo)
+        .into_keys()
+        .filter(|k| {
+            let name = k.rsplit('/').next().unwrap();
+            name.starts_with('.') && (name.ends_with(".part") || name.ends_with(".staged"))
+        })
+        .collect()
+}
+
+/// Wait until the publish `child` has written anything into `repo` (its
+/// listing differs from `before`) or has exited; how long that took.
+fn until_written(
+    child: &mut Child,
+    repo: &Path,
+    before: &BTreeMap<String, (bool, u64, SystemTime)>,
+) -> Duration {
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() && listing(repo) == *before {
+        assert!(t.elapsed() < Duration::from_secs(60), "publish hangs");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    t.elapsed()
+}
+
+/// What changed between two listings of a repository, by part: the pool,
+/// apt's indexes by hash and by name, `Release` and its signatures, yum's
+/// `repodata/`, the client files, temporaries.
+fn changed_parts(
+    before: &BTreeMap<String, (bool, u64, SystemTime)>,
+    after: &BTreeMap<String, (bool, u64, SystemTime)>,
+) -> Vec<&'static str> {
+    let mut parts = std::collections::BTreeSet::new();
+    let keys = before.keys().chain(after.keys());
+    for k in keys.filter(|k| before.get(*k) != after.get(*k)) {
+        let name = k.rsplit('/').next().unwrap();
+        parts.insert(
+            if name.ends_with(".part") || name.ends_with(".staged") || k.contains(".staged/") {
+                "temporaries"
+            } else if k.starts_with("pool/") || k.contains("/Packages/") {
+                "packages"
+            } else if k.contains("/by-hash/") {
+                "apt by-hash"
+            } else if name.starts_with("Packages") {
+                "apt Packages"
+            } else if name == "Release" || name == "Release.gpg" {
+                "Release"
+            } else if name == "InRelease" {
+                "InRelease"
+            } else if k.contains("/repodata") {
+                "yum repodata"
+            } else if k.starts_with("etcd-test.") {
+                "client files"
+            } else {
+                "directories"
+            },
+        );
+    }
+    parts.into_iter().collect()
+}
+
+/// apt (`lists`, which has read the repository before, and one from
+/// nothing) updates cleanly; the release of etcd-2 each finds, asserted to
+/// be one of `expected`; the other nodes' stay at 1.
+fn apt_sees(lists: &Apt, sources: &Path, expected: &[u32], repo: &Path, when: &str) -> u32 {
+    let mut seen = 0;
+    for apt in [lists, &Apt::new(sources)] {
+        if let Some(why) = unclean(&apt.update()) {
+            panic!("{when}: {why}\nthe repository:\n{}", state_of(repo));
+        }
+        let candidates = apt.candidates();
+        let candidate = release_of(&candidates[CHANGED]);
+        assert!(
+            expected.contains(&candidate),
+            "{when}: apt's candidate for {CHANGED} is release {candidate}, not one of {expected:?}\nthe repository:\n{}",
+            state_of(repo)
+        );
+        for p in UNCHANGED {
+            assert_eq!(candidates[p], "3.4.16-1", "{when}: {p}");
+        }
+        seen = candidate;
+    }
+    seen
+}
+
+/// dnf makes its cache from nothing, verifying `repomd.xml`; the newest
+/// release of etcd-2 it lists, asserted to be one of `expected`.
+fn dnf_sees(dnf: &Dnf, expected: &[u32], repo: &Path, when: &str) -> u32 {
+    let out = dnf.makecache();
+    assert!(
+        out.status.success(),
+        "{when}: dnf makecache ({}):\n{}\nthe repository:\n{}",
+        out.status,
+        both(&out),
+        state_of(repo)
+    );
+    let listed = dnf.listed();
+    let newest = listed
+        .get(CHANGED)
+        .and_then(|vs| vs.iter().map(|v| release_of(v)).max())
+        .unwrap_or_else(|| {
+            panic!(
+                "{when}: dnf lists no {CHANGED}: {listed:?}\n{}",
+                state_of(repo)
+            )
+        });
+    assert!(
+        expected.contains(&newest),
+        "{when}: dnf's newest {CHANGED} is release {newest}, not one of {expected:?}\nthe repository:\n{}",
+        state_of(repo)
+    );
+    for p in UNCHANGED {
+        assert_eq!(
+            listed.get(p).map(Vec::as_slice),
+            Some(&["3.4.16-1".to_owned()][..]),
+            "{when}: {p}"
+        );
+    }
+    newest
+}
+
+#[test]
+fn a_publish_killed_at_any_moment_leaves_a_repository_apt_and_dnf_accept_and_the_next_one_finishes_it()
+ {
+    support::require!(
+        support::ROOT,
+        support::STANDIN,
+        support::APT_GET,
+        support::DNF,
+        support::UNSHARE
+    );
+    const ROUNDS: u32 = 16;
+    let (mut rng, seed) = Lcg::seeded();
+    let g = generated();
+    let keys = tempfile::tempdir().unwrap();
+    let key = ed25519_key(keys.path());
+    let repo = g.dir.path().join("repo");
+    let server = HttpServer::serve_dir(&repo);
+    let url = server.base_url.clone();
+    ok(publish(&g.out, &repo, &key, &url, "2").output().unwrap());
+    let sources = repo.join("etcd-test.sources");
+    let apt = Apt::new(&sources);
+    let dnf = Dnf::new(&repo.join("etcd-test.repo"));
+    apt_sees(&apt, &sources, &[1], &repo, "first publish");
+    dnf_sees(&dnf, &[1], &repo, "first publish");
+
+    // How long an uninterrupted publish of a change takes here, and how
+    // long it writes (most of it is reading and checking the run's
+    // packages and what the repository lists), to aim the kills: the
+    // longest of two publishes, one keeping 1 release, one 2.
+    let mut full = Duration::ZERO;
+    let mut window = Duration::ZERO;
+    for (release, keep) in [(2, "1"), (3, "2")] {
+        raise(&g, release);
+        let before = listing(&repo);
+        let t = Instant::now();
+        let mut child = spawn_quiet(publish(&g.out, &repo, &key, &url, keep));
+        let first_write = until_written(&mut child, &repo, &before);
+        let status = child.wait().unwrap();
+        full = full.max(t.elapsed());
+        window = window.max(t.elapsed() - first_write);
+        assert!(status.success(), "publish of release {release}: {status}");
+    }
+    apt_sees(&apt, &sources, &[3], &repo, "timed publishes");
+    eprintln!("an uninterrupted publish takes up to {full:?}, the last {window:?} of it writing");
+    // The machine's load stretches one publish more than another: aim the
+    // kills once it writes across half as much again.
+    let window = window.mul_f64(1.5);
+
+    // Half the kills land anywhere in [0, 1.0] × that time; half once the
+    // publish has begun to write, anywhere in that window; each in a slice of its own, in shuffled order: every part of
+    // a publish is hit, however the machine's load stretches it.
+    let half = ROUNDS / 2;
+    let mut aims: Vec<(bool, f64)> = Vec::new();
+    for (writing, n) in [(false, half), (true, ROUNDS - half)] {
+        for i in 0..n {
+            aims.push((writing, (f64::from(i) + rng.unit()) / f64::from(n)));
+        }
+    }
+    for i in (1..aims.len()).rev() {
+        aims.swap(i, (rng.next() as usize) % (i + 1));
+    }
+
+    let mut landed = 0;
+    let mut wrote = 0;
+    for (round, (writing, fraction)) in aims.into_iter().enumerate() {
+        let release = round as u32 + 4;
+        raise(&g, release);
+        let keep = if round % 2 == 0 { "1" } else { "2" };
+        let before = listing(&repo);
+
+        let mut child = spawn_quiet(publish(&g.out, &repo, &key, &url, keep));
+        let t = Instant::now();
+        let aim = if writing {
+            let first_write = until_written(&mut child, &repo, &before);
+            let delay = window.mul_f64(fraction);
+            std::thread::sleep(delay);
+            format!("{delay:?} after its first write at {first_write:?}")
+        } else {
+            let delay = full.mul_f64(fraction);
+            std::thread::sleep(delay);
+            format!("{delay:?}")
+        };
+        let running = child.try_wait().unwrap().is_none();
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        let at = t.elapsed();
+        let changed = changed_parts(&before, &listing(&repo));
+        if running {
+            landed += 1;
+            wrote += u32::from(!changed.is_empty());
+        }
+        let when = format!(
+            "round {round} (release {release}, --keep {keep}, killed {aim}, at {at:?}, seed {seed})"
+        );
+        eprintln!(
+            "{when}: {} ({status}); it had written: {}",
+            if running { "killed" } else { "had exited" },
+            if changed.is_empty() {
+                "nothing".to_owned()
+            } else {
+                changed.join(", ")
+            }
+        );
+
+        // What the killed publish left: the release of before, or the new one.
+        let previous = release - 1;
+        apt_sees(&apt, &sources, &[previous, release], &repo, &when);
+        dnf_sees(&dnf, &[previous, release], &repo, &when);
+
+        // The same publish again finishes it.
+        let out = publish(&g.out, &repo, &key, &url, keep).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{when}: the publish after the kill failed ({}):\n{}\nthe repository:\n{}",
+            out.status,
+            both(&out),
+            state_of(&repo)
+        );
+        assert_eq!(
+            leftovers(&repo),
+            Vec::<String>::new(),
+            "{when}: a finished publish leaves no temporaries"
+        );
+        let done = format!("{when}, then published again");
+        apt_sees(&apt, &sources, &[release], &repo, &done);
+        dnf_sees(&dnf, &[release], &repo, &done);
+    }
+    eprintln!(
+        "{landed} of {ROUNDS} kills landed while publish ran, {wrote} of them after it had written"
+    );
+    assert!(
+        landed >= ROUNDS / 2,
+        "only {landed} of {ROUNDS} kills landed while publish ran (seed {seed})"
+    );
+    assert!(
+        wrote >= ROUNDS / 4,
+        "only {wrote} kills landed after publish had begun writing (seed {seed})"
+    );
+}
+
+/// One `apt-get update` of the reader: when it ran, and whether it was clean.
+struct Read {
+    start: Instant,
+    end: Instant,
+    unclean: Option<String>,
+    candidate: Option<u32>,
+}
+
+#[test]
+fn apt_reading_during_publishes_never_fails_and_two_publishes_at_once_take_turns() {
+    support::require!(
+        support::ROOT,
+        support::STANDIN,
+        support::APT_GET,
+        support::DNF,
+        support::UNSHARE
+    );
+    let g = generated();
+    let keys = tempfile::tempdir().unwrap();
+    let key = ed25519_key(keys.path());
+    let repo = g.dir.path().join("repo");
+    let server = HttpServer::serve_dir(&repo);
+    let url = server.base_url.clone();
+    ok(publish(&g.out, &repo, &key, &url, "2").output().unwrap());
+    let sources = repo.join("etcd-test.sources");
+
+    // The runs to publish, made first so that the publishes follow each
+    // other closely: etcd-2 at releases 2 to 9, each in its own copy.
+    let outs: Vec<PathBuf> = (2..=9)
+        .map(|release| {
+            raise(&g, release);
+            let copy = g.dir.path().join(format!("out-{release}"));
+            run_ok(Command::new("cp").arg("-a").arg(&g.out).arg(&copy));
+            copy
+        })
+        .collect();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (stop, sources) = (stop.clone(), sources.clone());
+        std::thread::spawn(move || {
+            let apt = Apt::new(&sources);
+            let deadline = Instant::now() + Duration::from_secs(90);
+            let mut reads = Vec::new();
+            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline && reads.len() < 500 {
+                let start = Instant::now();
+                let out = apt.update();
+                let end = Instant::now();
+                let why = unclean(&out);
+                let candidate = why
+                    .is_none()
+                    .then(|| release_of(&apt.candidates()[CHANGED]));
+                reads.push(Read {
+                    start,
+                    end,
+                    unclean: why,
+                    candidate,
+                });
+            }
+            reads
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Six publishes, each raising etcd-2, keeping 1 or 3 releases in turn.
+    let mut busy: Vec<(Instant, Instant)> = Vec::new();
+    for (i, out) in outs[..6].iter().enumerate() {
+        let keep = if i % 2 == 0 { "1" } else { "3" };
+        let start = Instant::now();
+        let done = publish(out, &repo, &key, &url, keep).output().unwrap();
+        busy.push((start, Instant::now()));
+        ok(done);
+    }
+
+    // Two publishes at once (releases 8 and 9): the second waits for the
+    // first, and both succeed, in either order.
+    let start = Instant::now();
+    let spawn = |out: &Path, keep: &str| {
+        let mut c = publish(out, &repo, &key, &url, keep);
+        c.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = spawn(&outs[6], "2");
+    let second = spawn(&outs[7], "1");
+    let together = first.try_wait().unwrap().is_none();
+    let (a, b) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    busy.push((start, Instant::now()));
+    let a_said = ok(a);
+    let b_said = ok(b);
+    assert!(
+        together,
+        "the first publish had finished before the second started:\n{a_said}"
+    );
+    for said in [&a_said, &b_said] {
+        assert!(said.contains("Published stable"), "{said}");
+    }
+
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    let reads = reader.join().unwrap();
+
+    let mut during = 0;
+    let mut last = 0;
+    for (n, r) in reads.iter().enumerate() {
+        if let Some(why) = &r.unclean {
+            panic!(
+                "apt-get update {n} of {}, during the publishes, was not clean: {why}\nthe repository now:\n{}",
+                reads.len(),
+                state_of(&repo)
+            );
+        }
+        let seen = r.candidate.unwrap();
+        assert!(
+            seen >= last,
+            "apt-get update {n} saw release {seen} of {CHANGED} after {last}"
+        );
+        last = seen;
+        if busy.iter().any(|(s, e)| r.start < *e && *s < r.end) {
+            during += 1;
+        }
+    }
+    eprintln!(
+        "{} apt-get update runs, {during} of them during a publish",
+        reads.len()
+    );
+    assert!(
+        during >= 3,
+        "only {during} of {} apt-get update runs overlapped a publish",
+        reads.len()
+    );
+    assert_eq!(last, 9, "the reader's last update sees the last release");
+
+    // The repository both left: apt and dnf read it whole, the newest
+    // release listed, and the next publish builds on it.
+    let apt = Apt::new(&sources);
+    apt_sees(&apt, &sources, &[9], &repo, "after two publishes at once");
+    let dnf = Dnf::new(&repo.join("etcd-test.repo"));
+    dnf_sees(&dnf, &[9], &repo, "after two publishes at once");
+    ok(publish(&outs[7], &repo, &key, &url, "2").output().unwrap());
+    assert_eq!(leftovers(&repo), Vec::<String>::new());
+    apt_sees(&apt, &sources, &[9], &repo, "a publish after them");
+}
