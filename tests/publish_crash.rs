@@ -558,8 +558,8 @@ fn a_publish_killed_at_any_moment_leaves_a_repository_apt_and_dnf_accept_and_the
     let window = window.mul_f64(1.5);
 
     // Half the kills land anywhere in [0, 1.0] × that time; half once the
-    // publish has begun to write, anywhere in that window; each in a slice of its own, in shuffled order: every part of
-    // a publish is hit, however the machine's load stretches it.
+    // publish has begun to write, anywhere in that window; each in a slice
+    // of its own, in shuffled order: every part of a publish is hit.
     let half = ROUNDS / 2;
     let mut aims: Vec<(bool, f64)> = Vec::new();
     for (writing, n) in [(false, half), (true, ROUNDS - half)] {
