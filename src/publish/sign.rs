@@ -68,6 +68,36 @@ pub fn generate(uid: &str, algorithm: KeyAlgorithm) -> Result<SignedSecretKey> {
         KeyAlgorithm::Rsa4096 => KeyType::Rsa(4096),
         KeyAlgorithm::Ed25519 => KeyType::Ed25519Legacy,
     };
+    generate_as(uid, key_type)
+}
+
+/// A key of `key_type` for `uid`. An RSA key is made again until its primes
+/// are in the order OpenPGP requires (p < q, RFC 9580 §5.5.5.1): the
+/// library that generates it keeps them in the order it found them, and
+/// libgcrypt (gpg, rpmsign with gpg) then makes an invalid signature about
+/// once in a hundred with such a key.
+fn generate_as(uid: &str, key_type: KeyType) -> Result<SignedSecretKey> {
+    loop {
+        let key = generate_once(uid, key_type.clone())?;
+        if rsa_primes_in_order(&key) != Some(false) {
+            return Ok(key);
+        }
+    }
+}
+
+/// For an RSA key in clear, whether its primes are in OpenPGP's order.
+fn rsa_primes_in_order(key: &SignedSecretKey) -> Option<bool> {
+    use pgp::types::{PlainSecretParams, SecretParams};
+    let SecretParams::Plain(PlainSecretParams::RSA(secret)) = key.primary_key.secret_params()
+    else {
+        return None;
+    };
+    let (_, p, q, _) = secret.to_bytes();
+    // Big-endian, without leading zeros: the shorter is the smaller.
+    Some((p.len(), &p) < (q.len(), &q))
+}
+
+fn generate_once(uid: &str, key_type: KeyType) -> Result<SignedSecretKey> {
     let mut params = SecretKeyParamsBuilder::default();
     params
         .key_type(key_type)
@@ -348,6 +378,18 @@ mod tests {
         let early = s.detached(b"data", 1_000_000_000).unwrap();
         assert_eq!(early.created().map(|t| t.as_secs()), Some(s.bound_at));
         assert!(s.bound_at >= s.signing_key().created_at().as_secs());
+    }
+
+    #[test]
+    fn rsa_keys_have_their_primes_in_openpgp_order() {
+        // Half of all keys come out of the generator the other way round:
+        // ten in a row in order cannot be chance.
+        for _ in 0..10 {
+            let key = generate_as("t <t@example.com>", KeyType::Rsa(2048)).unwrap();
+            assert_eq!(rsa_primes_in_order(&key), Some(true));
+        }
+        let ed = generate("t <t@example.com>", KeyAlgorithm::Ed25519).unwrap();
+        assert_eq!(rsa_primes_in_order(&ed), None);
     }
 
     #[test]
