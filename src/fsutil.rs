@@ -81,6 +81,17 @@ pub fn write_atomic_returning(
     write_atomic_as(path, mode, fill, None)
 }
 
+/// [`write_atomic_deferred`], returning the metadata as
+/// [`write_atomic_returning`] does.
+pub fn write_atomic_deferred_returning(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut File) -> Result<()>,
+    later: &Deferred,
+) -> Result<fs::Metadata> {
+    write_atomic_as(path, mode, fill, Some(later))
+}
+
 fn write_atomic_as(
     path: &Path,
     mode: u32,

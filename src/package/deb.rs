@@ -308,6 +308,28 @@ fn members(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
     Ok(out)
 }
 
+/// The first bytes of a .deb read from `r`, up to the end of its control
+/// member: an ar archive of `debian-binary` and `control.tar.gz`, which
+/// [`control_of`] reads, without reading the data member.
+pub fn control_prefix(r: &mut impl Read) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    for _ in 0..2 {
+        let at = if buf.is_empty() { 8 } else { buf.len() };
+        let mut head = vec![0; at + 60 - buf.len()];
+        r.read_exact(&mut head).context("the .deb ends early")?;
+        buf.extend_from_slice(&head);
+        let size: usize = std::str::from_utf8(&buf[buf.len() - 12..buf.len() - 2])
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .filter(|n| *n <= 16 << 20)
+            .context("the ar archive has a bad member size")?;
+        let mut data = vec![0; size + size % 2];
+        r.read_exact(&mut data).context("the .deb ends early")?;
+        buf.extend_from_slice(&data);
+    }
+    Ok(buf)
+}
+
 /// The members of a .deb (an ar archive), by name, borrowed.
 pub(crate) fn ar_members(bytes: &[u8]) -> Result<Vec<(String, &[u8])>> {
     let mut rest = bytes

@@ -10,22 +10,21 @@
 //! **The same member is inflated once.** A gzip stream is a series of
 //! members, and the members holding the binaries are the same bytes in
 //! every package of a run (see `archive.rs`). A large member, once inflated
-//! and scanned, is remembered by its compressed bytes (their length and
-//! SHA-256) together with the first and last [`OVERLAP`] bytes of what it
-//! inflates to. Met again, at a member boundary, it is recognised by
-//! hashing the same number of bytes there, and only its first and last
+//! and scanned, is remembered by its compressed bytes together with the
+//! first and last [`OVERLAP`] bytes of what it inflates to. Met again, at a
+//! member boundary, it is recognised by comparing the bytes there with
+//! it (far cheaper than inflating them), and only its first and last
 //! bytes join the scanned stream: a key that lies wholly inside was found
 //! the first time, and one that crosses its start or end lies within the
 //! bytes kept. The compressed bytes decide what the member inflates to, so
 //! nothing is taken on trust: every byte of every package is either scanned
-//! or hashed and shown to be bytes that were scanned.
+//! or compared with bytes that were scanned.
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
 
 use crate::model::Format;
 use crate::pki::KeyFinder;
@@ -44,7 +43,8 @@ const WINDOW: usize = 4 << 20;
 #[derive(Debug)]
 struct Known {
     len: usize,
-    sha256: [u8; 32],
+    /// The member's compressed bytes.
+    bytes: Vec<u8>,
     /// What it inflates to, in bytes.
     out_len: u64,
     head: Vec<u8>,
@@ -167,23 +167,23 @@ impl<'f> KeyScan<'f> {
             .unwrap_or_else(|e| e.into_inner())
             .get(key)
             .cloned()?;
-        candidates.into_iter().find(|k| {
-            k.len <= rest.len() && <[u8; 32]>::from(Sha256::digest(&rest[..k.len])) == k.sha256
-        })
+        candidates
+            .into_iter()
+            .find(|k| k.len <= rest.len() && rest[..k.len] == k.bytes[..])
     }
 
     fn remember(&self, member: &[u8], out_len: u64, head: Vec<u8>, tail: Vec<u8>) {
         let known = Arc::new(Known {
             len: member.len(),
             out_len,
-            sha256: Sha256::digest(member).into(),
+            bytes: member.to_vec(),
             head,
             tail,
         });
         let key = member[..PREFIX.min(member.len())].to_vec();
         let mut table = self.known.lock().unwrap_or_else(|e| e.into_inner());
         let list = table.entry(key).or_default();
-        if !list.iter().any(|k| k.sha256 == known.sha256) {
+        if !list.iter().any(|k| k.bytes == known.bytes) {
             list.push(known);
         }
     }

@@ -178,7 +178,6 @@ impl Repository for Apt {
             control: p.control.clone(),
             filename: String::new(),
             size: p.size,
-            md5: p.md5.clone(),
             sha256: p.sha256.clone(),
         };
         entry.filename = pool_path(entry.package(), &p.file);
@@ -197,10 +196,14 @@ impl Repository for Apt {
         }
         let mut src = std::fs::File::open(&p.path)
             .with_context(|| format!("cannot read {}", p.path.display()))?;
-        let meta = ctx.tree.write_with(rel, |f| {
-            std::io::copy(&mut src, f)?;
-            Ok(())
-        })?;
+        let meta = ctx.tree.write_with(
+            rel,
+            |f| {
+                std::io::copy(&mut src, f)?;
+                Ok(())
+            },
+            ctx.later,
+        )?;
         ctx.digests.wrote_file(&meta, p.sha256.clone());
         ctx.reporter.status("Pooled", rel);
         Ok((entry, true))

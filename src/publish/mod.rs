@@ -39,7 +39,7 @@ pub mod versions;
 pub mod yum;
 
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -105,6 +105,7 @@ pub fn publish(o: &Options, reporter: &Reporter) -> Result<Published> {
 
     let tree = RepoTree::open(o.repo)?;
     let label = format!("etcd-{}", manifest.cluster);
+    let later = crate::fsutil::Deferred::new();
     let ctx = Ctx {
         tree: &tree,
         suite: o.suite,
@@ -115,6 +116,7 @@ pub fn publish(o: &Options, reporter: &Reporter) -> Result<Published> {
         digests: &digests,
         reporter,
         interrupted: tree.interrupted(),
+        later: &later,
     };
     let has = |f: Format| run.iter().any(|p| p.format == f);
     // Everything carried forward is verified before anything is written.
@@ -193,38 +195,47 @@ fn intake(
             o.out.display()
         );
     }
+    let scanned = Scanned::load(o.out);
     let checked: Vec<(RunPackage, Option<String>)> = artifacts
         .par_iter()
         .map(|&(format, rel, sha256)| {
             let path = inside_out(o.out, rel)?;
             let file = rel.rsplit('/').next().unwrap_or(rel).to_owned();
             check_name("package file name", &file)?;
-            let meta = fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            let mut bytes = Vec::with_capacity(meta.len() as usize);
-            fs::File::open(&path)
-                .and_then(|mut f| f.read_to_end(&mut bytes))
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let known = digests.recorded(&meta).filter(|k| k == sha256);
-            if known.is_none() && crate::fsutil::sha256_hex(&bytes) != sha256 {
-                bail!(
-                    "{} is not the package the manifest records (its sha256 differs)\n  help: run `etcdpack verify {}`, then gen again",
-                    path.display(),
-                    o.out.display()
-                );
-            }
-            let found = scan
-                .find(format, &bytes)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let (control, md5) = match format {
-                Format::Deb => (
-                    apt::control_fields(&bytes, &path.display().to_string())?,
-                    hex::encode(<md5::Md5 as md5::Digest>::digest(&bytes)),
-                ),
+            let read = || format!("cannot read {}", path.display());
+            let mut f = fs::File::open(&path).with_context(read)?;
+            let meta = f.metadata().with_context(read)?;
+            // Known by identity to be the manifest's package, and scanned
+            // before: only its control file or headers are read.
+            let known = digests.recorded(&meta).is_some_and(|k| k == sha256);
+            let verdict = match scanned.get(sha256).filter(|_| known) {
+                Some(v) => v,
+                None => {
+                    let mut bytes = Vec::with_capacity(meta.len() as usize);
+                    f.read_to_end(&mut bytes).with_context(read)?;
+                    if !known && crate::fsutil::sha256_hex(&bytes) != sha256 {
+                        bail!(
+                            "{} is not the package the manifest records (its sha256 differs)\n  help: run `etcdpack verify {}`, then gen again",
+                            path.display(),
+                            o.out.display()
+                        );
+                    }
+                    let found = scan.find(format, &bytes).with_context(read)?;
+                    scanned.put(sha256, found.clone());
+                    found
+                }
+            };
+            f.seek(std::io::SeekFrom::Start(0)).with_context(read)?;
+            let control = match format {
+                Format::Deb => {
+                    let head = package::deb::control_prefix(&mut f).with_context(read)?;
+                    apt::control_fields(&head, &path.display().to_string())?
+                }
                 _ => {
-                    let head = package::rpm::head_of(&mut &bytes[..])?;
+                    let head = package::rpm::head_of(&mut f).with_context(read)?;
                     check_name("rpm name", head.get_name().unwrap_or_default())?;
                     check_name("rpm architecture", head.get_arch().unwrap_or("noarch"))?;
-                    (Vec::new(), String::new())
+                    Vec::new()
                 }
             };
             let p = RunPackage {
@@ -232,13 +243,13 @@ fn intake(
                 path,
                 file,
                 sha256: sha256.to_owned(),
-                size: bytes.len() as u64,
+                size: meta.len(),
                 control,
-                md5,
             };
-            Ok((p, found.map(|f| format!("{rel} ({f})"))))
+            Ok((p, verdict.map(|f| format!("{rel} ({f})"))))
         })
         .collect::<Result<_>>()?;
+    scanned.save(o.out)?;
     let cleartext: Vec<String> = checked.iter().filter_map(|(_, f)| f.clone()).collect();
     if !cleartext.is_empty() {
         let list = cleartext.join(", ");
@@ -253,6 +264,69 @@ fn intake(
         ));
     }
     Ok(checked.into_iter().map(|(p, _)| p).collect())
+}
+
+/// What scanning each package of the run for keys found, by its SHA-256,
+/// kept in the private output directory (`OUT/.etcdpack-publish.scanned`):
+/// an unchanged republish scans nothing again. The keys looked for are
+/// those of the run's certificates; a package with other bytes has another
+/// digest.
+struct Scanned {
+    found: std::sync::Mutex<std::collections::BTreeMap<String, Option<String>>>,
+}
+
+impl Scanned {
+    const FILE_NAME: &'static str = ".etcdpack-publish.scanned";
+    const HEADER: &'static str = "# etcdpack publish: sha256, then `clean` or `key` and where\n";
+
+    fn load(out_dir: &Path) -> Scanned {
+        let text = fs::read_to_string(out_dir.join(Self::FILE_NAME)).unwrap_or_default();
+        let found = text
+            .strip_prefix(Self::HEADER)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let (sha, rest) = l.split_once(' ')?;
+                let hex = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit());
+                let verdict = match rest.split_once(' ') {
+                    None if rest == "clean" => None,
+                    Some(("key", at)) => Some(at.to_owned()),
+                    _ => return None,
+                };
+                hex.then(|| (sha.to_owned(), verdict))
+            })
+            .collect();
+        Scanned {
+            found: std::sync::Mutex::new(found),
+        }
+    }
+
+    fn get(&self, sha256: &str) -> Option<Option<String>> {
+        self.found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sha256)
+            .cloned()
+    }
+
+    fn put(&self, sha256: &str, found: Option<String>) {
+        let found = found.map(|f| f.replace('\n', " "));
+        self.found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sha256.to_owned(), found);
+    }
+
+    fn save(&self, out_dir: &Path) -> Result<()> {
+        let mut text = Self::HEADER.to_owned();
+        for (sha, v) in self.found.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            match v {
+                None => text.push_str(&format!("{sha} clean\n")),
+                Some(at) => text.push_str(&format!("{sha} key {at}\n")),
+            }
+        }
+        crate::fsutil::write_atomic(&out_dir.join(Self::FILE_NAME), text.as_bytes(), 0o600)
+    }
 }
 
 /// A finder for the key of every certificate of the run (`OUT/pki`, at

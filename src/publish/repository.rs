@@ -63,6 +63,8 @@ pub struct Ctx<'a> {
     /// What is known of files' digests by their identity (see `digests`).
     pub digests: &'a Digests,
     pub reporter: &'a Reporter,
+    /// The packages written, whose sync is owed before an index names them.
+    pub later: &'a crate::fsutil::Deferred,
     /// The last publish into the repository was killed before it finished
     /// (see [`super::tree::RepoTree::interrupted`]): files under their
     /// names may be newer than the signed index that names them.
@@ -81,8 +83,6 @@ pub struct RunPackage {
     pub size: u64,
     /// A .deb's control fields, its name, version and architecture checked.
     pub control: Vec<(String, String)>,
-    /// A .deb's MD5 (apt's indexes still list it).
-    pub md5: String,
 }
 
 /// What a repository lists now, verified.
@@ -133,6 +133,8 @@ pub fn publish_to<R: Repository>(
         .par_iter()
         .map(|p| repo.pool(ctx, p))
         .collect::<Result<_>>()?;
+    // Durable before any index names them.
+    ctx.later.sync()?;
     let added = mine
         .iter()
         .zip(&pooled)

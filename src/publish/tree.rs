@@ -188,15 +188,18 @@ impl RepoTree {
     }
 
     /// Write `rel` from `fill` (atomically, readable by all); the file as
-    /// written, for its identity.
+    /// written, for its identity. Its sync is owed to `later` (see
+    /// [`fsutil::write_atomic_deferred`]): for the packages, which no index
+    /// names until `later` is synced.
     pub fn write_with(
         &self,
         rel: &str,
         fill: impl FnOnce(&mut File) -> Result<()>,
+        later: &fsutil::Deferred,
     ) -> Result<fs::Metadata> {
         let path = self.path(rel)?;
         create_public(path.parent().expect("a file in a directory"))?;
-        fsutil::write_atomic_returning(&path, PUBLIC, fill)
+        fsutil::write_atomic_deferred_returning(&path, PUBLIC, fill, later)
     }
 
     /// Remove the file `rel`; whether it was there.

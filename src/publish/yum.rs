@@ -89,20 +89,6 @@ impl Repository for Yum {
         let arch = head.get_arch().unwrap_or("noarch").to_owned();
         check_name("rpm architecture", &arch)?;
         let header = head.header_bytes().context("cannot read an .rpm header")?;
-        let (prefix, payload_at) = match ctx.signer {
-            Some(s) => {
-                let signature = s.detached_packet(&header, ctx.date)?;
-                package::rpm::signed_head(&head, signature, s.signs_with_rsa())
-                    .with_context(|| format!("cannot sign {}", p.file))?
-            }
-            None => {
-                let at = head.get_package_segment_offsets().payload;
-                let mut prefix = vec![0; usize::try_from(at).context("a huge .rpm")?];
-                src.seek(SeekFrom::Start(0))?;
-                src.read_exact(&mut prefix)?;
-                (prefix, at)
-            }
-        };
         let href = format!("{PACKAGES}/{}", p.file);
         let rel = format!("{}/{href}", arch_dir(ctx, &arch));
         let mut replacing = false;
@@ -140,23 +126,41 @@ impl Repository for Yum {
             }
             replacing = true;
         }
+        let (prefix, payload_at) = match ctx.signer {
+            Some(s) => {
+                let signature = s.detached_packet(&header, ctx.date)?;
+                package::rpm::signed_head(&head, signature, s.signs_with_rsa())
+                    .with_context(|| format!("cannot sign {}", p.file))?
+            }
+            None => {
+                let at = head.get_package_segment_offsets().payload;
+                let mut prefix = vec![0; usize::try_from(at).context("a huge .rpm")?];
+                src.seek(SeekFrom::Start(0))?;
+                src.read_exact(&mut prefix)?;
+                (prefix, at)
+            }
+        };
         let mut sha = Sha256::new();
         sha.update(&prefix);
         let mut size = prefix.len() as u64;
         src.seek(SeekFrom::Start(payload_at))?;
-        let meta = ctx.tree.write_with(&rel, |f| {
-            f.write_all(&prefix)?;
-            let mut buf = vec![0; 1 << 20];
-            loop {
-                let n = src.read(&mut buf)?;
-                if n == 0 {
-                    return Ok(());
+        let meta = ctx.tree.write_with(
+            &rel,
+            |f| {
+                f.write_all(&prefix)?;
+                let mut buf = vec![0; 1 << 20];
+                loop {
+                    let n = src.read(&mut buf)?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    sha.update(&buf[..n]);
+                    size += n as u64;
+                    f.write_all(&buf[..n])?;
                 }
-                sha.update(&buf[..n]);
-                size += n as u64;
-                f.write_all(&buf[..n])?;
-            }
-        })?;
+            },
+            ctx.later,
+        )?;
         let sha256 = hex::encode(sha.finalize());
         ctx.digests.wrote_file(&meta, sha256.clone());
         ctx.reporter

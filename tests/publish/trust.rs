@@ -23,9 +23,8 @@ fn inject_stanza(repo: &Path) {
     let foreign = b"!<arch>\nnot etcdpack's\n";
     fs::write(repo.join(theirs), foreign).unwrap();
     let stanza = format!(
-        "\nPackage: etcd-test-etcd-1\nVersion: 3.4.16-99\nArchitecture: amd64\nFilename: {theirs}\nSize: {}\nMD5sum: {}\nSHA256: {}\nDescription: theirs\n",
+        "\nPackage: etcd-test-etcd-1\nVersion: 3.4.16-99\nArchitecture: amd64\nFilename: {theirs}\nSize: {}\nSHA256: {}\nDescription: theirs\n",
         foreign.len(),
-        "0".repeat(32),
         support::sha256(foreign)
     );
     let evil = format!("{plain}{stanza}");

@@ -24,7 +24,7 @@ pub struct DebEntry {
     /// `pool/…`, relative to the repository.
     pub filename: String,
     pub size: u64,
-    pub md5: String,
+    /// apt checks SHA-256 only: no MD5 (nor SHA-1) is computed or listed.
     pub sha256: String,
 }
 
@@ -59,8 +59,8 @@ impl DebEntry {
             }
         }
         s.push_str(&format!(
-            "Filename: {}\nSize: {}\nMD5sum: {}\nSHA256: {}\n",
-            self.filename, self.size, self.md5, self.sha256
+            "Filename: {}\nSize: {}\nSHA256: {}\n",
+            self.filename, self.size, self.sha256
         ));
         if let Some(d) = description {
             s.push_str(&format!("Description: {d}\n"));
@@ -127,12 +127,14 @@ pub fn parse_packages(text: &str, what: &str) -> Result<Vec<DebEntry>> {
                 size: get("Size")?
                     .parse()
                     .map_err(|_| anyhow::anyhow!("{what}: a Size is not a number"))?,
-                md5: get("MD5sum")?,
                 sha256: get("SHA256")?,
                 control: p
                     .iter()
                     .filter(|(k, _)| {
-                        !matches!(k.as_str(), "Filename" | "Size" | "MD5sum" | "SHA256")
+                        !matches!(
+                            k.as_str(),
+                            "Filename" | "Size" | "MD5sum" | "SHA1" | "SHA256"
+                        )
                     })
                     .cloned()
                     .collect(),
@@ -322,7 +324,6 @@ mod tests {
             ],
             filename: pool_path(package, &format!("{package}_{version}_amd64.deb")),
             size: 12,
-            md5: "0".repeat(32),
             sha256: "1".repeat(64),
         }
     }
