@@ -387,37 +387,23 @@ fn publish_cmd(a: &PublishArgs, reporter: &Reporter) -> Result<()> {
         .config
         .as_ref()
         .map_or("the config".to_owned(), |p| p.display().to_string());
-    let Some(repo_arg) = a.repo.clone().or(defaults.repo) else {
-        return Err(UsageError(
-            "publish needs a repository directory\n  help: pass --repo DIR, or set publish.repo in the config and pass it with --config".to_owned(),
-        )
-        .into());
+    let flags = config::PublishFlags {
+        repo: a.repo.clone(),
+        suite: a.suite.clone(),
+        url: a.url.clone(),
+        sign_key: a.sign_key.clone(),
+        unsigned: a.unsigned,
+        keep: a.keep,
     };
-    let suite = a
-        .suite
-        .clone()
-        .or(defaults.suite)
-        .unwrap_or_else(|| "stable".to_owned());
-    if let Some(why) = config::suite_problem(&suite) {
-        bail!(
-            "--suite {suite:?} {why}\n  help: write a name of letters, digits, '.', '_' and '-', e.g. stable"
-        );
-    }
-    let sign_key = match (&a.sign_key, a.unsigned) {
-        (Some(k), _) => Some(k.clone()),
-        (None, true) => None,
-        (None, false) if defaults.unsigned => None,
-        (None, false) => match defaults.sign_key {
-            Some(k) => Some(k),
-            None => {
-                return Err(UsageError(format!(
-                "publish needs a signing key, or to be told that the repository is unsigned\n  help: pass --sign-key FILE (create one with `etcdpack signing-key --out FILE`), or --unsigned; or set publish.sign_key or publish.unsigned in {shown}"
-            ))
-            .into());
-            }
-        },
+    let settings = match defaults.resolve(flags, &shown) {
+        Ok(s) => s,
+        Err(config::PublishProblem::Missing(why)) => return Err(UsageError(why).into()),
+        Err(config::PublishProblem::Invalid(why)) => bail!(why),
     };
-    let keep = a.keep.or(defaults.keep).unwrap_or(3);
+    let repo_arg = settings.repo.clone();
+    let suite = settings.suite.clone();
+    let sign_key = settings.sign_key.clone();
+    let keep = settings.keep;
     let repo = std::path::absolute(&repo_arg)
         .with_context(|| format!("cannot resolve {}", repo_arg.display()))?;
     let signer = match &sign_key {
@@ -453,17 +439,10 @@ fn publish_cmd(a: &PublishArgs, reporter: &Reporter) -> Result<()> {
             None
         }
     };
-    let url = match a.url.as_ref().or(defaults.url.as_ref()) {
-        Some(u) => {
-            if let Some(why) = config::url_problem(u) {
-                bail!(
-                    "--url {u:?} {why}\n  help: write the URL machines reach the repository at, e.g. https://mirror.example.com/etcd"
-                );
-            }
-            u.trim_end_matches('/').to_owned()
-        }
-        None => format!("file://{}", repo.display()),
-    };
+    let url = settings
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("file://{}", repo.display()));
     let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
     let options = publish::Options {
         out: &a.out,

@@ -251,6 +251,95 @@ pub struct Publish {
     pub keep: Option<u32>,
 }
 
+/// What `etcdpack publish` was told on its command line; each one given
+/// wins over the config's `publish:` section.
+#[derive(Debug, Clone, Default)]
+pub struct PublishFlags {
+    pub repo: Option<PathBuf>,
+    pub suite: Option<String>,
+    pub url: Option<String>,
+    pub sign_key: Option<PathBuf>,
+    pub unsigned: bool,
+    pub keep: Option<u32>,
+}
+
+/// `etcdpack publish`'s settings, resolved once: the command line's, else
+/// the config's, else the defaults.
+#[derive(Debug, Clone)]
+pub struct PublishSettings {
+    pub repo: PathBuf,
+    pub suite: String,
+    /// `None`: clients reach the repository at its directory (`file://`).
+    pub url: Option<String>,
+    /// `None`: an unsigned repository, asked for.
+    pub sign_key: Option<PathBuf>,
+    pub keep: u32,
+}
+
+/// Why publish's settings cannot be resolved.
+#[derive(Debug)]
+pub enum PublishProblem {
+    /// Something needed was not said (a usage error).
+    Missing(String),
+    /// A value said is invalid.
+    Invalid(String),
+}
+
+impl Publish {
+    /// Resolve `flags` over this section; `shown` names the config in help.
+    pub fn resolve(
+        &self,
+        flags: PublishFlags,
+        shown: &str,
+    ) -> Result<PublishSettings, PublishProblem> {
+        let Some(repo) = flags.repo.or_else(|| self.repo.clone()) else {
+            return Err(PublishProblem::Missing(
+                "publish needs a repository directory\n  help: pass --repo DIR, or set publish.repo in the config and pass it with --config".to_owned(),
+            ));
+        };
+        let suite = flags
+            .suite
+            .or_else(|| self.suite.clone())
+            .unwrap_or_else(|| "stable".to_owned());
+        if let Some(why) = suite_problem(&suite) {
+            return Err(PublishProblem::Invalid(format!(
+                "--suite {suite:?} {why}\n  help: write a name of letters, digits, '.', '_' and '-', e.g. stable"
+            )));
+        }
+        let sign_key = match (flags.sign_key, flags.unsigned) {
+            (Some(k), _) => Some(k),
+            (None, true) => None,
+            (None, false) if self.unsigned => None,
+            (None, false) => match &self.sign_key {
+                Some(k) => Some(k.clone()),
+                None => {
+                    return Err(PublishProblem::Missing(format!(
+                        "publish needs a signing key, or to be told that the repository is unsigned\n  help: pass --sign-key FILE (create one with `etcdpack signing-key --out FILE`), or --unsigned; or set publish.sign_key or publish.unsigned in {shown}"
+                    )));
+                }
+            },
+        };
+        let url = match flags.url.or_else(|| self.url.clone()) {
+            Some(u) => {
+                if let Some(why) = url_problem(&u) {
+                    return Err(PublishProblem::Invalid(format!(
+                        "--url {u:?} {why}\n  help: write the URL machines reach the repository at, e.g. https://mirror.example.com/etcd"
+                    )));
+                }
+                Some(u.trim_end_matches('/').to_owned())
+            }
+            None => None,
+        };
+        Ok(PublishSettings {
+            repo,
+            suite,
+            url,
+            sign_key,
+            keep: flags.keep.or(self.keep).unwrap_or(3),
+        })
+    }
+}
+
 /// The `backup:` section: how `etcd-maint backup` keeps snapshots on a
 /// node, and whether a timer runs it.
 #[derive(Debug, Clone, Serialize)]
