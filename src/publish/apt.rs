@@ -277,6 +277,10 @@ impl Repository for Apt {
             }
         }
         listed.sort_by(|a, b| a.path.cmp(&b.path));
+        // The pool is shared by every suite: what another suite's indexes
+        // (those under their names and those still reachable by hash) list
+        // stays. Read only to keep files, never to list or sign them.
+        referenced.extend(other_suites_reference(ctx)?);
 
         // An unchanged index keeps its date, so that its Release and
         // signatures come out as they are.

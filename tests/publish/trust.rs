@@ -266,3 +266,53 @@ fn the_yum_half_carries_forward_only_what_its_signature_covers() {
     );
     assert_eq!(tree(&repo), before);
 }
+
+#[test]
+fn suites_share_the_pool_and_a_publish_into_one_keeps_what_the_other_lists() {
+    support::require!(support::STANDIN, support::APT_GET);
+    let g = generated();
+    let dir = tempfile::tempdir().unwrap();
+    let key = ed25519_key(dir.path());
+    let repo = g.dir.path().join("repo");
+    let args = |suite: &'static str| {
+        vec![
+            "--sign-key".to_owned(),
+            key.to_str().unwrap().to_owned(),
+            "--allow-cleartext-keys".to_owned(),
+            "--suite".to_owned(),
+            suite.to_owned(),
+        ]
+    };
+    let run = |suite| {
+        let a = args(suite);
+        ok(publish(
+            &g.out,
+            &repo,
+            &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        ))
+    };
+    run("stable");
+    let stable_sources = repo.join("etcd-test.sources");
+    let kept = fs::read(&stable_sources).unwrap();
+
+    // etcd-2 changes; only the testing suite gets its new release.
+    let yaml = fs::read_to_string(&g.config).unwrap().replace(
+        "name: etcd-2, ip: \"127.0.0.2\"",
+        "name: etcd-2, ip: \"127.0.0.2\", sans: [etcd-2.example.com]",
+    );
+    fs::write(&g.config, yaml).unwrap();
+    g.run_ok(&[]);
+    run("testing");
+    let old = repo.join("pool/main/e/etcd-test-etcd-2/etcd-test-etcd-2_3.4.16-1_amd64.deb");
+    assert!(
+        old.is_file(),
+        "the stable suite's package stays in the shared pool"
+    );
+
+    let sources = dir.path().join("stable.sources");
+    fs::write(&sources, kept).unwrap();
+    let apt = Apt::new(&sources);
+    ok(apt.update());
+    assert_eq!(apt.candidate("etcd-test-etcd-2"), "3.4.16-1");
+    ok(apt.run("apt-get", &["download", "etcd-test-etcd-2"]));
+}
