@@ -335,17 +335,22 @@ fn release_of(version: &str) -> u32 {
         .unwrap_or_else(|| panic!("{version:?} is no release etcdpack made"))
 }
 
-/// Every entry under `dir`, hidden ones too, with its size and mtime: what
-/// tells whether anything was written.
-fn listing(dir: &Path) -> BTreeMap<String, (bool, u64, SystemTime)> {
+/// Every entry under a directory, hidden ones too: whether it is a
+/// directory, its size and its mtime.
+type Listing = BTreeMap<String, (bool, u64, SystemTime)>;
+
+/// The [`Listing`] of `dir`: what tells whether anything was written.
+fn listing(dir: &Path) -> Listing {
     let mut map = BTreeMap::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
         let Ok(entries) = fs::read_dir(&d) else {
             continue;
         };
+        // What a publish removes meanwhile is left out.
         for e in entries {
-            let p = e.unwrap().path();
+            let Ok(e) = e else { continue };
+            let p = e.path();
             let Ok(meta) = fs::symlink_metadata(&p) else {
                 continue;
             };
@@ -360,30 +365,43 @@ fn listing(dir: &Path) -> BTreeMap<String, (bool, u64, SystemTime)> {
 }
 
 /// The repository's indexes and what a killed publish may leave, for a
-/// failure's message.
+/// failure's message: every file but the packages with its size and
+/// SHA-256, what `Release`, `InRelease` and `repomd.xml` list, each
+/// history of generations; then the packages' names.
 fn state_of(repo: &Path) -> String {
     let mut s = String::new();
+    let mut pooled = Vec::new();
     for (rel, (dir, len, _)) in listing(repo) {
-        if rel.contains("/Packages/") || rel.starts_with("pool/") {
+        if dir {
             continue;
         }
-        s.push_str(&format!("  {rel}{}\n", if dir { "/" } else { "" }));
-        if !dir && (rel.ends_with(".etcdpack-generations") || rel.ends_with("Release")) {
-            let text = fs::read_to_string(repo.join(&rel)).unwrap_or_default();
-            for l in text
+        if rel.ends_with(".deb") || rel.ends_with(".rpm") {
+            pooled.push(rel);
+            continue;
+        }
+        let bytes = fs::read(repo.join(&rel)).unwrap_or_default();
+        s.push_str(&format!(
+            "  {rel} ({len} bytes, sha256 {})\n",
+            &support::sha256(&bytes)[..16]
+        ));
+        let text = String::from_utf8_lossy(&bytes);
+        let name = rel.rsplit('/').next().unwrap();
+        let shown: Vec<&str> = match name {
+            "Release" | "InRelease" => text
                 .lines()
-                .filter(|l| !l.starts_with(' ') || l.contains("Packages"))
-            {
-                s.push_str(&format!("      {l}\n"));
-            }
-        } else if !dir {
-            s.push_str(&format!("      ({len} bytes)\n"));
+                .filter(|l| l.starts_with("Date:") || l.contains(" main/"))
+                .collect(),
+            "repomd.xml" => text
+                .lines()
+                .filter(|l| l.contains("<revision>") || l.contains("<location"))
+                .collect(),
+            ".etcdpack-generations" => text.lines().collect(),
+            _ => Vec::new(),
+        };
+        for l in shown {
+            s.push_str(&format!("      {}\n", l.trim()));
         }
     }
-    let pooled: Vec<String> = listing(repo)
-        .into_keys()
-        .filter(|k| k.ends_with(".deb") || k.ends_with(".rpm"))
-        .collect();
     format!("{s}  packages: {pooled:?}\n")
 }
 
@@ -398,53 +416,76 @@ fn leftovers(repo: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Wait until the publish `child` has written anything into `repo` (its
-/// listing differs from `before`) or has exited; how long that took.
-fn until_written(
+/// Poll the repository while the publish `child` runs, until `enough`
+/// says so of the parts it has written so far (a part counts once any
+/// poll saw it changed), or until it exits; those parts, in the order
+/// first seen.
+fn watch(
     child: &mut Child,
     repo: &Path,
-    before: &BTreeMap<String, (bool, u64, SystemTime)>,
-) -> Duration {
+    before: &Listing,
+    enough: impl Fn(&[&'static str]) -> bool,
+) -> Vec<&'static str> {
     let t = Instant::now();
-    while child.try_wait().unwrap().is_none() && listing(repo) == *before {
+    let mut seen = Vec::new();
+    while child.try_wait().unwrap().is_none() {
+        for part in changed_parts(before, &listing(repo)) {
+            if !seen.contains(&part) {
+                seen.push(part);
+            }
+        }
+        if enough(&seen) {
+            break;
+        }
         assert!(t.elapsed() < Duration::from_secs(60), "publish hangs");
-        std::thread::sleep(Duration::from_millis(1));
+        std::thread::sleep(Duration::from_micros(200));
     }
-    t.elapsed()
+    seen
 }
 
-/// What changed between two listings of a repository, by part: the pool,
-/// apt's indexes by hash and by name, `Release` and its signatures, yum's
-/// `repodata/`, the client files, temporaries.
-fn changed_parts(
-    before: &BTreeMap<String, (bool, u64, SystemTime)>,
-    after: &BTreeMap<String, (bool, u64, SystemTime)>,
-) -> Vec<&'static str> {
+/// What changed between two listings of a repository, by part: apt's pool,
+/// its indexes by hash and by name, `Release` and its signature,
+/// `InRelease`; yum's pool, its staged and its live `repodata/`, and any
+/// `repomd.xml` (staged or live) of its own; the client files; temporary
+/// files; anything else (a directory's mtime, say).
+fn changed_parts(before: &Listing, after: &Listing) -> Vec<&'static str> {
     let mut parts = std::collections::BTreeSet::new();
     let keys = before.keys().chain(after.keys());
     for k in keys.filter(|k| before.get(*k) != after.get(*k)) {
         let name = k.rsplit('/').next().unwrap();
-        parts.insert(
-            if name.ends_with(".part") || name.ends_with(".staged") || k.contains(".staged/") {
-                "temporaries"
-            } else if k.starts_with("pool/") || k.contains("/Packages/") {
-                "packages"
-            } else if k.contains("/by-hash/") {
+        parts.insert(if name.ends_with(".part") {
+            "temporaries"
+        } else if k.starts_with("dists/") {
+            if k.contains("/by-hash") {
                 "apt by-hash"
             } else if name.starts_with("Packages") {
                 "apt Packages"
-            } else if name == "Release" || name == "Release.gpg" {
-                "Release"
             } else if name == "InRelease" {
                 "InRelease"
-            } else if k.contains("/repodata") {
-                "yum repodata"
-            } else if k.starts_with("etcd-test.") {
-                "client files"
+            } else if name.starts_with("Release") {
+                "Release"
             } else {
-                "directories"
-            },
-        );
+                "other"
+            }
+        } else if k.starts_with("pool/") {
+            "apt pool"
+        } else if k.starts_with("rpm/") {
+            if name == "repomd.xml" {
+                "yum repomd.xml"
+            } else if k.contains(".staged") {
+                "yum staged"
+            } else if name == "repodata" || k.contains("/repodata/") {
+                "yum repodata"
+            } else if name == "Packages" || k.contains("/Packages/") {
+                "yum pool"
+            } else {
+                "other"
+            }
+        } else if k.starts_with("etcd-test.") {
+            "client files"
+        } else {
+            "other"
+        });
     }
     parts.into_iter().collect()
 }
@@ -510,8 +551,7 @@ fn dnf_sees(dnf: &Dnf, expected: &[u32], repo: &Path, when: &str) -> u32 {
 }
 
 #[test]
-fn a_publish_killed_at_any_moment_leaves_a_repository_apt_and_dnf_accept_and_the_next_one_finishes_it()
- {
+fn a_publish_killed_at_any_moment_leaves_a_repository_apt_and_dnf_accept() {
     support::require!(
         support::ROOT,
         support::STANDIN,
@@ -519,7 +559,7 @@ fn a_publish_killed_at_any_moment_leaves_a_repository_apt_and_dnf_accept_and_the
         support::DNF,
         support::UNSHARE
     );
-    const ROUNDS: u32 = 16;
+    const ROUNDS: u32 = 24;
     let (mut rng, seed) = Lcg::seeded();
     let g = generated();
     let keys = tempfile::tempdir().unwrap();
@@ -534,46 +574,52 @@ fn a_publish_killed_at_any_moment_leaves_a_repository_apt_and_dnf_accept_and_the
     apt_sees(&apt, &sources, &[1], &repo, "first publish");
     dnf_sees(&dnf, &[1], &repo, "first publish");
 
-    // How long an uninterrupted publish of a change takes here, and how
-    // long it writes (most of it is reading and checking the run's
-    // packages and what the repository lists), to aim the kills: the
-    // longest of two publishes, one keeping 1 release, one 2.
+    // How long an uninterrupted publish of a change takes here, and the
+    // parts it writes, in order (most of its time goes to reading and
+    // checking the run's packages and what the repository lists): the
+    // longer and every part of two publishes, one keeping 1 release, one 2.
     let mut full = Duration::ZERO;
-    let mut window = Duration::ZERO;
+    let mut stages: Vec<&'static str> = Vec::new();
     for (release, keep) in [(2, "1"), (3, "2")] {
         raise(&g, release);
         let before = listing(&repo);
         let t = Instant::now();
         let mut child = spawn_quiet(publish(&g.out, &repo, &key, &url, keep));
-        let first_write = until_written(&mut child, &repo, &before);
+        let parts = watch(&mut child, &repo, &before, |_| false);
         let status = child.wait().unwrap();
         full = full.max(t.elapsed());
-        window = window.max(t.elapsed() - first_write);
         assert!(status.success(), "publish of release {release}: {status}");
-    }
-    apt_sees(&apt, &sources, &[3], &repo, "timed publishes");
-    eprintln!("an uninterrupted publish takes up to {full:?}, the last {window:?} of it writing");
-    // The machine's load stretches one publish more than another: aim the
-    // kills once it writes across half as much again.
-    let window = window.mul_f64(1.5);
-
-    // Half the kills land anywhere in [0, 1.0] × that time; half once the
-    // publish has begun to write, anywhere in that window; each in a slice
-    // of its own, in shuffled order: every part of a publish is hit.
-    let half = ROUNDS / 2;
-    let mut aims: Vec<(bool, f64)> = Vec::new();
-    for (writing, n) in [(false, half), (true, ROUNDS - half)] {
-        for i in 0..n {
-            aims.push((writing, (f64::from(i) + rng.unit()) / f64::from(n)));
+        for part in parts {
+            // A temporary file may come and go between two polls.
+            if part != "temporaries" && !stages.contains(&part) {
+                stages.push(part);
+            }
         }
     }
+    apt_sees(&apt, &sources, &[3], &repo, "timed publishes");
+    eprintln!("an uninterrupted publish takes up to {full:?}, and writes {stages:?}");
+    assert!(
+        stages.contains(&"InRelease") && stages.contains(&"yum repodata"),
+        "{stages:?}"
+    );
+
+    // Some kills land after a delay anywhere in [0, 1.0] × that time, each
+    // in a slice of its own. The others land as the publish writes,
+    // however the machine's load stretches it: once it has been seen
+    // writing a part (each part in turn), 0 to 1 ms later.
+    let anywhere = ROUNDS / 3;
+    let mut aims: Vec<Option<f64>> = (0..anywhere)
+        .map(|i| Some((f64::from(i) + rng.unit()) / f64::from(anywhere)))
+        .collect();
+    aims.resize(ROUNDS as usize, None);
     for i in (1..aims.len()).rev() {
         aims.swap(i, (rng.next() as usize) % (i + 1));
     }
+    let mut next_stage = (rng.next() as usize) % stages.len();
 
     let mut landed = 0;
     let mut wrote = 0;
-    for (round, (writing, fraction)) in aims.into_iter().enumerate() {
+    for (round, fraction) in aims.into_iter().enumerate() {
         let release = round as u32 + 4;
         raise(&g, release);
         let keep = if round % 2 == 0 { "1" } else { "2" };
@@ -581,18 +627,25 @@ fn a_publish_killed_at_any_moment_leaves_a_repository_apt_and_dnf_accept_and_the
 
         let mut child = spawn_quiet(publish(&g.out, &repo, &key, &url, keep));
         let t = Instant::now();
-        let aim = if writing {
-            let first_write = until_written(&mut child, &repo, &before);
-            let delay = window.mul_f64(fraction);
-            std::thread::sleep(delay);
-            format!("{delay:?} after its first write at {first_write:?}")
-        } else {
-            let delay = full.mul_f64(fraction);
-            std::thread::sleep(delay);
-            format!("{delay:?}")
+        let aim = match fraction {
+            Some(fraction) => {
+                let delay = full.mul_f64(fraction);
+                std::thread::sleep(delay);
+                format!("after {delay:?}")
+            }
+            None => {
+                let stage = stages[next_stage % stages.len()];
+                next_stage += 1;
+                watch(&mut child, &repo, &before, |seen| seen.contains(&stage));
+                let delay = Duration::from_micros(rng.next() % 1000);
+                std::thread::sleep(delay);
+                format!("{delay:?} after it was seen writing {stage}")
+            }
         };
+        // A kill counts only if it found the publish still running.
         let running = child.try_wait().unwrap().is_none();
-        child.kill().unwrap();
+        child.kill().unwrap(); // SIGKILL
+
         let status = child.wait().unwrap();
         let at = t.elapsed();
         let changed = changed_parts(&before, &listing(&repo));
@@ -755,6 +808,7 @@ fn apt_reading_during_publishes_never_fails_and_two_publishes_at_once_take_turns
     stop.store(true, Ordering::SeqCst);
     let reads = reader.join().unwrap();
 
+    let all_done = busy.last().unwrap().1;
     let mut during = 0;
     let mut last = 0;
     for (n, r) in reads.iter().enumerate() {
@@ -771,6 +825,10 @@ fn apt_reading_during_publishes_never_fails_and_two_publishes_at_once_take_turns
             "apt-get update {n} saw release {seen} of {CHANGED} after {last}"
         );
         last = seen;
+        assert!(
+            r.start < all_done || seen == 9,
+            "apt-get update {n}, after the last publish, saw release {seen} of {CHANGED}"
+        );
         if busy.iter().any(|(s, e)| r.start < *e && *s < r.end) {
             during += 1;
         }
@@ -784,7 +842,6 @@ fn apt_reading_during_publishes_never_fails_and_two_publishes_at_once_take_turns
         "only {during} of {} apt-get update runs overlapped a publish",
         reads.len()
     );
-    assert_eq!(last, 9, "the reader's last update sees the last release");
 
     // The repository both left: apt and dnf read it whole, the newest
     // release listed, and the next publish builds on it.

@@ -326,6 +326,38 @@ impl Repository for Apt {
     }
 }
 
+/// The pool files the indexes of every other suite name.
+fn other_suites_reference(ctx: &Ctx) -> Result<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    for (suite, is_dir) in ctx.tree.list("dists")? {
+        if !is_dir || suite == ctx.suite || check_name("suite", &suite).is_err() {
+            continue;
+        }
+        let component = format!("dists/{suite}/{COMPONENT}");
+        for (bin, is_dir) in ctx.tree.list(&component)? {
+            if !is_dir || check_name("index directory", &bin).is_err() {
+                continue;
+            }
+            let dir = format!("{component}/{bin}");
+            let mut texts = Vec::new();
+            texts.extend(ctx.tree.read(&format!("{dir}/Packages"))?);
+            for (name, is_dir) in ctx.tree.list(&format!("{dir}/by-hash/SHA256"))? {
+                if !is_dir && check_name("by-hash file", &name).is_ok() {
+                    texts.extend(ctx.tree.read(&format!("{dir}/by-hash/SHA256/{name}"))?);
+                }
+            }
+            for bytes in texts {
+                if let Ok(text) = std::str::from_utf8(&bytes)
+                    && let Ok(entries) = parse_packages(text, &dir)
+                {
+                    out.extend(entries.into_iter().map(|e| e.filename));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The text of the index `rel/Packages` that the verified `Release` lists
 /// as `l`: its by-hash copy (which a publish killed after writing the new
 /// index under its name still has), else the file under its name, either
