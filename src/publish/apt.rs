@@ -63,6 +63,8 @@ pub struct AptState {
     /// Per `main/binary-<arch>`, the generation the verified `Release`
     /// names (the digests of its `Packages` and `Packages.gz`).
     generation: BTreeMap<String, String>,
+    /// The text of the verified `Release` (of `InRelease` when signed).
+    release: Option<String>,
 }
 
 fn dists(ctx: &Ctx) -> String {
@@ -89,6 +91,7 @@ impl Repository for Apt {
             state: AptState {
                 date: None,
                 generation: BTreeMap::new(),
+                release: None,
             },
         };
         let release = match ctx.signer {
@@ -115,6 +118,7 @@ impl Repository for Apt {
         };
         let (date, listed) = parse_release(&release, &shown("Release"))?;
         current.state.date = date;
+        current.state.release = Some(release.clone());
         let mut by_rel: BTreeMap<String, &Listed> = BTreeMap::new();
         for l in &listed {
             by_rel.insert(l.path.clone(), l);
@@ -302,14 +306,26 @@ impl Repository for Apt {
             .write(&format!("{dists}/Release"), release.as_bytes())?;
         match ctx.signer {
             Some(s) => {
-                let detached = s.detached_armored(release.as_bytes(), date)?;
-                changed |= ctx
-                    .tree
-                    .write(&format!("{dists}/Release.gpg"), detached.as_bytes())?;
-                let inline = s.clearsign(&release, date)?;
-                changed |= ctx
-                    .tree
-                    .write(&format!("{dists}/InRelease"), inline.as_bytes())?;
+                // The signatures of the verified Release are kept as they
+                // are (the same bytes signing again would give, at less
+                // cost); any other is made anew.
+                let gpg = format!("{dists}/Release.gpg");
+                let same = state.release.as_deref() == Some(release.as_str());
+                let kept = same
+                    && ctx
+                        .tree
+                        .read_text(&gpg)?
+                        .is_some_and(|a| s.verifies_armored(release.as_bytes(), &a));
+                if !kept {
+                    let detached = s.detached_armored(release.as_bytes(), date)?;
+                    changed |= ctx.tree.write(&gpg, detached.as_bytes())?;
+                }
+                if !same {
+                    let inline = s.clearsign(&release, date)?;
+                    changed |= ctx
+                        .tree
+                        .write(&format!("{dists}/InRelease"), inline.as_bytes())?;
+                }
             }
             None => {
                 // A signature of another Release would only make apt refuse.

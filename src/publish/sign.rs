@@ -161,14 +161,26 @@ impl Signer {
             );
         }
         // Sign once now, so that a wrong passphrase is an error before
-        // anything is written.
-        signer.detached(b"", 0).map_err(|e| {
+        // anything is written (a key in clear needs none).
+        if signer.encrypted() {
+            signer.detached(b"", 0).map_err(|e| {
             anyhow!(
                 "cannot sign with the key {}: {e}\n  help: if the key is protected by a passphrase, put it in ${PASSPHRASE_ENV}",
                 signer.fingerprint()
             )
         })?;
+        }
         Ok(signer)
+    }
+
+    /// Whether the key that signs is protected by a passphrase.
+    fn encrypted(&self) -> bool {
+        use pgp::types::SecretParams;
+        let params = match self.subkey {
+            Some(i) => self.key.secret_subkeys[i].key.secret_params(),
+            None => self.key.primary_key.secret_params(),
+        };
+        !matches!(params, SecretParams::Plain(_))
     }
 
     /// Read an armored secret key (`gpg --export-secret-keys --armor`).

@@ -367,9 +367,16 @@ fn write_arch(
         _ => ctx.date,
     };
     let repomd = repodata::repomd(date, &data);
-    let asc = match ctx.signer {
-        Some(s) => Some(s.detached_armored(repomd.as_bytes(), date)?.into_bytes()),
-        None => None,
+    // The verified signature of the same repomd.xml is kept as it is.
+    let verified = state
+        .repomd
+        .as_ref()
+        .filter(|(m, _)| *m == repomd.as_bytes())
+        .and_then(|(_, a)| a.clone());
+    let asc = match (ctx.signer, verified) {
+        (Some(_), Some(a)) => Some(a),
+        (Some(s), None) => Some(s.detached_armored(repomd.as_bytes(), date)?.into_bytes()),
+        (None, _) => None,
     };
     let old_history = ctx
         .tree
