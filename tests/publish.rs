@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use support::clients::Apt;
 use support::{Gen, both, etcdpack, run_ok};
 
 /// A fixed date, so that two publishes of the same packages compare.
@@ -103,74 +104,6 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         }
     }
     map
-}
-
-/// An apt of its own: sources, lists, cache, status and keys in a temp
-/// dir; the host's configuration and keys play no part.
-struct Apt {
-    dir: tempfile::TempDir,
-}
-
-impl Apt {
-    fn new(sources: &Path) -> Apt {
-        let dir = tempfile::tempdir().unwrap();
-        for d in [
-            "etc/sources.list.d",
-            "etc/apt.conf.d",
-            "etc/preferences.d",
-            "etc/trusted.gpg.d",
-            "state/lists/partial",
-            "cache/archives/partial",
-        ] {
-            fs::create_dir_all(dir.path().join(d)).unwrap();
-        }
-        fs::write(dir.path().join("status"), "").unwrap();
-        fs::copy(
-            sources,
-            dir.path()
-                .join("etc/sources.list.d")
-                .join(sources.file_name().unwrap()),
-        )
-        .unwrap();
-        Apt { dir }
-    }
-
-    fn run(&self, tool: &str, args: &[&str]) -> Output {
-        let d = self.dir.path().display();
-        let mut c = Command::new(tool);
-        for o in [
-            format!("Dir::Etc::Parts={d}/etc/apt.conf.d"),
-            format!("Dir::Etc::PreferencesParts={d}/etc/preferences.d"),
-            "Dir::Etc::SourceList=/dev/null".to_owned(),
-            format!("Dir::Etc::SourceParts={d}/etc/sources.list.d"),
-            format!("Dir::Etc::TrustedParts={d}/etc/trusted.gpg.d"),
-            format!("Dir::Etc::Trusted={d}/etc/trusted.gpg"),
-            format!("Dir::State={d}/state"),
-            format!("Dir::State::status={d}/status"),
-            format!("Dir::Cache={d}/cache"),
-            "APT::Sandbox::User=root".to_owned(),
-            "Debug::NoLocking=1".to_owned(),
-            "Acquire::Languages=none".to_owned(),
-            "APT::Architecture=amd64".to_owned(),
-            "APT::Architectures=amd64".to_owned(),
-        ] {
-            c.arg("-o").arg(o);
-        }
-        c.args(args).current_dir(self.dir.path());
-        c.output().unwrap()
-    }
-
-    fn update(&self) -> Output {
-        self.run("apt-get", &["update"])
-    }
-
-    fn candidate(&self, package: &str) -> String {
-        let out = ok(self.run("apt-cache", &["policy", package]));
-        out.lines()
-            .find_map(|l| l.trim().strip_prefix("Candidate: "))
-            .unwrap_or_else(|| panic!("no candidate for {package}:\n{out}"))
-            .to_owned()
-    }
 }
 
 #[test]

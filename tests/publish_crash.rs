@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use support::clients::{Apt, Dnf};
 use support::{Gen, HttpServer, both, etcdpack, run_ok};
 
 /// A fixed date, so that two publishes of the same packages compare.
@@ -144,81 +145,21 @@ fn spawn_quiet(mut c: Command) -> Child {
         .unwrap()
 }
 
-/// An apt of its own: sources, lists, cache, status and keys in a temp
-/// dir; the host's configuration and keys play no part.
-struct Apt {
-    dir: tempfile::TempDir,
-}
-
-impl Apt {
-    fn new(sources: &Path) -> Apt {
-        let dir = tempfile::tempdir().unwrap();
-        for d in [
-            "etc/sources.list.d",
-            "etc/apt.conf.d",
-            "etc/preferences.d",
-            "etc/trusted.gpg.d",
-            "state/lists/partial",
-            "cache/archives/partial",
-        ] {
-            fs::create_dir_all(dir.path().join(d)).unwrap();
+/// The candidate version of each node's package.
+fn candidates(apt: &Apt) -> BTreeMap<String, String> {
+    let mut args = vec!["policy", CHANGED];
+    args.extend(UNCHANGED);
+    let out = ok(apt.run("apt-cache", &args));
+    let mut found = BTreeMap::new();
+    let mut package = None;
+    for l in out.lines() {
+        if !l.starts_with(' ') && l.ends_with(':') {
+            package = Some(l.trim_end_matches(':').to_owned());
+        } else if let (Some(p), Some(c)) = (&package, l.trim().strip_prefix("Candidate: ")) {
+            found.insert(p.clone(), c.to_owned());
         }
-        fs::write(dir.path().join("status"), "").unwrap();
-        fs::copy(
-            sources,
-            dir.path()
-                .join("etc/sources.list.d")
-                .join(sources.file_name().unwrap()),
-        )
-        .unwrap();
-        Apt { dir }
     }
-
-    fn run(&self, tool: &str, args: &[&str]) -> Output {
-        let d = self.dir.path().display();
-        let mut c = Command::new(tool);
-        for o in [
-            format!("Dir::Etc::Parts={d}/etc/apt.conf.d"),
-            format!("Dir::Etc::PreferencesParts={d}/etc/preferences.d"),
-            "Dir::Etc::SourceList=/dev/null".to_owned(),
-            format!("Dir::Etc::SourceParts={d}/etc/sources.list.d"),
-            format!("Dir::Etc::TrustedParts={d}/etc/trusted.gpg.d"),
-            format!("Dir::Etc::Trusted={d}/etc/trusted.gpg"),
-            format!("Dir::State={d}/state"),
-            format!("Dir::State::status={d}/status"),
-            format!("Dir::Cache={d}/cache"),
-            "APT::Sandbox::User=root".to_owned(),
-            "Debug::NoLocking=1".to_owned(),
-            "Acquire::Languages=none".to_owned(),
-            "APT::Architecture=amd64".to_owned(),
-            "APT::Architectures=amd64".to_owned(),
-        ] {
-            c.arg("-o").arg(o);
-        }
-        c.args(args).current_dir(self.dir.path());
-        c.output().unwrap()
-    }
-
-    fn update(&self) -> Output {
-        self.run("apt-get", &["update"])
-    }
-
-    /// The candidate version of each node's package.
-    fn candidates(&self) -> BTreeMap<String, String> {
-        let mut args = vec!["policy", CHANGED];
-        args.extend(UNCHANGED);
-        let out = ok(self.run("apt-cache", &args));
-        let mut found = BTreeMap::new();
-        let mut package = None;
-        for l in out.lines() {
-            if !l.starts_with(' ') && l.ends_with(':') {
-                package = Some(l.trim_end_matches(':').to_owned());
-            } else if let (Some(p), Some(c)) = (&package, l.trim().strip_prefix("Candidate: ")) {
-                found.insert(p.clone(), c.to_owned());
-            }
-        }
-        found
-    }
+    found
 }
 
 /// Why an `apt-get update` is not a clean one, if it is not: it failed, or
@@ -233,98 +174,29 @@ fn unclean(out: &Output) -> Option<String> {
     bad.then(|| format!("apt-get update ({}):\n{said}", out.status))
 }
 
-/// A dnf of its own: configuration, repositories, cache and rpm database
-/// under one installroot; the host's play no part. dnf reads the key the
-/// `.repo` file names from the machine, so it runs in a mount namespace
-/// of its own where the test's key directory is /etc/pki/rpm-gpg.
-struct Dnf {
-    dir: tempfile::TempDir,
-}
-
-impl Dnf {
-    fn new(repo_file: &Path) -> Dnf {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        for d in ["etc/yum.repos.d", "etc/dnf", "var/cache/dnf"] {
-            fs::create_dir_all(root.join(d)).unwrap();
+/// Every `version-release` of each package the cached metadata lists.
+fn listed(dnf: &Dnf) -> BTreeMap<String, Vec<String>> {
+    let out = dnf.run(&[
+        "-C",
+        "repoquery",
+        "--repo",
+        "etcd-test",
+        "--qf",
+        "%{name} %{version}-%{release}",
+    ]);
+    ok(out.clone());
+    let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some((name, version)) = l.trim().split_once(' ')
+            && name.starts_with("etcd-test-")
+        {
+            found
+                .entry(name.to_owned())
+                .or_default()
+                .push(version.to_owned());
         }
-        fs::write(
-            root.join("etc/dnf/dnf.conf"),
-            "[main]\ngpgcheck=1\nrepo_gpgcheck=1\ninstall_weak_deps=0\nkeepcache=0\n",
-        )
-        .unwrap();
-        fs::copy(
-            repo_file,
-            root.join("etc/yum.repos.d")
-                .join(repo_file.file_name().unwrap()),
-        )
-        .unwrap();
-        let keys = dir.path().join("rpm-gpg");
-        fs::create_dir_all(&keys).unwrap();
-        let text = fs::read_to_string(repo_file).unwrap();
-        let at = text
-            .lines()
-            .find_map(|l| l.strip_prefix("gpgkey=file:///etc/pki/rpm-gpg/"))
-            .expect("a signed .repo names its key file in /etc/pki/rpm-gpg");
-        fs::copy(repo_file.with_extension("asc"), keys.join(at)).unwrap();
-        Dnf { dir }
     }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let root = self.root();
-        fs::create_dir_all("/etc/pki/rpm-gpg").unwrap();
-        Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "sh", "-c"])
-            .arg("mount --bind \"$0\" /etc/pki/rpm-gpg && exec dnf \"$@\"")
-            .arg(self.dir.path().join("rpm-gpg"))
-            .arg("--installroot")
-            .arg(&root)
-            .arg("--config")
-            .arg(root.join("etc/dnf/dnf.conf"))
-            .arg(format!(
-                "--setopt=reposdir={}",
-                root.join("etc/yum.repos.d").display()
-            ))
-            .args(["--releasever=1", "--disableplugin=*", "-y"])
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    /// Fetch the metadata again, from nothing.
-    fn makecache(&self) -> Output {
-        let _ = fs::remove_dir_all(self.root().join("var/cache/dnf"));
-        self.run(&["makecache"])
-    }
-
-    /// Every `version-release` of each package the cached metadata lists.
-    fn listed(&self) -> BTreeMap<String, Vec<String>> {
-        let out = self.run(&[
-            "-C",
-            "repoquery",
-            "--repo",
-            "etcd-test",
-            "--qf",
-            "%{name} %{version}-%{release}",
-        ]);
-        ok(out.clone());
-        let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for l in String::from_utf8_lossy(&out.stdout).lines() {
-            if let Some((name, version)) = l.trim().split_once(' ')
-                && name.starts_with("etcd-test-")
-            {
-                found
-                    .entry(name.to_owned())
-                    .or_default()
-                    .push(version.to_owned());
-            }
-        }
-        found
-    }
+    found
 }
 
 /// The release number of `3.4.16-N`.
@@ -499,7 +371,7 @@ fn apt_sees(lists: &Apt, sources: &Path, expected: &[u32], repo: &Path, when: &s
         if let Some(why) = unclean(&apt.update()) {
             panic!("{when}: {why}\nthe repository:\n{}", state_of(repo));
         }
-        let candidates = apt.candidates();
+        let candidates = candidates(apt);
         let candidate = release_of(&candidates[CHANGED]);
         assert!(
             expected.contains(&candidate),
@@ -525,7 +397,7 @@ fn dnf_sees(dnf: &Dnf, expected: &[u32], repo: &Path, when: &str) -> u32 {
         both(&out),
         state_of(repo)
     );
-    let listed = dnf.listed();
+    let listed = listed(dnf);
     let newest = listed
         .get(CHANGED)
         .and_then(|vs| vs.iter().map(|v| release_of(v)).max())
@@ -753,7 +625,7 @@ fn apt_reading_during_publishes_never_fails_and_two_publishes_at_once_take_turns
                 let why = unclean(&out);
                 let candidate = why
                     .is_none()
-                    .then(|| release_of(&apt.candidates()[CHANGED]));
+                    .then(|| release_of(&candidates(&apt)[CHANGED]));
                 reads.push(Read {
                     start,
                     end,

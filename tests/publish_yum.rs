@@ -17,6 +17,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use etcdpack::model::Format;
+use support::clients::Dnf;
 use support::{Gen, HttpServer, both, etcdpack, run_ok};
 
 /// A fixed date, so that two publishes of the same packages compare.
@@ -71,93 +72,6 @@ fn publish(g: &Gen, repo: &Path, url: &str, extra: &[&str]) -> String {
         .env_remove("ETCDPACK_SIGN_KEY")
         .output()
         .unwrap())
-}
-
-/// A dnf of its own: configuration, repositories, cache and rpm database
-/// under one installroot; the host's play no part.
-struct Dnf {
-    dir: tempfile::TempDir,
-}
-
-impl Dnf {
-    fn new(repo_file: &Path) -> Dnf {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        for d in ["etc/yum.repos.d", "etc/dnf", "var/cache/dnf"] {
-            fs::create_dir_all(root.join(d)).unwrap();
-        }
-        fs::write(
-            root.join("etc/dnf/dnf.conf"),
-            "[main]\ngpgcheck=1\nrepo_gpgcheck=1\ninstall_weak_deps=0\nkeepcache=0\n",
-        )
-        .unwrap();
-        fs::copy(
-            repo_file,
-            root.join("etc/yum.repos.d")
-                .join(repo_file.file_name().unwrap()),
-        )
-        .unwrap();
-        // The key goes where the .repo file says, as the README tells: dnf
-        // reads it from the machine (not the installroot), so dnf runs in a
-        // mount namespace of its own where the test's directory is
-        // /etc/pki/rpm-gpg (see `run`).
-        let keys = dir.path().join("rpm-gpg");
-        fs::create_dir_all(&keys).unwrap();
-        let key = repo_file.with_extension("asc");
-        if key.exists() {
-            let text = fs::read_to_string(repo_file).unwrap();
-            let at = text
-                .lines()
-                .find_map(|l| l.strip_prefix("gpgkey=file:///etc/pki/rpm-gpg/"))
-                .expect("a signed .repo names its key file in /etc/pki/rpm-gpg");
-            fs::copy(&key, keys.join(at)).unwrap();
-        }
-        Dnf { dir }
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let root = self.root();
-        fs::create_dir_all("/etc/pki/rpm-gpg").unwrap();
-        Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "sh", "-c"])
-            .arg("mount --bind \"$0\" /etc/pki/rpm-gpg && exec dnf \"$@\"")
-            .arg(self.dir.path().join("rpm-gpg"))
-            .arg("--installroot")
-            .arg(&root)
-            .arg("--config")
-            .arg(root.join("etc/dnf/dnf.conf"))
-            .arg(format!(
-                "--setopt=reposdir={}",
-                root.join("etc/yum.repos.d").display()
-            ))
-            .args(["--releasever=1", "--disableplugin=*", "-y"])
-            // The packages' scripts would run the root's useradd and
-            // systemctl, which this root has not got.
-            .arg("--setopt=tsflags=noscripts")
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    /// Fetch the metadata again, from nothing.
-    fn makecache(&self) -> Output {
-        let _ = fs::remove_dir_all(self.root().join("var/cache/dnf"));
-        self.run(&["makecache"])
-    }
-
-    fn installed(&self, package: &str) -> String {
-        let out = Command::new("rpm")
-            .arg("--root")
-            .arg(self.root())
-            .args(["-q", "--qf", "%{VERSION}-%{RELEASE}", package])
-            .output()
-            .unwrap();
-        ok(out)
-    }
 }
 
 /// What a Debian root provides that the packages require, as an rpm

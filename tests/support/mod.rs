@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod clients;
 pub mod fetching;
 mod generate;
 pub mod packaging;
