@@ -132,6 +132,13 @@ impl Signer {
         let password = std::env::var(PASSPHRASE_ENV)
             .map(Password::from)
             .unwrap_or_else(|_| Password::empty());
+        if let Some(weak) = weak_binding(&key) {
+            bail!(
+                "the key {} is bound to its {weak} with a {} signature, which Debian 13's apt (sqv) and EL9's rpm refuse\n  help: re-certify it with SHA-256 (`gpg --cert-digest-algo SHA256 --quick-set-expire FPR 0`, or any change to its user ID with that option), or create one with `etcdpack signing-key`",
+                fingerprint_of(&key),
+                "SHA-1"
+            );
+        }
         let own = key
             .details
             .users
@@ -325,6 +332,32 @@ impl Signer {
             .to_armored_string(ArmorOptions::default())
             .map_err(|e| anyhow!("cannot armor a signature: {e}"))
     }
+}
+
+/// What of `key` its newest self-signature or binding signature certifies
+/// with SHA-1 (or weaker), if anything: only SHA-2 is accepted by today's
+/// verifiers, which go by the newest one.
+fn weak_binding(key: &SignedSecretKey) -> Option<&'static str> {
+    let weak = |sigs: &[Signature]| {
+        sigs.iter()
+            .max_by_key(|s| s.created().map(|t| t.as_secs()))
+            .is_some_and(|s| {
+                matches!(
+                    s.hash_alg(),
+                    Some(HashAlgorithm::Sha1 | HashAlgorithm::Md5 | HashAlgorithm::Ripemd160)
+                )
+            })
+    };
+    if key.details.users.iter().any(|u| weak(&u.signatures)) {
+        return Some("user ID");
+    }
+    if weak(&key.details.direct_signatures) {
+        return Some("primary key");
+    }
+    key.secret_subkeys
+        .iter()
+        .any(|k| weak(&k.signatures))
+        .then_some("subkey")
 }
 
 fn fingerprint_of(key: &SignedSecretKey) -> String {

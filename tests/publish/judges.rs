@@ -562,3 +562,53 @@ fn ok(cmd: &mut Command) -> String {
     assert!(out.status.success(), "{cmd:?}:\n{}", both(&out));
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// A signing key from gpg whose user ID is certified with SHA-1 is refused
+/// before anything is written: what it signed, today's verifiers refuse.
+#[test]
+fn a_signing_key_bound_with_sha_1_is_refused_with_help() {
+    support::require!(support::GPG, support::STANDIN);
+    let home = tempfile::tempdir().unwrap();
+    let gpg = |args: &[&str]| {
+        let out = run(Command::new("gpg")
+            .env("GNUPGHOME", home.path())
+            .args(["--batch", "--no-tty", "--passphrase", ""])
+            .args(args));
+        assert!(out.status.success(), "gpg {args:?}:\n{}", both(&out));
+        out.stdout
+    };
+    gpg(&[
+        "--cert-digest-algo",
+        "SHA1",
+        "--quick-gen-key",
+        "old <old@example.com>",
+        "rsa2048",
+        "sign",
+        "never",
+    ]);
+    let key = home.path().join("old-secret.asc");
+    fs::write(
+        &key,
+        gpg(&["--armor", "--export-secret-keys", "old@example.com"]),
+    )
+    .unwrap();
+    let g = super::generated();
+    let repo = g.dir.path().join("repo");
+    let out = super::publish(
+        &g.out,
+        &repo,
+        &[
+            "--sign-key",
+            key.to_str().unwrap(),
+            "--allow-cleartext-keys",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    let said = both(&out);
+    assert!(
+        said.contains("is bound to its user ID with a SHA-1 signature"),
+        "{said}"
+    );
+    assert!(said.contains("--cert-digest-algo SHA256"), "{said}");
+    assert!(!repo.join("dists").exists(), "nothing published");
+}
