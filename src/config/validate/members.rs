@@ -192,13 +192,16 @@ fn foreign_sans(c: &mut Checker, nodes: &[Node], extra_sans: &[Vec<(San, Positio
 /// A node's `ssh_host_key`, if age can seal to it.
 fn host_key(c: &mut Checker, raw: &S<String>) -> Option<HostKey> {
     use age::ssh::ParseRecipientKeyError as E;
-    let key = HostKey::new(&raw.value);
-    let why = match key.public().parse::<age::ssh::Recipient>() {
-        Ok(_) => return Some(key),
-        Err(E::Unsupported(kind)) => format!("is an {kind} key, which cannot be sealed to"),
-        Err(E::RsaModulusTooSmall) => "is an RSA key of fewer than 2048 bits".to_owned(),
-        Err(E::RsaModulusTooLarge) => "is an RSA key of more than 4096 bits".to_owned(),
-        Err(_) => "is not an SSH public key line".to_owned(),
+    let parsed = HostKey::parse(&raw.value);
+    let why = match parsed {
+        Err(why) => why,
+        Ok(key) => match key.public().parse::<age::ssh::Recipient>() {
+            Ok(_) => return Some(key),
+            Err(E::Unsupported(kind)) => format!("is an {kind} key, which cannot be sealed to"),
+            Err(E::RsaModulusTooSmall) => "is an RSA key of fewer than 2048 bits".to_owned(),
+            Err(E::RsaModulusTooLarge) => "is an RSA key of more than 4096 bits".to_owned(),
+            Err(_) => "is not an SSH public key line".to_owned(),
+        },
     };
     let at = c.at(raw);
     c.problem(
