@@ -234,6 +234,36 @@ mod tests {
     }
 
     #[test]
+    fn a_file_changed_after_it_was_written_is_not_taken_for_what_was_written() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("artifact");
+        fs::write(&path, b"what gen wrote").unwrap();
+        let written = fs::metadata(&path).unwrap();
+        let d = Digests::new();
+        d.wrote_file(&written, sha(&path));
+        // Later in the run: the same size, the modification time put back.
+        settle();
+        fs::write(&path, b"someone else's").unwrap();
+        let t = std::time::UNIX_EPOCH
+            + Duration::new(written.mtime() as u64, written.mtime_nsec() as u32);
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+        d.save(dir.path()).unwrap();
+        let now = fs::metadata(&path).unwrap();
+        assert_eq!(now.len(), written.len());
+        assert_eq!(
+            Digests::load(dir.path()).sha256(&path, &now).unwrap(),
+            sha(&path),
+            "the changed file is read again, not answered from the record"
+        );
+    }
+
+    #[test]
     fn a_recorded_file_is_not_read_again_and_any_change_is_seen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a");

@@ -287,9 +287,17 @@ impl NodeCtx<'_> {
                 sum = Some((hash, size));
                 Ok(())
             };
-            fsutil::write_atomic_deferred(&path, outdir::ARTIFACT_MODE, fill, self.unsynced)?;
+            // The identity recorded is the one the file had when it was
+            // renamed into place, from its descriptor: a change made to it
+            // later in the run is not taken for what this run wrote.
+            let meta = fsutil::write_atomic_deferred_returning(
+                &path,
+                outdir::ARTIFACT_MODE,
+                fill,
+                self.unsynced,
+            )?;
             let (sha256, size) = sum.expect("set by the writer");
-            digests.wrote(path.clone(), sha256.clone());
+            digests.wrote_file(&meta, sha256.clone());
             reporter.status("Packaged", path.display());
             artifacts.push(Artifact {
                 format: a.format.as_str().to_owned(),
