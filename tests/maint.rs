@@ -353,6 +353,28 @@ fn backups_are_verified_kept_and_restore_a_fresh_three_member_cluster() {
     }
     let snapshot = kept.last().unwrap().clone();
 
+    // A snapshot dated in the future (a clock once wrong) never pushes out
+    // the one just written: it is left alone, with a warning, and not
+    // counted among those kept.
+    let future = dir.join("snapshot-20991231T000000Z.db");
+    fs::copy(&kept[0], &future).unwrap();
+    let out = maint(&roots[1], &["backup", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("is dated after the snapshot just written"),
+        "{}",
+        text(&out)
+    );
+    let mut now: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    now.sort();
+    assert_eq!(now.len(), 3, "{now:?}");
+    assert_eq!(now[0], snapshot, "the newer of the two before it is kept");
+    assert_eq!(now[2], future);
+    assert!(now[1] > snapshot && now[1] < future, "{now:?}");
+
     // Written after the snapshot: gone after the restore.
     ctl_ok(&roots[0], &all, &["put", "/data/after", "late"]);
     let refused = maint(&roots[0], &["restore", snapshot.to_str().unwrap()]);
