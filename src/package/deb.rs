@@ -203,10 +203,16 @@ fn copyright(spec: &PackageSpec) -> String {
     )
 }
 
+/// Directories of the system that no Debian package lists.
+const UNOWNED_DIRS: &[&str] = &["/opt"];
+
 fn data_tar(tree: &NodeTree, mtime: u64, shared: Option<&Shared>) -> Result<Chunks> {
     let mut t = TarWriter::new(GzMembers::new(Chunks::new(), shared), mtime);
     t.dir(".", 0o755)?;
-    t.tree(".", tree)?;
+    // No package lists /opt on Debian (base-files makes it): a package that
+    // listed it would be its only owner, and purging it would remove the
+    // system's /opt. Its own directories below are listed as ever.
+    t.tree_except(".", tree, UNOWNED_DIRS)?;
     t.finish()?
         .finish()
         .context("cannot finish the data.tar.gz stream")

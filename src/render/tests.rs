@@ -281,10 +281,10 @@ fn the_maintenance_script_is_the_nodes_own_and_names_its_certificates_expiry() {
         one.contains("cert_not_after_date=\"2033-11-11T22:13:20Z\""),
         "{one}"
     );
-    assert!(one.contains("export ETCDCTL_ENDPOINTS=https://192.168.0.1:2379\n"));
-    assert!(two.contains("export ETCDCTL_ENDPOINTS=https://192.168.0.2:2379\n"));
-    assert!(one.contains("--initial-advertise-peer-urls https://192.168.0.1:2380"));
-    assert!(one.contains(&format!("--initial-cluster {}", initial_cluster(&c))));
+    assert!(one.contains("export ETCDCTL_ENDPOINTS=\"https://192.168.0.1:2379\"\n"));
+    assert!(two.contains("export ETCDCTL_ENDPOINTS=\"https://192.168.0.2:2379\"\n"));
+    assert!(one.contains("--initial-advertise-peer-urls \"https://192.168.0.1:2380\""));
+    assert!(one.contains(&format!("--initial-cluster \"{}\"", initial_cluster(&c))));
     assert!(one.contains("dir=${1:-\"$root/srv/etcd-snapshots\"}\n  keep=3\n"));
 }
 

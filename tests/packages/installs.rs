@@ -319,6 +319,8 @@ fn deb_installs_conflicts_upgrades_removes_and_purges_in_a_debian_root() {
     root.assert_removed_but_data_kept(&db);
     let status = root.chroot(&["dpkg-query", "-W", "etcd-test-etcd-1"]);
     assert!(!status.status.success(), "purged packages are forgotten");
+    // The package never owned the system's /opt, so purging it leaves it.
+    assert!(root.path("/opt").is_dir(), "purging removed /opt");
 }
 
 #[test]
