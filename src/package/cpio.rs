@@ -109,6 +109,9 @@ fn entries(archive: &[u8]) -> impl Iterator<Item = Result<Raw<'_>>> {
 pub struct Payload {
     pub compressed: Chunks,
     pub raw_sha256: String,
+    /// The length of the cpio archive, uncompressed (the signature
+    /// header's `PAYLOADSIZE`, which rpm2cpio checks what it copies against).
+    pub raw_len: u64,
 }
 
 /// `archive` (as the crate wrote it, uncompressed) with every file in
@@ -123,6 +126,8 @@ pub fn recompress(
     let mut out = GzMembers::new(Chunks::new(), shared);
     let mut filled = 0;
     let mut consumed = 0;
+    // Every placeholder is empty, so its data takes no room (nor padding).
+    let mut raw_len = archive.len() as u64;
     for e in entries(archive) {
         let e = e?;
         consumed += e.len;
@@ -142,6 +147,7 @@ pub fn recompress(
         out.write_all(&head)?;
         raw.shared(blob.id(), blob);
         raw.update(&[0u8; 4][..pad(blob.len(), 4)]);
+        raw_len += (blob.len() + pad(blob.len(), 4)) as u64;
         out.data(blob, 4)?;
         filled += 1;
     }
@@ -155,6 +161,7 @@ pub fn recompress(
     Ok(Payload {
         compressed: out.finish()?,
         raw_sha256: raw.finish(),
+        raw_len,
     })
 }
 

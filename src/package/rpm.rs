@@ -337,6 +337,29 @@ fn finish(
         .calculate_digests(&header_bytes)
         .build()
         .context("cannot build the .rpm signature header")?;
+    // The size of the uncompressed payload, which rpm2cpio (rpm 4.18) checks
+    // the archive it copies out against: without it, it fails on a
+    // complete archive.
+    let mut sig_entries = signature
+        .get_all_entries()
+        .context("internal: cannot read the .rpm signature header back")?;
+    let size = match u32::try_from(payload.raw_len) {
+        Ok(n) => (
+            IndexSignatureTag::RPMSIGTAG_PAYLOADSIZE as u32,
+            IndexData::Int32(vec![n]),
+        ),
+        Err(_) => (
+            IndexSignatureTag::RPMSIGTAG_LONGARCHIVESIZE as u32,
+            IndexData::Int64(vec![payload.raw_len]),
+        ),
+    };
+    // The region tag; `from_entries` makes it again.
+    sig_entries.retain(|(tag, _)| *tag != IndexSignatureTag::HEADER_SIGNATURES as u32);
+    sig_entries.push(size);
+    let signature = Header::<IndexSignatureTag>::from_entries(
+        sig_entries.into_iter().map(|(t, d)| HeaderEntry::new(t, d)),
+        IndexSignatureTag::HEADER_SIGNATURES,
+    );
     let meta = PackageMetadata { signature, ..meta };
     let mut w = WriteRef(w);
     meta.write(&mut w).context("cannot write the .rpm")?;
