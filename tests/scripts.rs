@@ -449,3 +449,107 @@ fn a_3_6_package_replaces_only_a_member_on_a_late_3_5_with_a_clean_v2_store() {
         assert!(out.status.success(), "{script}: {}", stderr(&out));
     }
 }
+
+/// Every script a node runs, rendered for one config: the bundle's
+/// installer, the .deb's maintainer scripts, the .rpm's scriptlets,
+/// `etcd-maint` and the etcdctl profile; by name.
+fn every_script(cluster: &Cluster) -> Vec<(String, String)> {
+    let node = &cluster.nodes[0];
+    let templates = Templates::new(None, &package::templates()).unwrap();
+    let rendered = render::render_node(&templates, cluster, node).unwrap();
+    let bins = Binaries {
+        etcd: Blob::from(&b"etcd"[..]),
+        etcdctl: Blob::from(&b"etcdctl"[..]),
+        etcdutl: (cluster.etcd.version.as_str() >= "3.5").then(|| Blob::from(&b"etcdutl"[..])),
+    };
+    let certs = NodeCerts {
+        ca_cert_pem: "ca\n",
+        cert_pem: "cert\n",
+        key_pem: "key\n",
+        sealed_key: cluster
+            .nodes
+            .first()
+            .and_then(|n| n.ssh_host_key.as_ref())
+            .map(|_| "-----BEGIN AGE ENCRYPTED FILE-----\n"),
+    };
+    let not_after = time::OffsetDateTime::from_unix_timestamp(2_000_000_000).unwrap();
+    let maint = render::render_maint(&templates, cluster, node, "cert\n", not_after).unwrap();
+    let tree = stage::assemble(cluster, node, &bins, certs, &rendered, &maint).unwrap();
+    let version = format!("{}-1", cluster.etcd.version);
+    let mut out = vec![
+        ("etcd-maint".to_owned(), maint),
+        ("etcdctl.sh".to_owned(), rendered.etcdctl_profile.clone()),
+    ];
+    for t in package::templates() {
+        if t.name.ends_with("lintian-overrides") {
+            continue;
+        }
+        let text = render::render_script(
+            &templates,
+            t.name,
+            cluster,
+            node,
+            &tree.script_entries(),
+            &version,
+        )
+        .unwrap();
+        out.push((t.name.to_owned(), text));
+    }
+    out
+}
+
+/// shellcheck, Debian's, finds nothing at severity warning or above in any
+/// script a node runs as root, for every release line, both key layouts,
+/// backups on and off, IPv4 and IPv6.
+#[test]
+fn every_rendered_script_passes_shellcheck() {
+    support::require!(support::SHELLCHECK);
+    let host_key =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINs8qipbFuh0bFcUDOmVyv7rN9t23ATzSC+ib3Y25/6z";
+    let configs = [
+        ("3.4, cleartext, IPv4".to_owned(), String::new()),
+        (
+            "3.5, sealed, backups, IPv6".to_owned(),
+            format!(
+                "etcd: {{ version: 3.5.33 }}\npackages: {{ keys: sealed }}\nbackup: {{ enabled: true }}\n__IPV6__ __HOST_KEY__{host_key}"
+            ),
+        ),
+        (
+            "3.6, cleartext, backups".to_owned(),
+            "etcd: { version: 3.6.14 }\nbackup: { enabled: true }\n".to_owned(),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut findings = Vec::new();
+    for (what, extra) in configs {
+        let mut yaml = format!(
+            "version: 1\ncluster: {{ name: test, token: test-token }}\nnodes:\n  - {{ name: etcd-1, ip: 127.0.0.1 }}\npki: {{ algorithm: ecdsa-p256 }}\n{extra}"
+        );
+        if let Some(i) = yaml.find("__IPV6__ __HOST_KEY__") {
+            let key = yaml[i + "__IPV6__ __HOST_KEY__".len()..].to_owned();
+            yaml.truncate(i);
+            yaml = yaml.replace(
+                "{ name: etcd-1, ip: 127.0.0.1 }",
+                &format!("{{ name: etcd-1, ip: \"::1\", ssh_host_key: \"{key}\" }}"),
+            );
+        }
+        let cluster = config::parse(Path::new("cluster.yaml"), &yaml, &Overrides::default())
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        for (name, text) in every_script(&cluster) {
+            let file = dir.path().join(name.replace('/', "-"));
+            fs::write(&file, &text).unwrap();
+            let out = Command::new("shellcheck")
+                .args(["--shell=sh", "--severity=warning", "--format=gcc"])
+                .arg(&file)
+                .output()
+                .unwrap();
+            if !out.status.success() {
+                findings.push(format!(
+                    "{what}: {name}:\n{}",
+                    String::from_utf8_lossy(&out.stdout)
+                ));
+            }
+        }
+    }
+    assert!(findings.is_empty(), "{}", findings.join("\n"));
+}

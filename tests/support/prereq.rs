@@ -75,6 +75,7 @@ pub const NSENTER: Need = program("nsenter", "util-linux");
 pub const OPENSSL: Need = program("openssl", "openssl");
 pub const RPM: Need = program("rpm", "rpm");
 pub const RPM2CPIO: Need = program("rpm2cpio", "rpm");
+pub const SHELLCHECK: Need = program("shellcheck", "shellcheck");
 pub const RPMLINT: Need = program("rpmlint", "rpmlint");
 pub const SQ: Need = program("sq", "sq");
 pub const SQV: Need = program("sqv", "sqv");
