@@ -442,6 +442,65 @@ fn a_3_6_package_replaces_only_a_member_on_a_late_3_5_with_a_clean_v2_store() {
     install_old(&c, "/usr/bin");
     refused("runs etcd 3.4.");
 
+    // The member's data without its etcd (the package removed first, or
+    // another one): refused, not waved through unchecked.
+    for b in ["etcd", "etcdutl"] {
+        let _ = fs::remove_file(Path::new(&c.paths.install_dir).join("bin").join(b));
+    }
+    refused("but there is no etcd at");
+
+    // install.sh --root never runs a program of that root: with a member's
+    // data there it refuses (or, with --force, says it did not check), and
+    // the root's etcd is never executed.
+    let other = tempfile::tempdir().unwrap();
+    let r = other.path();
+    let inner = |p: &str| r.join(p.trim_start_matches('/'));
+    fs::create_dir_all(inner(&c.paths.data_dir).join("member")).unwrap();
+    let bin = inner(&c.paths.install_dir).join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let marker = r.join("ran");
+    for b in ["etcd", "etcdutl", "etcdctl"] {
+        fs::write(
+            bin.join(b),
+            format!(
+                "#!/bin/sh
+touch '{}'
+echo 'etcd Version: 3.5.30'
+",
+                marker.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(bin.join(b), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let root = r.to_str().unwrap();
+    let out = run_rendered(
+        dir.path(),
+        &c,
+        "install.sh",
+        &["--root", root, "--no-start"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("install.sh --root runs no program of"),
+        "{}",
+        stderr(&out)
+    );
+    let forced = run_rendered(
+        dir.path(),
+        &c,
+        "install.sh",
+        &["--root", root, "--no-start", "--force"],
+        &[],
+    );
+    assert!(
+        stderr(&forced).contains("was not checked for etcd 3.6.14"),
+        "{}",
+        stderr(&forced)
+    );
+    assert!(!marker.exists(), "a program of the root was run");
+
     // Scripts of a 3.5 package have no such check.
     let c35 = cluster_of(dir.path(), "etcd: { version: 3.5.33 }\n");
     for (script, args) in BEFORE_UNPACK {
