@@ -105,8 +105,37 @@ fn recorded(out_dir: &Path, node: &str, l: &Layout) -> Option<Bootstrap> {
 
 /// `etcdctl member list`'s id of the member named `node` (3.4 prints
 /// `ID, STATUS, NAME, PEER ADDRS, CLIENT ADDRS, IS LEARNER`).
-fn member_id(node: &str) -> String {
-    format!("$(etcdctl member list | awk -F', ' '$3 == \"{node}\" {{ print $1 }}')")
+fn member_id(peer: &str) -> String {
+    format!("$(etcdctl member list | awk -F', ' '$4 == \"{peer}\" {{ print $1 }}')")
+}
+
+/// The command, run on a member, that adds `name` as a learner at `peer`
+/// unless a member with that peer URL is there already. Members are matched
+/// by peer URL, not name: one added that has not started yet has no name,
+/// so the step run again finds it and stops, instead of adding it forever.
+/// Retried: etcd refuses a reconfiguration while its members have not all
+/// been connected for a few seconds.
+pub fn add_command(name: &str, peer: &str) -> String {
+    format!(
+        "until etcdctl member list | grep -qF ', {peer}, ' || etcdctl member add {name} --learner --peer-urls={peer}; do sleep 5; done"
+    )
+}
+
+/// The command, run on a member, that removes the member at `peer`,
+/// started or not (see [`add_command`]); nothing once it is gone.
+pub fn remove_command(peer: &str) -> String {
+    format!(
+        "until ! etcdctl member list | grep -qF ', {peer}, ' || etcdctl member remove {}; do sleep 5; done",
+        member_id(peer)
+    )
+}
+
+/// The command, run on a member, that promotes the learner at `peer`.
+pub fn promote_command(peer: &str) -> String {
+    format!(
+        "until etcdctl member promote {}; do sleep 5; done",
+        member_id(peer)
+    )
 }
 
 /// The membership changes from the previous run to this one: joins first
@@ -130,15 +159,7 @@ pub fn steps(
         let package = cluster.packages.name_for(&cluster.name, &n.name);
         let peer = render::peer_url(n);
         let returning = m.retired.iter().any(|r| r.name == n.name);
-        // Idempotent, and retried: etcd refuses a reconfiguration while its
-        // members have not all been connected for a few seconds.
-        let mut commands = vec![(
-            member.clone(),
-            format!(
-                "until etcdctl member list | grep -q ', {0}, ' || etcdctl member add {0} --learner --peer-urls={peer}; do sleep 5; done",
-                n.name
-            ),
-        )];
+        let mut commands = vec![(member.clone(), add_command(&n.name, &peer))];
         if returning {
             commands.push((
                 n.name.clone(),
@@ -151,13 +172,7 @@ pub fn steps(
             n.name.clone(),
             format!("apt-get install -y {package}   # or: dnf install -y {package}, or its .deb/.rpm/.tar.gz"),
         ));
-        commands.push((
-            member.clone(),
-            format!(
-                "until etcdctl member promote {}; do sleep 5; done",
-                member_id(&n.name)
-            ),
-        ));
+        commands.push((member.clone(), promote_command(&peer)));
         steps.push(Step {
             node: n.name.clone(),
             action: "join",
@@ -175,14 +190,7 @@ pub fn steps(
             action: "remove",
             why: "no longer in the config".into(),
             commands: vec![
-                (
-                    member.clone(),
-                    format!(
-                        "until ! etcdctl member list | grep -q ', {0}, ' || etcdctl member remove {1}; do sleep 5; done",
-                        gone.name,
-                        member_id(&gone.name)
-                    ),
-                ),
+                (member.clone(), remove_command(&gone_peer(gone))),
                 (
                     gone.name.clone(),
                     format!(
@@ -194,6 +202,14 @@ pub fn steps(
         });
     }
     steps
+}
+
+/// The peer URL of a node the previous run recorded.
+fn gone_peer(gone: &crate::output::NodeInfo) -> String {
+    match gone.ip.parse::<std::net::IpAddr>() {
+        Ok(ip) => format!("https://{}:{}", render::url_host(ip), render::PEER_PORT),
+        Err(_) => format!("https://{}:{}", gone.ip, render::PEER_PORT),
+    }
 }
 
 /// The steps as `plan` and `gen` print them.
