@@ -477,3 +477,95 @@ fn rpm_upgrade_from_cleartext_to_sealed_keeps_the_unsealed_key() {
     root.rpm_ok(&["-e", "--nodeps", "etcd-test-etcd-1"]);
     assert!(!key_file.exists(), "the unsealed key outlives its package");
 }
+
+/// The same move with dpkg, which removes the cleartext package's key file when it unpacks the
+/// sealed one, before its postinst unseals: when the unseal fails (here: age is missing,
+/// then the host's private key is not the one its .pub says), the member keeps the key it
+/// ran with; once the machine is put right, configuring the package unseals the same key.
+#[test]
+fn deb_upgrade_from_cleartext_to_sealed_never_leaves_the_member_without_its_key() {
+    support::require!(support::STANDIN, support::SSH_KEYGEN, support::AGE);
+    let Some(root) = Root::copy("deb-sealed") else {
+        return;
+    };
+    let g = support::Gen::new(&["127.0.0.1"], "packages: { formats: [deb] }\n");
+    let dist = |release: u32| {
+        let name = format!("etcd-test-etcd-1_3.4.16-{release}_amd64.deb");
+        root.put(&name, &fs::read(g.out.join("dist").join(&name)).unwrap())
+    };
+    g.run_ok(&[]);
+    let cleartext = dist(1);
+    let public = g.make_host_key("etcd-1");
+    g.make_host_key("someone-else");
+    let config = fs::read_to_string(&g.config).unwrap();
+    let sealed = config
+        .replace(
+            "packages: { formats: [deb] }",
+            "packages: { keys: sealed, formats: [deb] }",
+        )
+        .replace(
+            "  - { name: etcd-1, ip: \"127.0.0.1\" }",
+            &format!("  - {{ name: etcd-1, ip: \"127.0.0.1\", ssh_host_key: \"{public}\" }}"),
+        );
+    fs::write(&g.config, sealed).unwrap();
+    g.run_ok(&[]);
+    let sealed = dist(2);
+
+    root.chroot_ok(&["dpkg", "-i", &cleartext]);
+    let key_file = root.path("/opt/etcd/ssl/server-key.pem");
+    let key = fs::read_to_string(&key_file).unwrap();
+
+    // The machine's .pub is the one sealed to, so preinst lets the package in; but the
+    // root has no age, and then a private key that is not that .pub's.
+    let ssh = root.path("/etc/ssh");
+    fs::create_dir_all(&ssh).unwrap();
+    let own = g.host_root("etcd-1").join("etc/ssh");
+    let other = g.host_root("someone-else").join("etc/ssh");
+    fs::copy(
+        own.join("ssh_host_ed25519_key.pub"),
+        ssh.join("ssh_host_ed25519_key.pub"),
+    )
+    .unwrap();
+    fs::copy(
+        other.join("ssh_host_ed25519_key"),
+        ssh.join("ssh_host_ed25519_key"),
+    )
+    .unwrap();
+    let failed = root.chroot(&["dpkg", "-i", "--force-depends", &sealed]);
+    assert!(!failed.status.success());
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("the member keeps the key it had"),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
+    assert_eq!(fs::read_to_string(&key_file).unwrap(), key, "age missing");
+
+    let age = std::process::Command::new("sh")
+        .args(["-c", "command -v age"])
+        .output()
+        .unwrap();
+    let age = String::from_utf8(age.stdout).unwrap();
+    fs::copy(age.trim(), root.path("/usr/bin/age")).unwrap();
+    let failed = root.chroot(&["dpkg", "--configure", "-a"]);
+    assert!(!failed.status.success());
+    assert_eq!(
+        fs::read_to_string(&key_file).unwrap(),
+        key,
+        "a wrong host key"
+    );
+
+    // The machine put right: the same key, unsealed, and nothing kept aside.
+    fs::copy(
+        own.join("ssh_host_ed25519_key"),
+        ssh.join("ssh_host_ed25519_key"),
+    )
+    .unwrap();
+    root.chroot_ok(&["dpkg", "--configure", "-a"]);
+    assert_eq!(fs::read_to_string(&key_file).unwrap(), key);
+    assert!(
+        !root
+            .path("/opt/etcd/ssl/server-key.pem.etcdpack-kept")
+            .exists()
+    );
+    assert_eq!(fs::metadata(&key_file).unwrap().mode() & 0o7777, 0o600);
+}
