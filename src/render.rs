@@ -163,6 +163,10 @@ impl Templates {
                     .with_context(|| format!("{}: template does not parse", path.display()))?;
             }
         }
+        // Every value a script template expands, in every script a node
+        // runs as root, goes through `shell_value` (see there).
+        tera.set_escape_fn(shell_value);
+        tera.autoescape_on(SHELL_SCRIPTS.iter().copied());
         Ok(Templates { tera })
     }
 
@@ -171,6 +175,42 @@ impl Templates {
             .render(name, ctx)
             .with_context(|| format!("cannot render template {name}"))
     }
+}
+
+/// The templates of shell scripts a node runs as root: the bundle's
+/// installer, the packages' maintainer scripts and the fragment they share,
+/// `etcd-maint` and the etcdctl profile.
+pub const SHELL_SCRIPTS: &[&str] = &[
+    "install.sh",
+    "upgrade-check",
+    MAINT_SCRIPT,
+    "etcdctl.sh",
+    "deb/preinst",
+    "deb/postinst",
+    "deb/prerm",
+    "deb/postrm",
+    "rpm/pre",
+    "rpm/post",
+    "rpm/preun",
+    "rpm/postun",
+];
+
+/// What a script template does with every value it expands, by default
+/// (Tera's autoescape, for [`SHELL_SCRIPTS`]): a value holding a character
+/// the shell reads as code or quoting (`$`, a backquote, a quote, a
+/// backslash, `;`, `&`, `|`, `<`, `>`, parentheses) or any control
+/// character is refused whole, and the script is not rendered. The config
+/// is validated to far stricter grammars when it is loaded; this rule holds
+/// wherever an expansion stands in a script (quoted or not), should a value
+/// ever slip past validation.
+fn shell_value(input: &str, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let code = |c: char| "$`\"'\\;&|<>()".contains(c) || c.is_control();
+    if let Some(c) = input.chars().find(|&c| code(c)) {
+        return Err(std::io::Error::other(format!(
+            "refusing to put {input:?} into a root script: it holds {c:?}, which the shell would read as code"
+        )));
+    }
+    out.write_all(input.as_bytes())
 }
 
 /// The files under `dir` and its subdirectories, one level deep (`deb/`,

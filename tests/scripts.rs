@@ -513,9 +513,22 @@ echo 'etcd Version: 3.5.30'
 /// installer, the .deb's maintainer scripts, the .rpm's scriptlets,
 /// `etcd-maint` and the etcdctl profile; by name.
 fn every_script(cluster: &Cluster) -> Vec<(String, String)> {
+    every_script_or_refusal(cluster, cluster)
+        .into_iter()
+        .map(|(name, text)| (name, text.unwrap()))
+        .collect()
+}
+
+/// [`every_script`], each one's text or why it could not be rendered; the
+/// node's other files (its tree) from `files_of`.
+fn every_script_or_refusal(
+    cluster: &Cluster,
+    files_of: &Cluster,
+) -> Vec<(String, Result<String, String>)> {
     let node = &cluster.nodes[0];
     let templates = Templates::new(None, &package::templates()).unwrap();
-    let rendered = render::render_node(&templates, cluster, node).unwrap();
+    let err = |e: anyhow::Error| format!("{e:#}");
+    let rendered = render::render_node(&templates, files_of, &files_of.nodes[0]).unwrap();
     let bins = Binaries {
         etcd: Blob::from(&b"etcd"[..]),
         etcdctl: Blob::from(&b"etcdctl"[..]),
@@ -532,12 +545,25 @@ fn every_script(cluster: &Cluster) -> Vec<(String, String)> {
             .map(|_| "-----BEGIN AGE ENCRYPTED FILE-----\n"),
     };
     let not_after = time::OffsetDateTime::from_unix_timestamp(2_000_000_000).unwrap();
-    let maint = render::render_maint(&templates, cluster, node, "cert\n", not_after).unwrap();
-    let tree = stage::assemble(cluster, node, &bins, certs, &rendered, &maint).unwrap();
+    let maint = render::render_maint(&templates, cluster, node, "cert\n", not_after).map_err(err);
+    let tree = stage::assemble(
+        files_of,
+        &files_of.nodes[0],
+        &bins,
+        certs,
+        &rendered,
+        maint.as_deref().unwrap_or("#!/bin/sh\n"),
+    )
+    .unwrap();
     let version = format!("{}-1", cluster.etcd.version);
     let mut out = vec![
         ("etcd-maint".to_owned(), maint),
-        ("etcdctl.sh".to_owned(), rendered.etcdctl_profile.clone()),
+        (
+            "etcdctl.sh".to_owned(),
+            render::render_node(&templates, cluster, node)
+                .map(|r| r.etcdctl_profile)
+                .map_err(err),
+        ),
     ];
     for t in package::templates() {
         if t.name.ends_with("lintian-overrides") {
@@ -551,7 +577,7 @@ fn every_script(cluster: &Cluster) -> Vec<(String, String)> {
             &tree.script_entries(),
             &version,
         )
-        .unwrap();
+        .map_err(err);
         out.push((t.name.to_owned(), text));
     }
     out
@@ -672,4 +698,74 @@ fn the_join_and_remove_steps_run_again_do_nothing_even_for_an_unstarted_learner(
     assert!(!list().contains(peer), "{}", list());
     let _ = etcd.kill();
     let _ = etcd.wait();
+}
+
+/// Every string field of the config that reaches a script, given a value
+/// that validation would refuse (shell code, quotes, a newline): no script
+/// is rendered with it, each refusal says why, and the field reaches at
+/// least one script (so the check is not vacuous).
+#[test]
+fn a_hostile_value_in_any_field_never_reaches_a_rendered_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = [
+        "x$(touch /tmp/etcdpack-pwned)",
+        "x`touch /tmp/etcdpack-pwned`",
+        "x\";touch /tmp/etcdpack-pwned;\"",
+        "x';touch /tmp/etcdpack-pwned;'",
+        "x\ntouch /tmp/etcdpack-pwned",
+        "x\\",
+    ];
+    type Poison = fn(&mut Cluster, &str);
+    let fields: [(&str, Poison); 8] = [
+        ("cluster.name", |c, v| c.name = v.to_owned()),
+        ("cluster.token", |c, v| c.token = v.to_owned()),
+        ("nodes[].name", |c, v| c.nodes[0].name = v.to_owned()),
+        ("paths.install_dir", |c, v| {
+            c.paths.install_dir = format!("/opt/{v}")
+        }),
+        ("paths.data_dir", |c, v| {
+            c.paths.data_dir = format!("/var/lib/{v}")
+        }),
+        ("service.user", |c, v| c.service.user = v.to_owned()),
+        ("backup.dir", |c, v| c.backup.dir = format!("/srv/{v}")),
+        ("nodes[].ssh_host_key", |c, v| {
+            c.nodes[0].ssh_host_key = Some(config::HostKey::new(&format!(
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINs8qipbFuh0bFcUDOmVyv7rN9t23ATzSC+ib3Y25/6z{v}"
+            )))
+        }),
+    ];
+    let mut base = cluster_of(dir.path(), "backup: { enabled: true }\n");
+    base.packages.keys = config::Keys::Sealed;
+    base.nodes[0].ssh_host_key = Some(config::HostKey::new(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINs8qipbFuh0bFcUDOmVyv7rN9t23ATzSC+ib3Y25/6z",
+    ));
+    for (field, poison) in fields {
+        for value in hostile {
+            let mut c = base.clone();
+            poison(&mut c, value);
+            let scripts = every_script_or_refusal(&c, &base);
+            let mut refused = 0;
+            for (name, text) in scripts {
+                match text {
+                    Ok(text) => assert!(
+                        !text.contains("touch /tmp/etcdpack-pwned") && !text.contains("x\\"),
+                        "{field} = {value:?} reached {name}:\n{text}"
+                    ),
+                    // etcd.conf's own check may refuse the node's files
+                    // first (the profile comes with them).
+                    Err(why) => {
+                        assert!(
+                            why.contains("refusing to put") || name == "etcdctl.sh",
+                            "{field}: {name}: {why}"
+                        );
+                        refused += 1;
+                    }
+                }
+            }
+            // Shell code after a word reaches every field as it is.
+            if value == hostile[0] {
+                assert!(refused > 0, "{field} = {value:?} reaches no script");
+            }
+        }
+    }
 }
