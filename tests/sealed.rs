@@ -37,7 +37,14 @@ fn sealed_keys_open_only_on_their_own_host_and_no_artifact_holds_a_key() {
         &["127.0.0.1", "127.0.0.2", "127.0.0.3"],
         "formats: [tar, deb, rpm]",
     );
-    g.run_ok(&[]);
+    let first = g.run(&[]);
+    assert!(first.status.success(), "{}", support::both(&first));
+    // Progress goes to stderr: the first run seals each key, and says so.
+    assert!(
+        support::both(&first).contains("Sealing nodes/etcd-1 to SHA256:"),
+        "{}",
+        support::both(&first)
+    );
 
     let keys: Vec<String> = (1..=3)
         .map(|i| fs::read_to_string(g.out.join(format!("pki/nodes/etcd-{i}-key.pem"))).unwrap())
@@ -116,8 +123,10 @@ fn sealed_keys_open_only_on_their_own_host_and_no_artifact_holds_a_key() {
 
     // A rerun reuses every sealed key: nothing changes.
     let sums = fs::read(g.out.join("SHA256SUMS")).unwrap();
-    let again = g.run_ok(&[]);
-    assert!(!again.contains("Sealing"), "{again}");
+    let again = g.run(&[]);
+    assert!(again.status.success(), "{}", support::both(&again));
+    let said = support::both(&again);
+    assert!(!said.contains("Sealing"), "{said}");
     assert_eq!(fs::read(g.out.join("SHA256SUMS")).unwrap(), sums);
 
     // A new host key for etcd-2: plan says so, and only etcd-2 changes.
