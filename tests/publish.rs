@@ -313,20 +313,24 @@ fn publish_refuses_keys_in_clear_unfinished_runs_and_keys_inside_the_repository(
             "--allow-cleartext-keys",
         ],
     );
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("is inside the repository"),
         "{}",
         both(&out)
     );
+    assert!(!repo.join("dists").exists(), "nothing published");
     fs::remove_file(&inside).unwrap();
 
     fs::write(g.out.join(".incomplete"), "").unwrap();
     let out = publish(&g.out, &repo, &["--unsigned", "--allow-cleartext-keys"]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("unfinished gen run"),
         "{}",
         both(&out)
     );
+    assert!(!repo.join("dists").exists(), "nothing published");
     fs::remove_file(g.out.join(".incomplete")).unwrap();
 
     // Unsigned, and loud about it; apt takes it only as `Trusted: yes`.
