@@ -13,7 +13,8 @@
 //!   scripts that follow the service settings;
 //! - [`lint`]: lintian and rpmlint pass with the shipped overrides;
 //! - [`installs`]: dpkg and rpm install, refuse, upgrade, remove and purge for real in
-//!   copies of a Debian root (root only; see the module).
+//!   copies of a Debian root (root only; see the module);
+//! - [`piuparts`]: Debian's piuparts installs, purges and reinstalls a node's .deb.
 //!
 //! One test crate, so that the slow install tests run alongside the others.
 
@@ -30,5 +31,7 @@ mod deb_structure;
 mod installs;
 #[path = "packages/lint.rs"]
 mod lint;
+#[path = "packages/piuparts.rs"]
+mod piuparts;
 #[path = "packages/rpm_structure.rs"]
 mod rpm_structure;

@@ -76,6 +76,7 @@ pub const OPENSSL: Need = program("openssl", "openssl");
 pub const RPM: Need = program("rpm", "rpm");
 pub const RPM2CPIO: Need = program("rpm2cpio", "rpm");
 pub const SHELLCHECK: Need = program("shellcheck", "shellcheck");
+pub const PIUPARTS: Need = program("piuparts", "piuparts");
 pub const RPMLINT: Need = program("rpmlint", "rpmlint");
 pub const SQ: Need = program("sq", "sq");
 pub const SQV: Need = program("sqv", "sqv");
