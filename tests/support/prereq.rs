@@ -55,6 +55,7 @@ pub const CURL: Need = program("curl", "curl");
 pub const DEBOOTSTRAP: Need = program("debootstrap", "debootstrap");
 pub const DNF: Need = program("dnf", "dnf");
 pub const DPKG_DEB: Need = program("dpkg-deb", "dpkg");
+pub const DPKG_SCANPACKAGES: Need = program("dpkg-scanpackages", "dpkg-dev");
 pub const FISH: Need = program("fish", "fish");
 pub const FLOCK: Need = program("flock", "util-linux");
 /// gcc and a static libc (`gcc -static`), for programs standing in for
