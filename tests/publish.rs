@@ -390,12 +390,25 @@ fn signing_keys_are_rsa_4096_private_and_sha_1_free_and_a_key_from_gpg_signs_too
         !packets.contains("digest algo 2,"),
         "a SHA-1 signature:\n{packets}"
     );
+    let before = (
+        fs::read(key).unwrap(),
+        fs::read(key.with_extension("asc.pub")).ok(),
+    );
     let again = etcdpack()
         .args(["signing-key", "--out"])
         .arg(key)
         .output()
         .unwrap();
+    assert_eq!(again.status.code(), Some(1), "{}", both(&again));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    assert_eq!(
+        (
+            fs::read(key).unwrap(),
+            fs::read(key.with_extension("asc.pub")).ok()
+        ),
+        before,
+        "the key and its public half are as they were"
+    );
 
     // A key as a team has it: made by gpg (primary RSA key that signs, an
     // encryption subkey), exported armored.

@@ -280,12 +280,24 @@ fn dnf_verifies_lists_and_installs_from_the_signed_repository_and_refuses_a_tamp
     let refused = dnf.makecache();
     assert!(!refused.status.success(), "{}", both(&refused));
     assert!(
-        both(&refused).to_lowercase().contains("gpg")
-            || both(&refused).to_lowercase().contains("signature"),
+        both(&refused).contains("GPG signature verification error"),
         "{}",
         both(&refused)
     );
     fs::write(&repomd, &original).unwrap();
+    ok(dnf.makecache());
+    // Its signature removed: refused too (repo_gpgcheck=1 in the .repo).
+    let asc = arch_dir.join("repodata/repomd.xml.asc");
+    let signature = fs::read(&asc).unwrap();
+    fs::remove_file(&asc).unwrap();
+    let refused = dnf.makecache();
+    assert!(!refused.status.success(), "{}", both(&refused));
+    assert!(
+        both(&refused).contains("repomd.xml.asc"),
+        "{}",
+        both(&refused)
+    );
+    fs::write(&asc, signature).unwrap();
     ok(dnf.makecache());
 }
 

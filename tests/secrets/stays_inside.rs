@@ -90,6 +90,39 @@ fn verify_refuses_symbolic_links_and_does_not_follow_them() {
         eprintln!("case: {case}");
         assert_verify_fails(&out, link, "symbolic link");
     }
+    // A link to a FIFO: a verify that followed it would block on the read
+    // (nothing ever writes), so it must finish, and say why.
+    let (dir, out) = fresh_output();
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    std::os::unix::fs::symlink(&fifo, out.join("dist/fifo")).unwrap();
+    let mut child = support::etcdpack()
+        .arg("verify")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("verify followed the link and blocked reading the FIFO");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.lines().any(|l| l.starts_with("FAIL")
+            && l.contains("dist/fifo")
+            && l.contains("symbolic link")),
+        "{said}"
+    );
+
     // A node tree that is itself a link to a copy of itself.
     let (_dir, out) = fresh_output();
     let tree = out.join("nodes/etcd-1");
