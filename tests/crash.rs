@@ -5,22 +5,10 @@
 mod support;
 
 use std::fs;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
+use support::random::Lcg;
 use support::{Gen, etcdpack};
-
-/// A small deterministic generator; the seed is printed so a failure can be replayed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-}
 
 fn verify(g: &Gen) -> (Option<i32>, String) {
     let out = etcdpack().arg("verify").arg(&g.out).output().unwrap();
@@ -33,17 +21,7 @@ fn verify(g: &Gen) -> (Option<i32>, String) {
 #[test]
 fn killed_runs_are_never_mistaken_for_finished_ones() {
     support::require!(support::STANDIN);
-    let seed = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("CRASH_SEED={seed}");
-    let mut rng = Lcg(seed);
+    let (mut rng, seed) = Lcg::seeded();
 
     // How long an uninterrupted run takes here, to aim the kills.
     let probe = Gen::new(&["127.0.0.1"], "");

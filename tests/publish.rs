@@ -15,7 +15,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use support::clients::Apt;
-use support::{Gen, both, etcdpack, run_ok};
+use support::{Gen, both, ed25519_key, etcdpack, run_ok};
 
 /// A fixed date, so that two publishes of the same packages compare.
 const EPOCH: &str = "1796190883";
@@ -31,17 +31,6 @@ fn rsa_key() -> &'static Path {
         (dir, key)
     })
     .1
-}
-
-/// Another key, quick to make: an Ed25519 one.
-fn ed25519_key(dir: &Path) -> PathBuf {
-    let key = dir.join("other.asc");
-    run_ok(
-        etcdpack()
-            .args(["signing-key", "--algorithm", "ed25519", "--out"])
-            .arg(&key),
-    );
-    key
 }
 
 fn ok(out: Output) -> String {

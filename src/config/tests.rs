@@ -2,6 +2,9 @@ use std::path::Path;
 
 use super::*;
 
+mod host_key;
+mod publish;
+
 const BASE: &str = "\
 version: 1
 cluster: { name: k8s, token: etcd_cluster }
@@ -643,124 +646,5 @@ fn only_the_3_4_3_5_and_3_6_lines_are_rendered() {
         let m = r.as_ref().map(|_| ()).unwrap_err().to_string();
         assert_eq!(rules(r), vec![Rule::EtcdVersion], "{v}");
         assert!(m.contains("3.4, 3.5, 3.6"), "{m}");
-    }
-}
-
-#[test]
-fn publish_settings_take_the_command_line_over_the_config_over_the_defaults() {
-    let section = Publish {
-        repo: Some("/srv/repo".into()),
-        suite: Some("testing".into()),
-        url: Some("https://m.example/etcd/".into()),
-        sign_key: Some("/k/sign.asc".into()),
-        unsigned: false,
-        keep: Some(5),
-    };
-    let s = section.resolve(PublishFlags::default(), "c.yaml").unwrap();
-    assert_eq!(s.repo, std::path::PathBuf::from("/srv/repo"));
-    assert_eq!(s.suite, "testing");
-    assert_eq!(s.url.as_deref(), Some("https://m.example/etcd"));
-    assert_eq!(s.sign_key, Some("/k/sign.asc".into()));
-    assert_eq!(s.keep, 5);
-
-    let flags = PublishFlags {
-        suite: Some("stable".into()),
-        unsigned: true,
-        keep: Some(1),
-        ..PublishFlags::default()
-    };
-    let s = section.resolve(flags, "c.yaml").unwrap();
-    assert_eq!((s.suite.as_str(), s.sign_key, s.keep), ("stable", None, 1));
-
-    let none = Publish::default();
-    let missing = |f: PublishFlags| match none.resolve(f, "c.yaml") {
-        Err(PublishProblem::Missing(why)) => why,
-        other => panic!("{other:?}"),
-    };
-    assert!(missing(PublishFlags::default()).contains("--repo DIR"));
-    let repo_only = PublishFlags {
-        repo: Some("r".into()),
-        ..PublishFlags::default()
-    };
-    assert!(
-        missing(repo_only.clone()).contains("set publish.sign_key or publish.unsigned in c.yaml")
-    );
-    let bad = PublishFlags {
-        suite: Some("../up".into()),
-        unsigned: true,
-        ..repo_only
-    };
-    assert!(matches!(
-        none.resolve(bad, "c.yaml"),
-        Err(PublishProblem::Invalid(_))
-    ));
-}
-
-/// The `.pub` line of the ed25519 key made from the seed of 32 bytes of
-/// `fill`, with `after` appended to its key blob (nothing for a valid one).
-fn ed25519_line(fill: u8, after: &[u8]) -> String {
-    use aws_lc_rs::signature::KeyPair;
-    use base64::Engine;
-    let pair = aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&[fill; 32]).unwrap();
-    let public = pair.public_key().as_ref().to_vec();
-    let mut blob = Vec::new();
-    for f in [&b"ssh-ed25519"[..], &public[..]] {
-        blob.extend_from_slice(&(f.len() as u32).to_be_bytes());
-        blob.extend_from_slice(f);
-    }
-    blob.extend_from_slice(after);
-    format!(
-        "ssh-ed25519 {}",
-        base64::engine::general_purpose::STANDARD.encode(blob)
-    )
-}
-
-fn sealed_with(host_key: &str) -> Result<Cluster, ConfigError> {
-    let mut text = String::from(
-        "version: 1\ncluster: { name: k8s, token: t }\npackages: { keys: sealed }\nnodes:\n",
-    );
-    for i in 1..=3u8 {
-        let key = if i == 2 {
-            host_key.to_owned()
-        } else {
-            ed25519_line(i, b"")
-        };
-        let quoted = key
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\u{7}', "\\a");
-        text.push_str(&format!(
-            "  - {{ name: etcd-{i}, ip: 192.168.0.{i}, ssh_host_key: \"{quoted}\" }}\n"
-        ));
-    }
-    parse_text(&text)
-}
-
-#[test]
-fn a_host_key_is_checked_to_the_letter_and_kept_in_its_canonical_encoding() {
-    let good = ed25519_line(7, b"");
-    let c = sealed_with(&format!("  {good}   root@etcd-2 (made by ssh-keygen)")).unwrap();
-    assert_eq!(c.nodes[1].ssh_host_key.as_ref().unwrap().public(), good);
-
-    // Shell code after the key (age's parser would ignore it, and the
-    // packages' scripts would run it as root), bytes after the key in its
-    // blob, a blob of another type: each an error at the node's line.
-    for (bad, why) in [
-        (format!("{good}$(id>/tmp/x)"), "is not base64"),
-        (format!("{good}`id`"), "is not base64"),
-        (format!("{good}\\"), "is not base64"),
-        (ed25519_line(7, b"trailing"), "has 8 bytes after the key"),
-        (
-            good.replacen("ssh-ed25519", "ssh-rsa", 1),
-            "is not of the type \"ssh-rsa\"",
-        ),
-        (format!("{good} tab\u{7}bell"), "holds a control character"),
-    ] {
-        let m = message(sealed_with(&bad));
-        assert!(
-            m.contains("cluster.yaml:6:") && m.contains(why) && m.contains("ssh_host_key"),
-            "{bad}: {m}"
-        );
-        assert_eq!(rules(sealed_with(&bad)), [Rule::HostKey], "{bad}");
     }
 }

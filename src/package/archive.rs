@@ -433,14 +433,9 @@ impl<W: DataSink> TarWriter<W> {
     }
 
     /// Every entry of a node's tree, each path prefixed with `prefix`
-    /// (`.` for a .deb's data, `<top>/root` for the bundle).
-    pub fn tree(&mut self, prefix: &str, tree: &NodeTree) -> Result<()> {
-        self.tree_except(prefix, tree, &[])
-    }
-
-    /// [`TarWriter::tree`] without the directories `skip` (their contents
-    /// stay).
-    pub fn tree_except(&mut self, prefix: &str, tree: &NodeTree, skip: &[&str]) -> Result<()> {
+    /// (`.` for a .deb's data, `<top>/root` for the bundle), but the
+    /// directories `skip` (their contents stay).
+    pub fn tree(&mut self, prefix: &str, tree: &NodeTree, skip: &[&str]) -> Result<()> {
         for e in &tree.entries {
             if matches!(e.kind, Kind::Dir) && skip.contains(&e.path.as_str()) {
                 continue;

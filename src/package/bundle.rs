@@ -83,7 +83,7 @@ fn write(spec: &PackageSpec, w: &mut dyn Write) -> Result<()> {
         installer.as_bytes(),
     )?;
     t.dir(&format!("{top}/root"), 0o755)?;
-    t.tree(&format!("{top}/root"), spec.tree)?;
+    t.tree(&format!("{top}/root"), spec.tree, &[])?;
     t.finish()?
         .finish()
         .context("cannot finish the gzip stream")?;

@@ -212,7 +212,7 @@ fn data_tar(tree: &NodeTree, mtime: u64, shared: Option<&Shared>) -> Result<Chun
     // No package lists /opt on Debian (base-files makes it): a package that
     // listed it would be its only owner, and purging it would remove the
     // system's /opt. Its own directories below are listed as ever.
-    t.tree_except(".", tree, UNOWNED_DIRS)?;
+    t.tree(".", tree, UNOWNED_DIRS)?;
     t.finish()?
         .finish()
         .context("cannot finish the data.tar.gz stream")

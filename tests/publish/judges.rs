@@ -276,6 +276,16 @@ fn sq_verifies_in_release_and_finds_only_v4_sha_2_signatures_by_a_key_bound_befo
     }
 }
 
+/// gpg with the keyring of `home`, unattended, which must succeed; its stdout.
+fn gpg_in(home: &Path, args: &[&str]) -> Vec<u8> {
+    let out = run(Command::new("gpg")
+        .env("GNUPGHOME", home)
+        .args(["--batch", "--no-tty", "--passphrase", ""])
+        .args(args));
+    assert!(out.status.success(), "gpg {args:?}:\n{}", both(&out));
+    out.stdout
+}
+
 /// The negative control of the checks above, with gpg's own SHA-1: a key
 /// whose self-signature is SHA-1, and a SHA-1 signature by a key that is
 /// fine, which the same key's SHA-256 signature of the same data shows.
@@ -283,14 +293,7 @@ fn sq_verifies_in_release_and_finds_only_v4_sha_2_signatures_by_a_key_bound_befo
 fn the_check_finds_gpg_sha_1_signatures_which_sqv_and_sq_refuse() {
     support::require!(support::GPG, support::SQV, support::SQ);
     let home = tempfile::tempdir().unwrap();
-    let gpg = |args: &[&str]| {
-        let out = run(Command::new("gpg")
-            .env("GNUPGHOME", home.path())
-            .args(["--batch", "--no-tty", "--passphrase", ""])
-            .args(args));
-        assert!(out.status.success(), "gpg {args:?}:\n{}", both(&out));
-        out.stdout
-    };
+    let gpg = |args: &[&str]| gpg_in(home.path(), args);
     let file = |name: &str| home.path().join(name).to_str().unwrap().to_owned();
     let data = file("data");
     fs::write(&data, "Origin: etcdpack\n").unwrap();
@@ -569,14 +572,7 @@ fn ok(cmd: &mut Command) -> String {
 fn a_signing_key_bound_with_sha_1_is_refused_with_help() {
     support::require!(support::GPG, support::STANDIN);
     let home = tempfile::tempdir().unwrap();
-    let gpg = |args: &[&str]| {
-        let out = run(Command::new("gpg")
-            .env("GNUPGHOME", home.path())
-            .args(["--batch", "--no-tty", "--passphrase", ""])
-            .args(args));
-        assert!(out.status.success(), "gpg {args:?}:\n{}", both(&out));
-        out.stdout
-    };
+    let gpg = |args: &[&str]| gpg_in(home.path(), args);
     gpg(&[
         "--cert-digest-algo",
         "SHA1",

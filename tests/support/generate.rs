@@ -241,3 +241,15 @@ pub fn mode_of(path: &Path) -> u32 {
         .mode()
         & 0o777
 }
+
+/// An Ed25519 signing key made by `etcdpack signing-key` (quick to make),
+/// as `dir/ed25519.asc`.
+pub fn ed25519_key(dir: &Path) -> PathBuf {
+    let key = dir.join("ed25519.asc");
+    run_ok(
+        etcdpack()
+            .args(["signing-key", "--algorithm", "ed25519", "--out"])
+            .arg(&key),
+    );
+    key
+}

@@ -13,6 +13,7 @@ pub mod fetching;
 mod generate;
 pub mod packaging;
 mod prereq;
+pub mod random;
 pub mod scan;
 pub mod tamper;
 
@@ -32,7 +33,7 @@ pub const COMMANDS: &[&str] = &[
     "schema",
 ];
 #[allow(unused_imports)]
-pub use generate::{Gen, both, mirror, mode_of, run, run_ok};
+pub use generate::{Gen, both, ed25519_key, mirror, mode_of, run, run_ok};
 #[allow(unused_imports)]
 pub use prereq::*;
 
