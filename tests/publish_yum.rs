@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use etcdpack::model::Format;
 use support::clients::Dnf;
 use support::{Gen, HttpServer, both, etcdpack, run_ok};
 
@@ -397,7 +396,13 @@ fn a_changed_node_adds_its_new_release_dnf_upgrades_to_it_and_republishing_is_re
 
 #[test]
 fn no_file_or_stream_of_the_published_repository_holds_a_private_key() {
-    support::require!(support::STANDIN, support::SSH_KEYGEN, support::AGE);
+    support::require!(
+        support::STANDIN,
+        support::SSH_KEYGEN,
+        support::AGE,
+        support::DPKG_DEB,
+        support::RPM2CPIO
+    );
     let g = generated();
     let repo = g.dir.path().join("repo");
     publish(&g, &repo, "http://127.0.0.1:1", &[]);
@@ -438,14 +443,14 @@ fn no_file_or_stream_of_the_published_repository_holds_a_private_key() {
     for file in support::scan::files(&repo) {
         let bytes = fs::read(&file).unwrap();
         let name = file.strip_prefix(&repo).unwrap().display().to_string();
-        let mut streams = vec![bytes.clone()];
-        if name.ends_with(".deb") {
-            streams.extend(etcdpack::package::read_streams(Format::Deb, &bytes).unwrap());
-        } else if name.ends_with(".rpm") {
-            streams.extend(etcdpack::package::read_streams(Format::Rpm, &bytes).unwrap());
+        let streams = if name.ends_with(".deb") || name.ends_with(".rpm") {
+            // What dpkg-deb and rpm2cpio unpack, besides the file's own bytes.
+            support::unpack::streams(&file)
         } else if name.ends_with(".gz") {
-            streams.push(gunzip(&bytes).into_bytes());
-        }
+            vec![bytes.clone(), gunzip(&bytes).into_bytes()]
+        } else {
+            vec![bytes]
+        };
         for s in &streams {
             scanned += 1;
             assert!(

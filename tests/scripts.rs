@@ -513,3 +513,5 @@ echo 'etcd Version: 3.5.30'
 mod membership;
 #[path = "scripts/rendered.rs"]
 mod rendered;
+#[path = "scripts/upgrade_cluster.rs"]
+mod upgrade_cluster;

@@ -16,6 +16,7 @@ mod prereq;
 pub mod random;
 pub mod scan;
 pub mod tamper;
+pub mod unpack;
 
 /// Every subcommand, as `etcdpack CMD --help` names it.
 pub const COMMANDS: &[&str] = &[
