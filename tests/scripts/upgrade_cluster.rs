@@ -131,9 +131,9 @@ etcd: {{ version: 3.6.14 }}
     fs::create_dir_all(&ssl).unwrap();
     fs::write(ssl.join("ca.pem"), &issued.ca_cert_pem).unwrap();
     let specs = pki::leaf_specs(&c);
-    for i in 0..3 {
-        let leaf = issued.leaf(&specs[i].id).unwrap();
-        assert_eq!(specs[i].common_name, format!("etcd-{}", i + 1));
+    for (i, spec) in specs.iter().take(3).enumerate() {
+        let leaf = issued.leaf(&spec.id).unwrap();
+        assert_eq!(spec.common_name, format!("etcd-{}", i + 1));
         fs::write(ssl.join(format!("member-{i}.pem")), &leaf.cert_pem).unwrap();
         fs::write(ssl.join(format!("member-{i}-key.pem")), &leaf.key_pem).unwrap();
         fs::set_permissions(
