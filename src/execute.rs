@@ -16,6 +16,7 @@ use anyhow::{Context, Result, bail};
 
 use rayon::prelude::*;
 
+use crate::config::Keys;
 use crate::config::{Cluster, Node};
 use crate::digests::Digests;
 use crate::extract::OnDemand;
@@ -24,8 +25,9 @@ use crate::output::{
     self, Artifact, CaInfo, ClientInfo, EtcdInfo, HashingWriter, Manifest, NodeInfo, Retired,
 };
 use crate::plan::{ArtifactAction, NodePlan, Plan};
-use crate::render::Templates;
+use crate::render::{self, Templates};
 use crate::report::Reporter;
+use crate::stage::{Content, Material, Part, Programs, Source};
 use crate::{fsutil, outdir, package, pki, stage};
 
 /// Carry out `plan` for `cluster` in `out_dir`, which the caller has claimed
@@ -217,8 +219,8 @@ impl NodeCtx<'_> {
             unsynced: _,
             cluster,
             templates,
-            bins,
-            pki,
+            bins: _,
+            pki: _,
             previous,
             out_dir,
             mtime,
@@ -232,28 +234,9 @@ impl NodeCtx<'_> {
         {
             return Ok(kept);
         }
-        let tree = stage::node_tree(templates, cluster, node, bins.get()?, pki, &np.rendered)?;
+        let tree = self.tree(node, np)?;
         let records = tree.records();
-        for (path, sha) in &np.expected {
-            let got = records.get(path).map(|r| r.sha256.as_str());
-            if got != Some(sha.as_str()) {
-                bail!(
-                    "internal: the plan expected {path} of {} with sha256 {sha}, the run made {}",
-                    np.name,
-                    got.unwrap_or("nothing")
-                );
-            }
-        }
         let digest = tree.digest();
-        if np.status == crate::plan::Change::Unchanged
-            && let Some(p) = prev
-            && p.content_sha256 != digest
-        {
-            bail!(
-                "internal: the plan found {} unchanged, but its contents differ from the previous run's",
-                np.name
-            );
-        }
         let tree_dir = out_dir.join(&np.tree);
         tree.write_to(&tree_dir, links)?;
         for (path, r) in &records {
@@ -307,6 +290,48 @@ impl NodeCtx<'_> {
             });
         }
         self.info(np, digest, records, artifacts)
+    }
+
+    /// `node`'s tree: the files `np` knew the contents of, and the rest
+    /// from the release and the certificates this run made.
+    fn tree(&self, node: &Node, np: &NodePlan) -> Result<stage::NodeTree> {
+        let cluster = self.cluster;
+        let id = CertId::Node(node.name.clone()).id();
+        let leaf = self
+            .pki
+            .leaf(&id)
+            .with_context(|| format!("internal: no certificate issued for {id}"))?;
+        if cluster.packages.keys == Keys::Sealed && leaf.sealed_key.is_none() {
+            bail!("internal: the key of {id} was not sealed");
+        }
+        // etcd-maint names the certificate's expiry: rendered here only
+        // when the plan could not (the certificate is new).
+        let pending = |source| {
+            np.contents
+                .iter()
+                .any(|p| p.spec.source == source && !matches!(p.content, Content::Known(_)))
+        };
+        let maint = if pending(Source::Maint) {
+            render::render_maint(
+                self.templates,
+                cluster,
+                node,
+                &leaf.cert_pem,
+                leaf.not_after,
+            )?
+        } else {
+            String::new()
+        };
+        let material = Material {
+            rendered: &np.rendered,
+            programs: Programs::Read(self.bins.get()?),
+            ca_cert_pem: Part::Ready(&self.pki.ca_cert_pem),
+            cert_pem: Part::Ready(&leaf.cert_pem),
+            key_pem: Part::Ready(&leaf.key_pem),
+            sealed_key: Part::Ready(leaf.sealed_key.as_deref().unwrap_or_default()),
+            maint: Part::Ready(&maint),
+        };
+        stage::complete(cluster, node, &np.contents, &material)
     }
 
     /// An unchanged node whose tree and artifacts on disk are still what

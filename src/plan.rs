@@ -26,14 +26,13 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::config::{Cluster, Node};
-use crate::fsutil::sha256_hex;
 use crate::membership;
 use crate::model::{CertId, Format, Identity, out};
 use crate::output::{self, Manifest, NodeInfo};
 use crate::pki::{self, CaAction, LeafStep, PkiPlan, SealStep};
 use crate::render::{self, Rendered, Templates};
 use crate::report::Reporter;
-use crate::stage::{self, Source};
+use crate::stage::{self, Content, FileSpec, Material, Part, Planned, Programs, Source};
 use crate::{envfile, outdir, package, release};
 
 /// Everything a run will do, in the order it does it.
@@ -152,9 +151,10 @@ pub struct NodePlan {
     pub identity: Identity,
     #[serde(skip)]
     pub rendered: Rendered,
-    /// The sha256 that each file whose contents are known now will have.
+    /// Every file with its contents as far as they are known now; the run
+    /// fills in the rest ([`stage::complete`]).
     #[serde(skip)]
-    pub expected: BTreeMap<String, String>,
+    pub contents: Vec<Planned>,
     #[serde(skip)]
     pub package_sha256: String,
 }
@@ -379,13 +379,6 @@ impl Plan {
     }
 }
 
-/// The contents of a file that the plan knows now, or why it changes in a
-/// way only the run will know.
-enum Predicted {
-    Known(String),
-    New(String),
-}
-
 /// What every node's plan is worked out from.
 struct Run<'a> {
     cluster: &'a Cluster,
@@ -417,83 +410,65 @@ impl Run<'_> {
         };
         let prev: Option<&NodeInfo> = previous.and_then(|m| m.node(&node.name));
         let cert_id = CertId::Node(node.name.clone());
-        let leaf = pki.leaf(&cert_id.id()).map(|(_, step)| step);
         let tree_dir = out_dir.join(out::tree(&node.name));
 
-        let mut files = Vec::new();
-        let mut expected = BTreeMap::new();
-        let mut maint = None;
-        let wanted = stage::node_files(cluster);
-        for f in &wanted {
-            let predicted = match f.source {
-                Source::Etcd | Source::Etcdctl | Source::Etcdutl => match (release_change, prev) {
-                    (None, Some(p)) if p.files.contains_key(&f.path) => {
-                        Predicted::Known(p.files[&f.path].sha256.clone())
-                    }
-                    (Some(change), _) => Predicted::New(change.to_owned()),
-                    _ => Predicted::New("new".into()),
-                },
-                Source::EtcdConf => Predicted::Known(sha256_hex(rendered.etcd_conf.as_bytes())),
-                Source::Unit => Predicted::Known(sha256_hex(rendered.etcd_service.as_bytes())),
-                Source::Profile => {
-                    Predicted::Known(sha256_hex(rendered.etcdctl_profile.as_bytes()))
+        // What the files are made of, as far as it is known before the run.
+        let leaf = |pem: fn(&pki::Issued) -> &str| match pki.leaf(&cert_id.id()) {
+            Some((_, LeafStep::Reuse(issued))) => Part::Ready(pem(issued)),
+            Some((_, LeafStep::Issue { reason })) => {
+                Part::Later(format!("certificate issued: {reason}"))
+            }
+            None => Part::Later("new".into()),
+        };
+        // It names the certificate's expiry, known for a reused one.
+        let maint = match pki.leaf(&cert_id.id()) {
+            Some((_, LeafStep::Reuse(issued))) => Some(render::render_maint(
+                templates,
+                cluster,
+                node,
+                &issued.cert_pem,
+                issued.not_after,
+            )?),
+            _ => None,
+        };
+        let material = Material {
+            rendered: &rendered,
+            programs: match (release_change, prev) {
+                (Some(change), _) => Programs::New(change),
+                (None, Some(p)) => Programs::Recorded(&p.files),
+                (None, None) => Programs::New("new"),
+            },
+            ca_cert_pem: match pki.ca_cert_pem() {
+                Some(pem) => Part::Ready(pem),
+                None => Part::Later("new CA".into()),
+            },
+            cert_pem: leaf(|i| &i.cert_pem),
+            key_pem: leaf(|i| &i.key_pem),
+            sealed_key: match pki.seal(&cert_id.id()) {
+                Some(SealStep::Reuse(armor)) => Part::Ready(armor.as_str()),
+                Some(SealStep::Seal { reason }) => {
+                    Part::Later(format!("key sealed again: {reason}"))
                 }
-                Source::CaCert => match pki.ca_cert_pem() {
-                    Some(pem) => Predicted::Known(sha256_hex(pem.as_bytes())),
-                    None => Predicted::New("new CA".into()),
-                },
-                Source::NodeCert | Source::NodeKey => match leaf {
-                    Some(LeafStep::Reuse(issued)) => {
-                        Predicted::Known(sha256_hex(if f.source == Source::NodeCert {
-                            issued.cert_pem.as_bytes()
-                        } else {
-                            issued.key_pem.as_bytes()
-                        }))
-                    }
-                    Some(LeafStep::Issue { reason }) => {
-                        Predicted::New(format!("certificate issued: {reason}"))
-                    }
-                    None => Predicted::New("new".into()),
-                },
-                Source::MaintUnit(unit) => Predicted::Known(sha256_hex(
-                    rendered.maint_unit(unit).unwrap_or_default().as_bytes(),
-                )),
-                // It names the certificate's expiry, known for a reused one.
-                Source::Maint => match leaf {
-                    Some(LeafStep::Reuse(issued)) => {
-                        let text = render::render_maint(
-                            templates,
-                            cluster,
-                            node,
-                            &issued.cert_pem,
-                            issued.not_after,
-                        )?;
-                        let sha = sha256_hex(text.as_bytes());
-                        maint = Some(text);
-                        Predicted::Known(sha)
-                    }
-                    Some(LeafStep::Issue { reason }) => {
-                        Predicted::New(format!("certificate issued: {reason}"))
-                    }
-                    None => Predicted::New("new".into()),
-                },
-                Source::SealedKey => match pki.seal(&cert_id.id()) {
-                    Some(SealStep::Reuse(armor)) => Predicted::Known(sha256_hex(armor.as_bytes())),
-                    Some(SealStep::Seal { reason }) => {
-                        Predicted::New(format!("key sealed again: {reason}"))
-                    }
-                    None => Predicted::New("new".into()),
-                },
-            };
+                None => Part::Later("new".into()),
+            },
+            maint: match &maint {
+                Some(text) => Part::Ready(text.as_str()),
+                None => leaf(|i| &i.cert_pem),
+            },
+        };
+        let contents = stage::contents(cluster, &material);
+
+        let mut files = Vec::new();
+        for Planned { spec: f, content } in &contents {
             let before = prev.and_then(|p| p.files.get(&f.path));
-            let (change, why) = match (&predicted, before) {
+            let (change, why) = match (content.digest(), before) {
                 (_, None) if prev.is_some_and(|p| p.files.is_empty()) => (
                     Change::Changed,
                     vec!["not recorded by the previous run (an older etcdpack)".into()],
                 ),
                 (_, None) => (Change::Added, Vec::new()),
-                (Predicted::Known(sha), Some(b)) => {
-                    let now = f.record(sha.clone());
+                (Ok(sha), Some(b)) => {
+                    let now = f.record(sha.to_owned());
                     if &now == b {
                         (Change::Unchanged, Vec::new())
                     } else if now.sha256 == b.sha256 {
@@ -505,17 +480,11 @@ impl Run<'_> {
                             )],
                         )
                     } else {
-                        (
-                            Change::Changed,
-                            text_diff(f.source, &tree_dir, &f.path, &rendered, maint.as_deref()),
-                        )
+                        (Change::Changed, text_diff(f, content, &tree_dir))
                     }
                 }
-                (Predicted::New(why), Some(_)) => (Change::Changed, vec![why.clone()]),
+                (Err(why), Some(_)) => (Change::Changed, vec![why.to_owned()]),
             };
-            if let Predicted::Known(sha) = predicted {
-                expected.insert(f.path.clone(), sha);
-            }
             files.push(FilePlan {
                 path: f.path.clone(),
                 change,
@@ -524,7 +493,7 @@ impl Run<'_> {
         }
         if let Some(p) = prev {
             for path in p.files.keys() {
-                if !wanted.iter().any(|f| &f.path == path) {
+                if !contents.iter().any(|c| &c.spec.path == path) {
                     files.push(FilePlan {
                         path: path.clone(),
                         change: Change::Removed,
@@ -604,7 +573,7 @@ impl Run<'_> {
             artifacts,
             identity,
             rendered,
-            expected,
+            contents,
             package_sha256,
         })
     }
@@ -612,22 +581,16 @@ impl Run<'_> {
 
 /// Why a rendered file changed, read against the copy in the previous run's
 /// node tree: `ETCD_HEARTBEAT_INTERVAL 100 → 150` for `etcd.conf`, the
-/// first differing line for the others.
-fn text_diff(
-    source: Source,
-    tree_dir: &Path,
-    path: &str,
-    rendered: &Rendered,
-    maint: Option<&str>,
-) -> Vec<String> {
-    let new = match (source, maint) {
-        (Source::EtcdConf, _) => rendered.etcd_conf.as_str(),
-        (Source::Unit, _) => rendered.etcd_service.as_str(),
-        (Source::Profile, _) => rendered.etcdctl_profile.as_str(),
-        (Source::MaintUnit(unit), _) => rendered.maint_unit(unit).unwrap_or_default(),
-        (Source::Maint, Some(text)) => text,
-        _ => return vec!["contents changed".into()],
+/// first differing line for the others. Certificates, keys and programs
+/// only "changed".
+fn text_diff(f: &FileSpec, content: &Content, tree_dir: &Path) -> Vec<String> {
+    let (true, Content::Known(blob)) = (f.source.is_rendered(), content) else {
+        return vec!["contents changed".into()];
     };
+    let Ok(new) = std::str::from_utf8(blob) else {
+        return vec!["contents changed".into()];
+    };
+    let (source, path) = (f.source, f.path.as_str());
     let Ok(old) = std::fs::read_to_string(tree_dir.join(path.trim_start_matches('/'))) else {
         return vec!["contents changed".into()];
     };

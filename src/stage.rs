@@ -22,8 +22,7 @@ use crate::extract::Binaries;
 use crate::fsutil;
 pub use crate::model::Owner;
 use crate::model::{Blob, FileRecord, Layout};
-use crate::pki::Pki;
-use crate::render::{self, MaintUnit, Rendered, ScriptEntry, Templates};
+use crate::render::{MaintUnit, Rendered, ScriptEntry};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -319,32 +318,146 @@ pub struct NodeCerts<'a> {
     pub sealed_key: Option<&'a str>,
 }
 
-/// The node's contents: binaries, rendered files, CA certificate, its own
-/// certificate and key. Never the CA key, never another node's key. The
-/// maintenance script is rendered here, with the certificate's expiry.
-pub fn node_tree(
-    templates: &Templates,
+/// Something a node's files are made of: at hand, or made only by the run,
+/// and why it is new (`new CA`, `certificate issued: expires on …`).
+#[derive(Debug, Clone)]
+pub enum Part<T> {
+    Ready(T),
+    Later(String),
+}
+
+/// Where a node's programs come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Programs<'a> {
+    /// Read from the release.
+    Read(&'a Binaries),
+    /// Not read yet, the same release archive as the previous run's: the
+    /// same bytes as that run recorded, by path.
+    Recorded(&'a BTreeMap<String, FileRecord>),
+    /// Not read yet, and new: why (`new`, `etcd 3.4.16 → 3.5.0`).
+    New(&'a str),
+}
+
+/// Everything a node's files are made of, as far as it is known: all of it
+/// once a run has made its certificates and read the release; before, what
+/// a plan can know.
+#[derive(Debug, Clone)]
+pub struct Material<'a> {
+    pub rendered: &'a Rendered,
+    pub programs: Programs<'a>,
+    pub ca_cert_pem: Part<&'a str>,
+    pub cert_pem: Part<&'a str>,
+    pub key_pem: Part<&'a str>,
+    /// With `packages.keys: sealed`.
+    pub sealed_key: Part<&'a str>,
+    /// `etcd-maint`, which names the certificate's expiry.
+    pub maint: Part<&'a str>,
+}
+
+/// What one file of a node holds, as far as it is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// The bytes.
+    Known(Blob),
+    /// Bytes not at hand yet but the same as the previous run's, of this
+    /// sha256: the programs of the release that run read.
+    Recorded(String),
+    /// Bytes only the run makes, and why they are new.
+    Pending(String),
+}
+
+impl Content {
+    /// The sha256 the file will have, or why it is new when only the run
+    /// will know.
+    pub fn digest(&self) -> Result<&str, &str> {
+        match self {
+            Content::Known(b) => Ok(b.sha256()),
+            Content::Recorded(sha) => Ok(sha),
+            Content::Pending(why) => Err(why),
+        }
+    }
+}
+
+/// One file of a node and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub spec: FileSpec,
+    pub content: Content,
+}
+
+/// Every file of a node of `cluster` with its contents as far as `m` knows
+/// them, in [`node_files`] order: the one place that says what fills each
+/// file. A plan predicts, diffs and records from this; a run fills in what
+/// was not known with [`complete`].
+pub fn contents(cluster: &Cluster, m: &Material) -> Vec<Planned> {
+    node_files(cluster)
+        .into_iter()
+        .map(|spec| Planned {
+            content: content(&spec, m),
+            spec,
+        })
+        .collect()
+}
+
+fn content(f: &FileSpec, m: &Material) -> Content {
+    let text = |s: &str| Content::Known(Blob::from(s));
+    let part = |p: &Part<&str>| match p {
+        Part::Ready(s) => text(s),
+        Part::Later(why) => Content::Pending(why.clone()),
+    };
+    match f.source {
+        Source::Etcd | Source::Etcdctl | Source::Etcdutl => match m.programs {
+            Programs::Read(b) => Content::Known(match f.source {
+                Source::Etcd => b.etcd.clone(),
+                Source::Etcdctl => b.etcdctl.clone(),
+                // The release was checked to have it (extract::read_release).
+                _ => b.etcdutl.clone().unwrap_or_else(|| Blob::from(&b""[..])),
+            }),
+            Programs::Recorded(records) => match records.get(&f.path) {
+                Some(r) => Content::Recorded(r.sha256.clone()),
+                None => Content::Pending("new".into()),
+            },
+            Programs::New(why) => Content::Pending(why.to_owned()),
+        },
+        Source::EtcdConf => text(&m.rendered.etcd_conf),
+        Source::Unit => text(&m.rendered.etcd_service),
+        Source::Profile => text(&m.rendered.etcdctl_profile),
+        Source::MaintUnit(unit) => text(m.rendered.maint_unit(unit).unwrap_or_default()),
+        Source::CaCert => part(&m.ca_cert_pem),
+        Source::NodeCert => part(&m.cert_pem),
+        Source::NodeKey => part(&m.key_pem),
+        Source::SealedKey => part(&m.sealed_key),
+        Source::Maint => part(&m.maint),
+    }
+}
+
+/// The tree of `node` from its `planned` files, those whose bytes were not
+/// known filled in from `m`, which by now has everything.
+pub fn complete(
     cluster: &Cluster,
     node: &Node,
-    bins: &Binaries,
-    pki: &Pki,
-    rendered: &Rendered,
+    planned: &[Planned],
+    m: &Material,
 ) -> Result<NodeTree> {
-    let leaf_id = crate::model::CertId::Node(node.name.clone()).id();
-    let leaf = pki
-        .leaf(&leaf_id)
-        .with_context(|| format!("internal: no certificate issued for {leaf_id}"))?;
-    if cluster.packages.keys == Keys::Sealed && leaf.sealed_key.is_none() {
-        bail!("internal: the key of {leaf_id} was not sealed");
-    }
-    let certs = NodeCerts {
-        ca_cert_pem: &pki.ca_cert_pem,
-        cert_pem: &leaf.cert_pem,
-        key_pem: &leaf.key_pem,
-        sealed_key: leaf.sealed_key.as_deref(),
-    };
-    let maint = render::render_maint(templates, cluster, node, &leaf.cert_pem, leaf.not_after)?;
-    assemble(cluster, node, bins, certs, rendered, &maint)
+    let files = planned
+        .iter()
+        .map(|p| {
+            let data = match &p.content {
+                Content::Known(b) => b.clone(),
+                _ => match content(&p.spec, m) {
+                    Content::Known(b) => b,
+                    Content::Recorded(_) | Content::Pending(_) => {
+                        bail!(
+                            "internal: the contents of {} are still unknown",
+                            p.spec.path
+                        )
+                    }
+                },
+            };
+            Ok(p.spec.entry(data))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    NodeTree::new(&node.name, &cluster.paths.install_dir, files)
 }
 
 /// What fills one file of a node.
@@ -375,6 +488,21 @@ pub enum Source {
     Maint,
     /// Rendered: a maintenance timer or its service.
     MaintUnit(MaintUnit),
+}
+
+impl Source {
+    /// Rendered from a template: text whose changes a plan may show line by
+    /// line. Never a certificate, a key or a program.
+    pub fn is_rendered(self) -> bool {
+        matches!(
+            self,
+            Source::EtcdConf
+                | Source::Unit
+                | Source::Profile
+                | Source::Maint
+                | Source::MaintUnit(_)
+        )
+    }
 }
 
 /// One file a node gets, before its contents are known.
@@ -452,11 +580,23 @@ impl FileSpec {
     pub fn record(&self, content_sha256: String) -> FileRecord {
         FileRecord::new(content_sha256, self.mode, self.owner, self.config)
     }
+
+    /// The tree's entry of this file, holding `data`.
+    fn entry(&self, data: Blob) -> Entry {
+        Entry {
+            path: self.path.clone(),
+            kind: Kind::File(data),
+            mode: self.mode,
+            owner: self.owner,
+            config: self.config,
+            owned: false,
+        }
+    }
 }
 
-/// [`node_tree`] from its parts, for callers that hold certificates
+/// A node's tree from its parts, for callers that hold certificates
 /// themselves (tests build packages this way without a PKI run); `maint` is
-/// the maintenance script, [`render::render_maint`] for the certificate.
+/// the maintenance script, [`crate::render::render_maint`] for the certificate.
 pub fn assemble(
     cluster: &Cluster,
     node: &Node,
@@ -465,43 +605,25 @@ pub fn assemble(
     rendered: &Rendered,
     maint: &str,
 ) -> Result<NodeTree> {
-    let text = |s: &str| Blob::from(s);
-    tree_of(cluster, node, |source| match source {
-        Source::Etcd => bins.etcd.clone(),
-        Source::Etcdctl => bins.etcdctl.clone(),
-        // The release was checked to have it (extract::read_release).
-        Source::Etcdutl => bins.etcdutl.clone().unwrap_or_else(|| Blob::from(&b""[..])),
-        Source::EtcdConf => text(&rendered.etcd_conf),
-        Source::Unit => text(&rendered.etcd_service),
-        Source::Profile => text(&rendered.etcdctl_profile),
-        Source::CaCert => text(certs.ca_cert_pem),
-        Source::NodeCert => text(certs.cert_pem),
-        Source::NodeKey => text(certs.key_pem),
-        Source::SealedKey => text(certs.sealed_key.unwrap_or_default()),
-        Source::Maint => text(maint),
-        Source::MaintUnit(unit) => text(rendered.maint_unit(unit).unwrap_or_default()),
-    })
+    let m = Material {
+        rendered,
+        programs: Programs::Read(bins),
+        ca_cert_pem: Part::Ready(certs.ca_cert_pem),
+        cert_pem: Part::Ready(certs.cert_pem),
+        key_pem: Part::Ready(certs.key_pem),
+        sealed_key: Part::Ready(certs.sealed_key.unwrap_or_default()),
+        maint: Part::Ready(maint),
+    };
+    complete(cluster, node, &contents(cluster, &m), &m)
 }
 
 /// The shape of a node's tree (paths, modes, owners; every file empty),
 /// for what depends on the shape only: the maintainer scripts, which a plan
 /// renders before any contents exist.
 pub fn shape(cluster: &Cluster, node: &Node) -> Result<NodeTree> {
-    tree_of(cluster, node, |_| Blob::from(&[][..]))
-}
-
-/// The tree of [`node_files`], each file filled by `contents`.
-fn tree_of(cluster: &Cluster, node: &Node, contents: impl Fn(Source) -> Blob) -> Result<NodeTree> {
     let files = node_files(cluster)
         .into_iter()
-        .map(|f| Entry {
-            kind: Kind::File(contents(f.source)),
-            path: f.path,
-            mode: f.mode,
-            owner: f.owner,
-            config: f.config,
-            owned: false,
-        })
+        .map(|f| f.entry(Blob::from(&[][..])))
         .collect();
     NodeTree::new(&node.name, &cluster.paths.install_dir, files)
 }
