@@ -406,6 +406,7 @@ impl NodeCtx<'_> {
             tree: np.tree.clone(),
             cert_not_after: rfc3339(leaf.not_after),
             artifacts,
+            bootstrap: Some(np.bootstrap.clone()),
         })
     }
 }

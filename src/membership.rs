@@ -4,7 +4,8 @@
 //! - On the first run every node bootstraps the cluster together
 //!   (`ETCD_INITIAL_CLUSTER_STATE=new`, every node in `ETCD_INITIAL_CLUSTER`).
 //! - A node the previous run built keeps the bootstrap its package was made
-//!   with (read back from its tree's etcd.conf): adding or removing other
+//!   with (as `manifest.json` records it; from its tree's etcd.conf when an
+//!   older etcdpack wrote the manifest): adding or removing other
 //!   nodes does not touch its etcd.conf, so its package changes only where
 //!   it must (the etcdctl profile's endpoints).
 //! - A node added later *joins*: `existing`, with the members that stay plus
@@ -26,9 +27,10 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::config::Cluster;
-use crate::model::{Layout, out};
+use crate::envfile;
+use crate::model::{Bootstrap, ClusterState, Layout, out};
 use crate::output::Manifest;
-use crate::render::{self, Bootstrap};
+use crate::render;
 
 /// One change of membership and the commands that make it.
 #[derive(Debug, Clone, Serialize)]
@@ -57,7 +59,7 @@ pub fn bootstraps(
     if staying.is_empty() {
         // A new cluster (or one none of whose members stays).
         for n in &cluster.nodes {
-            out.insert(n.name.clone(), Bootstrap::new_cluster(cluster));
+            out.insert(n.name.clone(), render::new_cluster(cluster));
         }
         return out;
     }
@@ -67,13 +69,18 @@ pub fn bootstraps(
         .map(|n| format!("{}={}", n.name, render::peer_url(n)))
         .collect();
     for n in &cluster.nodes {
-        let b = if staying.iter().any(|s| s.name == n.name) {
-            recorded(out_dir, &n.name, &l).unwrap_or_else(|| Bootstrap::new_cluster(cluster))
-        } else {
-            members.push(format!("{}={}", n.name, render::peer_url(n)));
-            Bootstrap {
-                initial_cluster: members.join(","),
-                state: "existing",
+        let b = match previous.and_then(|m| m.node(&n.name)) {
+            Some(info) => info
+                .bootstrap
+                .clone()
+                .or_else(|| in_tree(out_dir, &n.name, &l))
+                .unwrap_or_else(|| render::new_cluster(cluster)),
+            None => {
+                members.push(format!("{}={}", n.name, render::peer_url(n)));
+                Bootstrap {
+                    initial_cluster: members.join(","),
+                    state: ClusterState::Existing,
+                }
             }
         };
         out.insert(n.name.clone(), b);
@@ -81,20 +88,17 @@ pub fn bootstraps(
     out
 }
 
-/// The bootstrap in the etcd.conf of `node`'s tree from the previous run.
-fn recorded(out_dir: &Path, node: &str, l: &Layout) -> Option<Bootstrap> {
+/// The bootstrap in the etcd.conf of `node`'s tree from the previous run,
+/// for a manifest of an etcdpack that did not record it.
+fn in_tree(out_dir: &Path, node: &str, l: &Layout) -> Option<Bootstrap> {
     let conf = out_dir
         .join(out::tree(node))
         .join(l.conf_file.trim_start_matches('/'));
-    let text = std::fs::read_to_string(conf).ok()?;
-    let value = |key: &str| {
-        text.lines()
-            .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
-            .map(str::to_owned)
-    };
+    let vars = envfile::parse(&std::fs::read_to_string(conf).ok()?).ok()?;
+    let value = |key: &str| vars.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     let state = match value("ETCD_INITIAL_CLUSTER_STATE")?.as_str() {
-        "new" => "new",
-        "existing" => "existing",
+        "new" => ClusterState::New,
+        "existing" => ClusterState::Existing,
         _ => return None,
     };
     Some(Bootstrap {
@@ -152,7 +156,8 @@ pub fn steps(
     let data = &cluster.paths.data_dir;
     let mut steps = Vec::new();
     for n in &cluster.nodes {
-        if bootstraps.get(&n.name).map(|b| b.state) != Some("existing") || m.node(&n.name).is_some()
+        if bootstraps.get(&n.name).map(|b| b.state) != Some(ClusterState::Existing)
+            || m.node(&n.name).is_some()
         {
             continue;
         }

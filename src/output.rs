@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::fsutil;
-use crate::model::{FileRecord, out};
+use crate::model::{Bootstrap, FileRecord, out};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Manifest {
@@ -68,6 +68,10 @@ pub struct NodeInfo {
     pub tree: String,
     pub cert_not_after: String,
     pub artifacts: Vec<Artifact>,
+    /// How the node's member comes up the first time, as its etcd.conf
+    /// says; absent from the manifest of an older etcdpack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<Bootstrap>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -243,6 +247,7 @@ mod tests {
                     sha256: "ab".into(),
                     size: 1,
                 }],
+                bootstrap: None,
             }],
             clients: vec![],
             retired: vec![Retired {

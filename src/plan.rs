@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 
 use crate::config::{Cluster, Node};
 use crate::membership;
-use crate::model::{CertId, Format, Identity, out};
+use crate::model::{Bootstrap, CertId, Format, Identity, out};
 use crate::output::{self, Manifest, NodeInfo};
 use crate::pki::{self, CaAction, LeafStep, PkiPlan, SealStep};
 use crate::render::{self, Rendered, Templates};
@@ -151,6 +151,9 @@ pub struct NodePlan {
     pub identity: Identity,
     #[serde(skip)]
     pub rendered: Rendered,
+    /// How the member comes up the first time, as its etcd.conf says.
+    #[serde(skip)]
+    pub bootstrap: Bootstrap,
     /// Every file with its contents as far as they are known now; the run
     /// fills in the rest ([`stage::complete`]).
     #[serde(skip)]
@@ -389,7 +392,7 @@ struct Run<'a> {
     /// How the release differs from the previous run's, if it does.
     release_change: Option<&'a str>,
     source_date_epoch: Option<u64>,
-    bootstraps: &'a BTreeMap<String, render::Bootstrap>,
+    bootstraps: &'a BTreeMap<String, Bootstrap>,
 }
 
 impl Run<'_> {
@@ -404,10 +407,11 @@ impl Run<'_> {
             source_date_epoch,
             bootstraps,
         } = *self;
-        let rendered = match bootstraps.get(&node.name) {
-            Some(b) => render::render_node_as(templates, cluster, node, b)?,
-            None => render::render_node(templates, cluster, node)?,
-        };
+        let bootstrap = bootstraps
+            .get(&node.name)
+            .cloned()
+            .unwrap_or_else(|| render::new_cluster(cluster));
+        let rendered = render::render_node_as(templates, cluster, node, &bootstrap)?;
         let prev: Option<&NodeInfo> = previous.and_then(|m| m.node(&node.name));
         let cert_id = CertId::Node(node.name.clone());
         let tree_dir = out_dir.join(out::tree(&node.name));
@@ -573,6 +577,7 @@ impl Run<'_> {
             artifacts,
             identity,
             rendered,
+            bootstrap,
             contents,
             package_sha256,
         })

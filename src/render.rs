@@ -19,8 +19,9 @@ use time::OffsetDateTime;
 
 use crate::config::{Arch, Cluster, Node};
 use crate::envfile;
-use crate::model::Layout;
+pub use crate::model::Bootstrap;
 use crate::model::Owner;
+use crate::model::{ClusterState, Layout};
 use crate::release::Line;
 
 /// A built-in template: its name, which is also its path under `templates/`
@@ -276,23 +277,12 @@ pub fn client_url(node: &Node) -> String {
     format!("https://{}:{CLIENT_PORT}", url_host(node.ip))
 }
 
-/// How a node's etcd.conf brings its member up: `ETCD_INITIAL_CLUSTER` and
-/// `ETCD_INITIAL_CLUSTER_STATE` (see [`crate::membership`]). etcd reads both
-/// only when its data directory is empty.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Bootstrap {
-    pub initial_cluster: String,
-    /// `new` (the first members) or `existing` (a member joining later).
-    pub state: &'static str,
-}
-
-impl Bootstrap {
-    /// Every node of `cluster` bootstrapping together.
-    pub fn new_cluster(cluster: &Cluster) -> Self {
-        Bootstrap {
-            initial_cluster: initial_cluster(cluster),
-            state: "new",
-        }
+/// Every node of `cluster` bootstrapping together: how the first members
+/// come up (see [`crate::membership`]).
+pub fn new_cluster(cluster: &Cluster) -> Bootstrap {
+    Bootstrap {
+        initial_cluster: initial_cluster(cluster),
+        state: ClusterState::New,
     }
 }
 
@@ -448,7 +438,7 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout, b: &Bootstrap) 
         advertise_peer_urls: peer_url(node),
         advertise_client_urls: client_url(node),
         initial_cluster: b.initial_cluster.clone(),
-        initial_cluster_state: b.state,
+        initial_cluster_state: b.state.as_str(),
         peer_hostname: crate::model::peer_hostname(&cluster.name),
         endpoints: cluster
             .nodes
@@ -506,7 +496,7 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout, b: &Bootstrap) 
 /// Render every text file `node` receives. The EnvironmentFile is checked by
 /// systemd's rules before it is returned (this also guards user templates).
 pub fn render_node(t: &Templates, cluster: &Cluster, node: &Node) -> Result<Rendered> {
-    render_node_as(t, cluster, node, &Bootstrap::new_cluster(cluster))
+    render_node_as(t, cluster, node, &new_cluster(cluster))
 }
 
 /// [`render_node`] for a node that comes up as `bootstrap` says.
@@ -549,7 +539,7 @@ pub fn render_maint(
 ) -> Result<String> {
     let l = Layout::new(&cluster.paths.install_dir);
     // A restore brings every member up anew, together: the whole node list.
-    let bootstrap = Bootstrap::new_cluster(cluster);
+    let bootstrap = new_cluster(cluster);
     let mut ctx = Context::from_serialize(&vars(cluster, node, &l, &bootstrap))?;
     ctx.insert(
         "cert_sha256",
@@ -588,7 +578,7 @@ pub fn render_script(
 ) -> Result<String> {
     let l = Layout::new(&cluster.paths.install_dir);
     // The scripts do not bootstrap anything: only etcd.conf reads the bootstrap.
-    let bootstrap = Bootstrap::new_cluster(cluster);
+    let bootstrap = new_cluster(cluster);
     let mut ctx = Context::from_serialize(&vars(cluster, node, &l, &bootstrap))?;
     ctx.insert("entries", &entries);
     ctx.insert("version", version);

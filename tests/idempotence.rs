@@ -351,3 +351,84 @@ fn the_ca_is_never_rotated_by_a_config_change() {
     assert_eq!(fs::read(g.out.join("pki/ca.pem")).unwrap(), ca);
     assert_eq!(fs::read(g.out.join("pki/ca-key.pem")).unwrap(), ca_key);
 }
+
+/// `manifest.json` records how each member comes up the first time, and a
+/// later run keeps that bootstrap from the record (not from the trees); a
+/// manifest of an older etcdpack, which did not record it, still gives the
+/// same packages (the bootstrap is then read from each tree's etcd.conf).
+#[test]
+fn each_members_bootstrap_is_recorded_and_kept_and_an_older_manifest_still_reads() {
+    support::require!(support::STANDIN);
+    let g = Gen::new(&["127.0.0.1", "127.0.0.2"], "");
+    g.run_ok(&[]);
+    let manifest = || -> serde_json::Value {
+        serde_json::from_slice(&fs::read(g.out.join("manifest.json")).unwrap()).unwrap()
+    };
+    let bootstrap = |m: &serde_json::Value, node: &str| {
+        let n = m["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == node)
+            .unwrap();
+        n["bootstrap"].clone()
+    };
+    let first = "etcd-1=https://127.0.0.1:2380,etcd-2=https://127.0.0.2:2380";
+    for n in ["etcd-1", "etcd-2"] {
+        let b = bootstrap(&manifest(), n);
+        assert_eq!(b["state"], "new", "{n}: {b}");
+        assert_eq!(b["initial_cluster"], first, "{n}: {b}");
+    }
+
+    // A third node joins: the first two keep their bootstrap, the third's is `existing`.
+    let config = fs::read_to_string(&g.config).unwrap();
+    fs::write(
+        &g.config,
+        config.replace(
+            "  - { name: etcd-2, ip: \"127.0.0.2\" }\n",
+            "  - { name: etcd-2, ip: \"127.0.0.2\" }\n  - { name: etcd-3, ip: \"127.0.0.3\" }\n",
+        ),
+    )
+    .unwrap();
+    g.run_ok(&[]);
+    let m = manifest();
+    assert_eq!(bootstrap(&m, "etcd-1")["initial_cluster"], first);
+    let third = bootstrap(&m, "etcd-3");
+    assert_eq!(third["state"], "existing", "{third}");
+    assert_eq!(
+        third["initial_cluster"],
+        format!("{first},etcd-3=https://127.0.0.3:2380")
+    );
+
+    // The record is what a run reads: a tree's etcd.conf edited by hand does not move the
+    // bootstrap (it is written back as the record says).
+    let conf = |n: &str| g.out.join(format!("nodes/{n}/opt/etcd/cfg/etcd.conf"));
+    let kept = fs::read_to_string(conf("etcd-1")).unwrap();
+    fs::write(
+        conf("etcd-1"),
+        kept.replace(
+            "ETCD_INITIAL_CLUSTER_STATE=new",
+            "ETCD_INITIAL_CLUSTER_STATE=existing",
+        ),
+    )
+    .unwrap();
+    g.run_ok(&[]);
+    assert_eq!(fs::read_to_string(conf("etcd-1")).unwrap(), kept);
+
+    // A manifest without the records (an older etcdpack's): the same packages, and the
+    // records written back.
+    let before = snapshot(&g.out);
+    let mut old = manifest();
+    for n in old["nodes"].as_array_mut().unwrap() {
+        n.as_object_mut().unwrap().remove("bootstrap");
+    }
+    fs::write(
+        g.out.join("manifest.json"),
+        serde_json::to_vec_pretty(&old).unwrap(),
+    )
+    .unwrap();
+    g.run_ok(&[]);
+    let after = snapshot(&g.out);
+    assert_eq!(changed(&before, &after), Vec::<String>::new());
+    assert_eq!(bootstrap(&manifest(), "etcd-3"), third);
+}

@@ -7,9 +7,11 @@
 //! - [`Layout`]: where things go on a node; [`out`]: where things go in `OUT/`.
 //! - [`Blob`]: a file's data, shared, with its digests computed once.
 //! - [`CertId`]: the one spelling of a certificate's id and its files.
+//! - [`Bootstrap`]: how a member comes up the first time.
 
 mod arch;
 mod blob;
+mod bootstrap;
 mod certs;
 mod format;
 mod identity;
@@ -17,6 +19,7 @@ mod layout;
 
 pub use arch::Arch;
 pub use blob::Blob;
+pub use bootstrap::{Bootstrap, ClusterState};
 pub use certs::{CA_CERT, CA_KEY, CertId, peer_hostname};
 pub use format::Format;
 pub use identity::Identity;
