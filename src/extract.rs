@@ -1,4 +1,4 @@
-//! Stage 3c: take `etcd` and `etcdctl` out of a release tarball, and nothing else.
+//! **fetch**: take `etcd` and `etcdctl` out of a release tarball, and nothing else.
 //!
 //! The tarball is the one input that comes from the network, so it is treated
 //! as hostile even after its checksum matched (a checksum given by the user

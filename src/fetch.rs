@@ -1,4 +1,4 @@
-//! Stage 3b: get the release tarball onto this machine, verified.
+//! **fetch**: get the release tarball onto this machine, verified.
 //!
 //! The cache is keyed by the expected SHA-256, and a file only ever appears
 //! under its final name after its hash matched: whatever is found there later

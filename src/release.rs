@@ -1,4 +1,4 @@
-//! Stage 3a: which etcd release, from where, with which checksum.
+//! **release**: which etcd release, from where, with which checksum.
 //!
 //! The pinned table is the one source of truth for official checksums; the
 //! Nix code reads the same data (see `nix/pins.nix`, kept equal by a test).

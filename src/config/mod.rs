@@ -1,4 +1,4 @@
-//! Stage 1, **load**: `cluster.yaml` → validated [`Cluster`].
+//! **load**: `cluster.yaml` → validated [`Cluster`].
 //!
 //! Parsing ([`raw`]) and resolution (`validate`) are separate: the raw mirror
 //! says what the user wrote, with positions; the `Cluster` says what will be

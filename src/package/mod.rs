@@ -1,4 +1,4 @@
-//! Stage 7, **package**: one seam for every format. Each format serialises a
+//! **package**: one seam for every format. Each format serialises a
 //! node's normalised contents ([`crate::stage::NodeTree`]) into a writer; no
 //! packager opens paths or decides modes itself.
 //!

@@ -1,4 +1,4 @@
-//! Stage 4, **pki**: one CA per output directory, one certificate per node and
+//! **pki**: one CA per output directory, one certificate per node and
 //! per client, all kept under `OUT/pki` and reused on reruns.
 //!
 //! Why it is shaped this way:

@@ -1,5 +1,6 @@
-//! The graphs among sibling modules, their cycles, and the problems described with the file
-//! and line of every reference that makes one.
+//! The graphs among sibling modules, the layers of the top-level ones, the cycles among the files
+//! of a module directory, and the problems described with the file and line of every reference
+//! that makes one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -153,15 +154,12 @@ pub fn places(locs: &[Loc]) -> String {
     unique.join(", ")
 }
 
-/// Each cycle, with the file and line of every reference along it.
+/// Each cycle among the files of the module directory `parent`, with the file and line of every
+/// reference along it.
 pub fn describe(parent: &[String], graph: &Graph, cycle: &[String]) -> String {
-    let place = if parent.is_empty() {
-        "the top-level modules of src/".to_string()
-    } else {
-        format!("the files of src/{}/", parent.join("/"))
-    };
     let mut text = format!(
-        "a cycle among {place}: {} -> {}\n",
+        "a cycle among the files of src/{}/: {} -> {}\n",
+        parent.join("/"),
         cycle.join(" -> "),
         cycle[0]
     );
@@ -172,21 +170,73 @@ pub fn describe(parent: &[String], graph: &Graph, cycle: &[String]) -> String {
     text
 }
 
-/// Every problem of the layering of `sources`, described; empty when there is none.
-pub fn problems(sources: &[Source]) -> Vec<String> {
-    let graphs = graphs(sources);
+/// The layers of the top-level modules, bottom first: each a name and its modules.
+pub type Layers<'a> = &'a [(&'a str, &'a [&'a str])];
+
+/// What is wrong with the top-level `graph` against `layers`: a module in no layer or in two, a
+/// layer's module that is no module at all, and every reference to a module of the same layer or
+/// of one above, with the file and line of each.
+pub fn layer_problems(graph: &Graph, layers: Layers) -> Vec<String> {
     let mut out = Vec::new();
-    for (parent, graph) in &graphs {
-        for cycle in cycles(graph) {
-            out.push(describe(parent, graph, &cycle));
+    let mut rank: BTreeMap<&str, usize> = BTreeMap::new();
+    for (n, (_, modules)) in layers.iter().enumerate() {
+        for m in *modules {
+            if rank.contains_key(m) {
+                out.push(format!("the table of layers lists {m} twice\n"));
+            }
+            rank.entry(m).or_insert(n);
         }
     }
-    if let Some(model) = graphs.get(&Vec::new()).and_then(|g| g.get("model")) {
-        for (to, locs) in model {
+    for m in rank.keys().filter(|m| !graph.contains_key(**m)) {
+        out.push(format!(
+            "the table of layers lists {m}, which is no module of src/: remove it from the \
+             table in tests/layers.rs, from the pipeline in src/lib.rs and from the README\n"
+        ));
+    }
+    let layer = |n: usize| format!("layer {n} ({})", layers[n].0);
+    for (from, edges) in graph {
+        let Some(&a) = rank.get(from.as_str()) else {
             out.push(format!(
-                "model, the bottom layer, uses {to}: {}\n",
-                places(locs)
+                "{from} is a module of src/ in no layer: add it to the table in \
+                 tests/layers.rs, to the pipeline in src/lib.rs and to the README's layer table\n"
             ));
+            continue;
+        };
+        for (to, locs) in edges {
+            // A module in no layer is reported as such, above.
+            let Some(&b) = rank.get(to.as_str()) else {
+                continue;
+            };
+            if b == a {
+                out.push(format!(
+                    "{from} uses {to}, of its own {}: {}\n",
+                    layer(a),
+                    places(locs)
+                ));
+            } else if b > a {
+                out.push(format!(
+                    "{from}, in {}, uses {to}, in {} above it: {}\n",
+                    layer(a),
+                    layer(b),
+                    places(locs)
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Every problem of the layering of `sources`, described; empty when there is none: the
+/// top-level modules against `layers`, and a cycle among the files of any module directory.
+pub fn problems(sources: &[Source], layers: Layers) -> Vec<String> {
+    let mut out = Vec::new();
+    for (parent, graph) in &graphs(sources) {
+        if parent.is_empty() {
+            out.extend(layer_problems(graph, layers));
+        } else {
+            for cycle in cycles(graph) {
+                out.push(describe(parent, graph, &cycle));
+            }
         }
     }
     out

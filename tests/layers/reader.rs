@@ -50,13 +50,37 @@ pub fn sources(crate_dir: &Path) -> Vec<Source> {
     let mut paths = Vec::new();
     walk(&crate_dir.join("src"), &mut paths);
     paths.sort();
-    paths
+    let all = paths
         .into_iter()
         .filter_map(|path| {
             let rel = path.strip_prefix(crate_dir).unwrap().to_string_lossy();
             let text = std::fs::read_to_string(&path).unwrap();
             source(&rel, text)
         })
+        .collect();
+    without_test_files(all)
+}
+
+/// `sources` without the files of test modules their parents declare (`#[cfg(test)] mod
+/// script_tests;` in `src/package/mod.rs` is `src/package/script_tests.rs`), nor the files
+/// below them.
+pub fn without_test_files(sources: Vec<Source>) -> Vec<Source> {
+    let mut tests: Vec<Vec<String>> = Vec::new();
+    for s in &sources {
+        let toks = tokens(&strip(&s.text));
+        for i in 0..toks.len() {
+            if let Some(m) = cfg_test_mod(&toks, i)
+                && toks.get(m + 2).is_some_and(|(t, _)| t == ";")
+            {
+                let mut module = s.module.clone();
+                module.push(toks[m + 1].0.clone());
+                tests.push(module);
+            }
+        }
+    }
+    sources
+        .into_iter()
+        .filter(|s| !tests.iter().any(|t| s.module.starts_with(t)))
         .collect()
 }
 
@@ -227,45 +251,57 @@ pub fn tokens(text: &str) -> Vec<(String, usize)> {
     out
 }
 
+fn tok(toks: &[(String, usize)], i: usize) -> Option<&str> {
+    toks.get(i).map(|(s, _)| s.as_str())
+}
+
+/// Where `mod` is when `toks[i..]` starts `#[cfg(test)] mod`, with any visibility between
+/// (`pub`, `pub(crate)`, `pub(in a::b)`).
+pub fn cfg_test_mod(toks: &[(String, usize)], i: usize) -> Option<usize> {
+    let t = |i| tok(toks, i);
+    let attr = ["#", "[", "cfg", "(", "test", ")", "]"];
+    if !(0..attr.len()).all(|k| t(i + k) == Some(attr[k])) {
+        return None;
+    }
+    let mut j = i + attr.len();
+    if t(j) == Some("pub") {
+        j += 1;
+        if t(j) == Some("(") {
+            while t(j).is_some_and(|s| s != ")") {
+                j += 1;
+            }
+            j += 1;
+        }
+    }
+    (t(j) == Some("mod")).then_some(j)
+}
+
 /// Removes `#[cfg(test)] mod name { … }` from the tokens.
 pub fn without_test_modules(toks: Vec<(String, usize)>) -> Vec<(String, usize)> {
-    fn t(toks: &[(String, usize)], i: usize) -> Option<&str> {
-        toks.get(i).map(|(s, _)| s.as_str())
-    }
+    let t = tok;
     let mut out = Vec::new();
     let mut i = 0;
     while i < toks.len() {
-        let is_cfg_test = t(&toks, i) == Some("#")
-            && t(&toks, i + 1) == Some("[")
-            && t(&toks, i + 2) == Some("cfg")
-            && t(&toks, i + 3) == Some("(")
-            && t(&toks, i + 4) == Some("test")
-            && t(&toks, i + 5) == Some(")")
-            && t(&toks, i + 6) == Some("]");
-        if is_cfg_test {
-            let mut j = i + 7;
-            if t(&toks, j) == Some("pub") {
-                j += 1;
-            }
-            if t(&toks, j) == Some("mod") && t(&toks, j + 2) == Some("{") {
-                let mut depth = 0;
-                let mut k = j + 2;
-                while k < toks.len() {
-                    match t(&toks, k) {
-                        Some("{") => depth += 1,
-                        Some("}") => {
-                            depth -= 1;
-                            if depth == 0 {
-                                break;
-                            }
+        if let Some(j) = cfg_test_mod(&toks, i)
+            && t(&toks, j + 2) == Some("{")
+        {
+            let mut depth = 0;
+            let mut k = j + 2;
+            while k < toks.len() {
+                match t(&toks, k) {
+                    Some("{") => depth += 1,
+                    Some("}") => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
                         }
-                        _ => {}
                     }
-                    k += 1;
+                    _ => {}
                 }
-                i = k + 1;
-                continue;
+                k += 1;
             }
+            i = k + 1;
+            continue;
         }
         out.push(toks[i].clone());
         i += 1;
