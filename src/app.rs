@@ -9,13 +9,14 @@ use crate::cli::{
     self, Cli, Command, CompletionsArgs, FetchArgs, GenArgs, InitArgs, ManArgs, PlanArgs,
     PublishArgs, RenewArgs, SigningKeyArgs, SourceArgs, StatusArgs, VerifyArgs,
 };
+use crate::clock::Clock;
 use crate::config::{self, Cluster, ConfigError, Overrides};
 use crate::fetch;
 use crate::fsutil::{self, OutputLock};
 use crate::model::Format;
 use crate::output::Manifest;
 use crate::package;
-use crate::plan;
+use crate::plan::{self, Run, RunOptions};
 use crate::render::Templates;
 use crate::report::Reporter;
 use crate::{execute, extract, outdir, pki, publish, status, verify};
@@ -100,18 +101,8 @@ fn man(a: &ManArgs, reporter: &Reporter) -> Result<()> {
 /// The date on the pages: `SOURCE_DATE_EPOCH` when set (reproducible
 /// builds), else today.
 fn man_date() -> Result<String> {
-    let when = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(s) => {
-            let secs: i64 = s
-                .trim()
-                .parse()
-                .with_context(|| format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds"))?;
-            time::OffsetDateTime::from_unix_timestamp(secs)
-                .with_context(|| format!("SOURCE_DATE_EPOCH={s:?} is out of range"))?
-        }
-        Err(_) => time::OffsetDateTime::now_utc(),
-    };
-    Ok(when
+    Ok(Clock::from_env()?
+        .date()?
         .format(time::macros::format_description!("[year]-[month]-[day]"))
         .expect("a date formats"))
 }
@@ -152,9 +143,9 @@ fn init(a: &InitArgs, reporter: &Reporter) -> Result<()> {
     Ok(())
 }
 
-fn load(path: &Path, overrides: &Overrides, reporter: &Reporter) -> Result<Cluster> {
+fn load(path: &Path, overrides: &Overrides, clock: &Clock, reporter: &Reporter) -> Result<Cluster> {
     let cluster = config::load(path, overrides)?;
-    pki::check_import(&cluster, time::OffsetDateTime::now_utc())?;
+    pki::check_import(&cluster, clock.now())?;
     for w in &cluster.warnings {
         reporter.warn(w);
     }
@@ -169,22 +160,22 @@ fn overrides(source: Option<&SourceArgs>, formats: Option<&Vec<Format>>) -> Over
 }
 
 fn plan_cmd(a: &PlanArgs, reporter: &Reporter) -> Result<()> {
+    let clock = Clock::from_env()?;
     let cluster = load(
         &a.config.config,
         &overrides(Some(&a.source), a.formats.as_ref()),
+        &clock,
         reporter,
     )?;
     let templates = Templates::new(a.templates.as_deref(), &package::templates())?;
-    let p = plan::build(
-        &cluster,
-        &templates,
-        &a.out,
-        a.source.mirror.as_deref(),
-        time::OffsetDateTime::now_utc(),
-        &pki::Renewal::default(),
-        reporter,
-    )?;
-    print_plan(&p, a.json)
+    let renewal = pki::Renewal::default();
+    let options = RunOptions {
+        mirror: a.source.mirror.as_deref(),
+        clock,
+        renewal: &renewal,
+    };
+    let run = Run::new(&cluster, &templates, &a.out, options, reporter)?;
+    print_plan(&plan::build(&run)?, a.json)
 }
 
 fn print_plan(p: &plan::Plan, json: bool) -> Result<()> {
@@ -216,23 +207,22 @@ fn renew_cmd(a: &RenewArgs, reporter: &Reporter) -> Result<()> {
     };
     if a.plan {
         let g = &a.gen_args;
+        let clock = Clock::from_env()?;
         let cluster = load(
             &g.config.config,
             &overrides(Some(&g.source), g.formats.as_ref()),
+            &clock,
             reporter,
         )?;
         check_renewed_nodes(&cluster, &renewal, &g.config.config)?;
         let templates = Templates::new(g.templates.as_deref(), &package::templates())?;
-        let p = plan::build(
-            &cluster,
-            &templates,
-            &g.out,
-            g.source.mirror.as_deref(),
-            time::OffsetDateTime::now_utc(),
-            &renewal,
-            reporter,
-        )?;
-        return print_plan(&p, g.json);
+        let options = RunOptions {
+            mirror: g.source.mirror.as_deref(),
+            clock,
+            renewal: &renewal,
+        };
+        let run = Run::new(&cluster, &templates, &g.out, options, reporter)?;
+        return print_plan(&plan::build(&run)?, g.json);
     }
     gen_with(&a.gen_args, &renewal, reporter).map(|_| ())
 }
@@ -274,6 +264,7 @@ fn fetch_cmd(a: &FetchArgs, reporter: &Reporter) -> Result<()> {
     let cluster = load(
         &a.config.config,
         &overrides(Some(&a.source), None),
+        &Clock::from_env()?,
         reporter,
     )?;
     let opts = a.source.fetch_options()?;
@@ -290,18 +281,24 @@ pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
 
 /// `gen`, renewing what `renewal` asks for.
 fn gen_with(a: &GenArgs, renewal: &pki::Renewal, reporter: &Reporter) -> Result<Manifest> {
+    let clock = Clock::from_env()?;
     let cluster = load(
         &a.config.config,
         &overrides(Some(&a.source), a.formats.as_ref()),
+        &clock,
         reporter,
     )?;
     check_renewed_nodes(&cluster, renewal, &a.config.config)?;
-    // Everything that can be checked without writing is checked first;
-    // a refused upgrade before the release is downloaded.
-    if let Some(m) = Manifest::read(&a.out)? {
-        crate::release::check_upgrade(&m.etcd.version, &cluster.etcd.version)?;
-    }
     let templates = Templates::new(a.templates.as_deref(), &package::templates())?;
+    let out_dir = &a.out;
+    let options = RunOptions {
+        mirror: a.source.mirror.as_deref(),
+        clock,
+        renewal,
+    };
+    // Everything that can be checked without writing is checked first: a
+    // refused upgrade before the release is downloaded.
+    let run = Run::new(&cluster, &templates, out_dir, options, reporter)?;
     let opts = a.source.fetch_options()?;
     // The release is verified before the output directory is touched.
     let tarball = fetch::ensure_release(&cluster.etcd, &opts, reporter)?;
@@ -309,32 +306,24 @@ fn gen_with(a: &GenArgs, renewal: &pki::Renewal, reporter: &Reporter) -> Result<
     // The release is read before the output directory is touched, unless
     // the last run there used this very release: then a run that only
     // keeps what is there does not need it (and it was read fine before).
-    let same_release = matches!(
-        Manifest::read(&a.out),
-        Ok(Some(m)) if m.etcd.sha256.eq_ignore_ascii_case(&cluster.etcd.sha256)
-    );
+    let same_release = run
+        .previous()
+        .is_some_and(|m| m.etcd.sha256.eq_ignore_ascii_case(&cluster.etcd.sha256));
     if !same_release {
         bins.get()?;
     }
 
-    let out_dir = &a.out;
     outdir::claim(out_dir, a.force, reporter)?;
     let _lock = OutputLock::acquire(out_dir)?;
-    let plan = plan::build(
-        &cluster,
-        &templates,
-        out_dir,
-        a.source.mirror.as_deref(),
-        time::OffsetDateTime::now_utc(),
-        renewal,
-        reporter,
-    )?;
+    // The record read before the lock is still the one there.
+    run.previous.check_unchanged(out_dir)?;
+    let plan = plan::build(&run)?;
     // A run that builds anything reads the release before it writes.
     if plan.builds() {
         bins.get()?;
     }
     let membership = plan.membership.clone();
-    let manifest = execute::run(plan, &cluster, &templates, &bins, out_dir, reporter)?;
+    let manifest = execute::run(plan, &run, &bins)?;
     reporter.status(
         "Finished",
         format!("{} node(s) in {}", manifest.nodes.len(), out_dir.display()),
@@ -374,9 +363,10 @@ fn verify_cmd(a: &VerifyArgs) -> Result<()> {
 }
 
 fn publish_cmd(a: &PublishArgs, reporter: &Reporter) -> Result<()> {
+    let clock = Clock::from_env()?;
     // The config's publish: section, under the command line's options.
     let cluster = match &a.config {
-        Some(path) => Some(load(path, &Overrides::default(), reporter)?),
+        Some(path) => Some(load(path, &Overrides::default(), &clock, reporter)?),
         None => None,
     };
     let defaults = cluster
@@ -443,7 +433,6 @@ fn publish_cmd(a: &PublishArgs, reporter: &Reporter) -> Result<()> {
         .url
         .clone()
         .unwrap_or_else(|| format!("file://{}", repo.display()));
-    let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
     let options = publish::Options {
         out: &a.out,
         repo: &repo,
@@ -453,7 +442,7 @@ fn publish_cmd(a: &PublishArgs, reporter: &Reporter) -> Result<()> {
         keep: keep as usize,
         cluster: cluster.as_ref().map(|c| c.name.as_str()),
         allow_cleartext_keys: a.allow_cleartext_keys,
-        date: crate::output::source_date_epoch(now)?,
+        date: clock.stamp(clock.now().unix_timestamp().max(0) as u64),
     };
     let published = publish::publish(&options, reporter)?;
     reporter.status(

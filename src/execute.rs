@@ -22,29 +22,30 @@ use crate::digests::Digests;
 use crate::extract::OnDemand;
 use crate::model::{CertId, FileRecord, out, rfc3339};
 use crate::output::{
-    self, Artifact, CaInfo, ClientInfo, EtcdInfo, HashingWriter, Manifest, NodeInfo, Retired,
+    Artifact, CaInfo, ClientInfo, EtcdInfo, HashingWriter, Manifest, NodeInfo, Retired,
 };
-use crate::plan::{ArtifactAction, NodePlan, Plan};
+use crate::plan::{ArtifactAction, NodePlan, Plan, Run};
 use crate::render::{self, Templates};
 use crate::report::Reporter;
 use crate::stage::{Content, Material, Part, Programs, Source};
 use crate::{fsutil, outdir, package, pki, stage};
 
-/// Carry out `plan` for `cluster` in `out_dir`, which the caller has claimed
-/// and locked. Returns the manifest written.
-pub fn run(
-    plan: Plan,
-    cluster: &Cluster,
-    templates: &Templates,
-    bins: &OnDemand,
-    out_dir: &Path,
-    reporter: &Reporter,
-) -> Result<Manifest> {
+/// Carry out `plan`, made for `run`, whose output directory the caller has
+/// claimed and locked. Returns the manifest written.
+pub fn run(plan: Plan, run: &Run, bins: &OnDemand) -> Result<Manifest> {
+    let Run {
+        cluster,
+        templates,
+        out_dir,
+        clock,
+        reporter,
+        ..
+    } = *run;
+    let previous = run.previous();
     let Plan {
         nodes: node_plans,
         removed,
         pki: pki_plan,
-        previous,
         ..
     } = plan;
     let outputs: Vec<String> = node_plans.iter().flat_map(|n| n.outputs()).collect();
@@ -74,7 +75,7 @@ pub fn run(
     );
     let pki = pki?;
     prepared?;
-    let mtime = output::source_date_epoch(pki.ca_not_before.unix_timestamp().max(0) as u64)?;
+    let mtime = clock.stamp(pki.ca_not_before.unix_timestamp().max(0) as u64);
 
     outdir::create_private(&out_dir.join(out::DIST))?;
     outdir::create_private(&out_dir.join(out::NODES))?;
@@ -90,7 +91,7 @@ pub fn run(
         templates,
         bins,
         pki: &pki,
-        previous: previous.as_ref(),
+        previous,
         out_dir,
         mtime,
         reporter,
@@ -118,7 +119,6 @@ pub fn run(
 
     // Nodes that leave keep their last release on record.
     let mut retired: Vec<Retired> = previous
-        .as_ref()
         .map(|m| {
             let mut r: Vec<Retired> = m
                 .retired

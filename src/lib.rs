@@ -10,14 +10,15 @@
 //! `tests/layers.rs` holds the crate to that order with a table of these
 //! layers, which this list and the README's layer table must match.
 //!
-//! 0. **vocabulary** ([`model`], [`fsutil`], [`report`], [`envfile`]) — what
+//! 0. **vocabulary** ([`model`], [`fsutil`], [`report`], [`envfile`], [`clock`]) — what
 //!    every stage names: [`model::Arch`], [`model::Format`],
 //!    [`model::Identity`], the node [`model::Layout`], the output layout
 //!    [`model::out`], [`model::CertId`]; and the leaf helpers beside it:
 //!    atomic writes, private directories and the output-directory lock
 //!    ([`fsutil`]), the one writer to stderr ([`report`]), systemd's
-//!    EnvironmentFile rules ([`envfile`]). None of them imports another
-//!    module of the crate.
+//!    EnvironmentFile rules ([`envfile`]), the one source of time and of
+//!    `SOURCE_DATE_EPOCH` ([`clock`]). None of them imports another module
+//!    of the crate.
 //! 1. **digests** ([`digests`]) — what a run knows of a file's SHA-256
 //!    without reading it again.
 //! 2. **release** ([`release`]) — the etcd releases etcdpack knows: their
@@ -43,8 +44,10 @@
 //!    render the bundle's installer and the deb/rpm maintainer scripts, which
 //!    each format declares in its own module.
 //! 7. **stage** ([`stage`]) — [`stage::node_files`] is the one list of what
-//!    a node gets; a node's contents are normalised once (paths, parents,
-//!    modes, owners, order) into a [`stage::NodeTree`].
+//!    a node gets, and [`stage::contents`] the one place that says what
+//!    fills each file (bytes known, or only the run's to make, and why); a
+//!    node's contents are normalised once (paths, parents, modes, owners,
+//!    order) into a [`stage::NodeTree`].
 //! 8. **package** ([`package`]) — serialise a tree into each requested
 //!    format: the `.tar.gz` bundle, `.deb`, `.rpm`, each one module behind
 //!    [`package::Packager`].
@@ -56,13 +59,17 @@
 //!     it bootstraps the cluster with the others, keeps the bootstrap its
 //!     package was built with, or joins as a learner; and the steps that
 //!     change a running cluster's membership.
-//! 12. **plan** ([`plan`]) — from the config, the templates, the previous
-//!     manifest and the PKI decisions: per node added, changed or unchanged,
-//!     which files change and why, the release that results, the artifact
-//!     names, what is removed. Reads, never writes; `etcdpack plan` prints it.
+//! 12. **plan** ([`plan`]) — one [`plan::Run`] gathers what a run reads,
+//!     once: the config, the templates, the output directory, the
+//!     [`clock`], and the previous run's manifest (an upgrade etcd does not
+//!     allow is refused there). From it and the PKI decisions: per node
+//!     added, changed or unchanged, which files change and why, the release
+//!     that results, the artifact names, what is removed. Reads, never
+//!     writes; `etcdpack plan` prints it.
 //! 13. **execute** ([`execute`]) — carry out a plan: PKI, trees, artifacts,
-//!     removals, and last the record. It re-derives no path or name, and
-//!     checks that every file the plan knew the contents of comes out so.
+//!     removals, and last the record. It re-derives no path, name or
+//!     contents: it makes only what the plan left to the run (certificates
+//!     issued, the release's programs) and takes the rest as planned.
 //! 14. **finished run** ([`publish`], [`verify`], [`status`]) — what takes a
 //!     finished output directory. [`publish`] puts its `.deb` and `.rpm`
 //!     packages in a signed apt and a signed dnf repository, both one
@@ -85,6 +92,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod digests;
 pub mod envfile;

@@ -1,4 +1,4 @@
-//! Stage 7, **record**: `SHA256SUMS` and `manifest.json`, the record of a
+//! **record**: `SHA256SUMS` and `manifest.json`, the record of a
 //! finished run. They are written last, and `.incomplete` marks a run that
 //! is still writing (or was killed), so a reader never mistakes a partial
 //! output directory for a finished one.
@@ -151,6 +151,57 @@ impl Manifest {
     }
 }
 
+/// The previous finished run's record, read once per run, and which file
+/// it was read from: a run that reads it before it locks the output
+/// directory checks, once it holds the lock, that no other run has
+/// replaced it since ([`Previous::check_unchanged`]).
+#[derive(Debug, Clone, Default)]
+pub struct Previous {
+    manifest: Option<Manifest>,
+    /// (device, inode, size, mtime in ns) of `manifest.json` as read.
+    file: Option<(u64, u64, u64, i128)>,
+}
+
+impl Previous {
+    /// [`Manifest::read`], with the identity of the file read.
+    pub fn read(dir: &Path) -> Result<Previous> {
+        let file = stamp(dir);
+        let manifest = Manifest::read(dir)?;
+        let previous = Previous { manifest, file };
+        // Read between two looks at the file.
+        previous.check_unchanged(dir)?;
+        Ok(previous)
+    }
+
+    pub fn manifest(&self) -> Option<&Manifest> {
+        self.manifest.as_ref()
+    }
+
+    /// An error unless `dir`'s `manifest.json` is still the one read (or
+    /// still absent): another run finished in between, and a plan made
+    /// from the older record would number releases wrongly.
+    pub fn check_unchanged(&self, dir: &Path) -> Result<()> {
+        if stamp(dir) != self.file {
+            anyhow::bail!(
+                "{} changed while this run read it: another run finished there\n  help: run again",
+                dir.join(out::MANIFEST).display()
+            );
+        }
+        Ok(())
+    }
+}
+
+fn stamp(dir: &Path) -> Option<(u64, u64, u64, i128)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(dir.join(out::MANIFEST)).ok()?;
+    Some((
+        m.dev(),
+        m.ino(),
+        m.size(),
+        i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+    ))
+}
+
 /// Parse `SHA256SUMS` into (hex, relative path) pairs.
 pub fn parse_sums(text: &str) -> Result<Vec<(String, String)>> {
     text.lines()
@@ -197,18 +248,6 @@ impl<W: Write> Write for HashingWriter<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
-    }
-}
-
-/// The timestamp for every archive entry: `SOURCE_DATE_EPOCH` when set,
-/// otherwise `fallback` (the CA certificate's notBefore, fixed for as long
-/// as `OUT/pki` is kept), so reruns give the same bytes either way.
-pub fn source_date_epoch(fallback: u64) -> Result<u64> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => v.trim().parse().with_context(|| {
-            format!("SOURCE_DATE_EPOCH=\"{v}\" is not a number of seconds since 1970")
-        }),
-        Err(_) => Ok(fallback),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Stage 5, **render**: the text files a node gets, from tera templates.
+//! **render**: the text files a node gets, from tera templates.
 //!
 //! Templates live in `templates/` and are embedded in the binary: the node
 //! files' ones ([`TEMPLATES`]) here, each package script's in the module of

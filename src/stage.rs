@@ -1,4 +1,4 @@
-//! Stage 6, **stage**: the one content model every package format serialises.
+//! **stage**: the one content model every package format serialises.
 //!
 //! A node's contents are normalised here, once: absolute paths, every parent
 //! directory present, which directories the package owns (its install dir and

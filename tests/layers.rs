@@ -34,7 +34,10 @@ use reader::{Source, sources};
 /// module is its name on its layer's line (or a new line for a new layer), and the same in the
 /// pipeline at the top of `src/lib.rs` and in the README's layer table.
 const LAYERS: Layers = &[
-    ("vocabulary", &["model", "fsutil", "report", "envfile"]),
+    (
+        "vocabulary",
+        &["model", "fsutil", "report", "envfile", "clock"],
+    ),
     ("digests", &["digests"]),
     ("release", &["release"]),
     ("load", &["config"]),
