@@ -13,6 +13,8 @@
 # below the root (it could lead outside it), and a data directory whose
 # parent is not root's.
 set -eu
+{#- What the fragments included below need (see each one's header). #}
+{%- set format = "tar" %}
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=""
@@ -91,17 +93,7 @@ uid=$(awk -F: -v u="$user" '$1 == u { print $3 }' "$root/etc/passwd")
 gid=$(awk -F: -v u="$user" '$1 == u { print $4 }' "$root/etc/passwd")
 
 {%- if sealed %}
-# The member's key is sealed to the SSH host key of {{ node }}: refuse,
-# before anything is unpacked, a machine whose host key is another.
-host_pub="${root:-}{{ sealed.identity }}.pub"
-have=$(awk '{ print $1 " " $2; exit }' "$host_pub" 2>/dev/null || true)
-if [ "$have" != "{{ sealed.host_key }}" ]; then
-  seen=missing
-  if [ -n "$have" ]; then seen="another key"; fi
-  echo "{{ package }}: this package is for node {{ node }}, whose key is sealed to the SSH host key {{ sealed.fingerprint }}; this machine's $host_pub is $seen." >&2
-  echo "{{ package }}: install this machine's own node package; if this is {{ node }} and its host key was regenerated, set its new key as ssh_host_key of {{ node }}, run etcdpack gen and install the new package." >&2
-  exit 1
-fi
+{%- include "fragments/host-key-check" %}
 {%- endif %}
 
 changed=0
@@ -129,25 +121,7 @@ place {{ e.mode }} {{ e.owner }} {{ e.path }}
 {%- endfor %}
 {%- if sealed %}
 key_owner="$uid:$gid"
-# Unseal the member's key with this machine's SSH host key, for the service
-# user only (the sealed file itself is root's).
-if ! command -v age >/dev/null 2>&1; then
-  echo "{{ package }}: age is not installed; it unseals this member's key. Install it (apt-get install age / dnf install age), then install this package again." >&2
-  exit 1
-fi
-key="${root:-}{{ key_file }}"
-old_umask=$(umask)
-umask 077
-rm -f "$key.etcdpack-new"
-if ! age --decrypt --identity "${root:-}{{ sealed.identity }}" --output "$key.etcdpack-new" "${root:-}{{ sealed.file }}"; then
-  rm -f "$key.etcdpack-new"
-  echo "{{ package }}: cannot unseal the key of {{ node }} with ${root:-}{{ sealed.identity }}: this machine does not hold the host key {{ sealed.fingerprint }} it is sealed to; install this machine's own node package." >&2
-  exit 1
-fi
-umask "$old_umask"
-chown "$key_owner" "$key.etcdpack-new"
-chmod 0600 "$key.etcdpack-new"
-mv -f "$key.etcdpack-new" "$key"
+{%- include "fragments/unseal-key" %}
 {%- endif %}
 
 mkdir -p "$root$data_parent"

@@ -125,15 +125,42 @@ pub const UPGRADE_CHECK: Template = Template {
     text: include_str!("../../templates/upgrade-check"),
 };
 
+/// The fragment `templates/fragments/NAME`, by its template name.
+macro_rules! fragment {
+    ($name:literal) => {
+        Template {
+            name: concat!("fragments/", $name),
+            text: include_str!(concat!("../../templates/fragments/", $name)),
+        }
+    };
+}
+
+/// The shell the scripts share, each piece written once: fragments that
+/// the scripts include (`{%- include "fragments/…" %}`, on a line of its
+/// own, after the line the fragment's lines follow). A fragment renders
+/// from the newline after its header comment, which names the scripts that
+/// include it and what they set for it (`format`: `deb`, `rpm` or `tar`;
+/// `who`: what its messages start with), and ends without a newline. It is
+/// only ever rendered inside a script, with that script's escaping.
+pub const FRAGMENTS: &[Template] = &[
+    UPGRADE_CHECK,
+    fragment!("host-key-check"),
+    fragment!("service-user"),
+    fragment!("data-dir-check"),
+    fragment!("unseal-key"),
+    fragment!("enable-units"),
+    fragment!("rolling-restart"),
+];
+
 /// Every format's script templates, in [`Format::ALL`] order, and the
-/// fragments they include: what [`Templates::new`] is given besides the
-/// node files' own.
+/// fragments they include ([`FRAGMENTS`]): what [`Templates::new`] is given
+/// besides the node files' own.
 pub fn templates() -> Vec<Template> {
     Format::ALL
         .iter()
         .flat_map(|f| f.templates())
+        .chain(FRAGMENTS)
         .copied()
-        .chain([UPGRADE_CHECK])
         .collect()
 }
 

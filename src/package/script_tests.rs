@@ -76,10 +76,10 @@ fn every_field_is_rendered_from_its_own_template() {
     let mut sorted = fields.map(|(_, n)| (n, n)).to_vec();
     sorted.sort();
     assert_eq!(s.by_name(), sorted);
-    // The scripts' templates, then the fragment they include.
+    // The scripts' templates, then the fragments they include.
     let names: Vec<_> = templates().iter().map(|t| t.name).collect();
     let mut expected = fields.map(|(_, n)| n).to_vec();
-    expected.push(super::UPGRADE_CHECK.name);
+    expected.extend(super::FRAGMENTS.iter().map(|t| t.name));
     assert_eq!(names, expected);
     // Each format's templates live in its own directory (the bundle's at the top).
     for f in Format::ALL {
@@ -147,6 +147,51 @@ fn package_scripts_are_overridden_from_a_subdirectory() {
         .to_string();
     assert!(
         err.contains("deb/postinstall") && err.contains("deb/postinst"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_fragment_is_overridden_in_every_script_that_includes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("fragments")).unwrap();
+    std::fs::write(
+        dir.path().join("fragments/service-user"),
+        "{# mine #}\nuseradd-of-my-own {{ format }} \"$user\"",
+    )
+    .unwrap();
+    let t = Templates::new(Some(dir.path()), &templates()).unwrap();
+    let c = cluster("");
+    let s = scripts(&t, &c, &tree(&c));
+    for (name, text, format) in [
+        ("deb/postinst", &s.deb.postinst, "deb"),
+        ("rpm/pre", &s.rpm.pre, "rpm"),
+    ] {
+        assert!(
+            text.contains("user=etcd\nuseradd-of-my-own ") && !text.contains("getent passwd"),
+            "{name}:\n{text}"
+        );
+        assert!(
+            text.contains(&format!(" {format} \"$user\"\n")),
+            "{name}:\n{text}"
+        );
+    }
+
+    // A script that includes a fragment without setting what it needs is
+    // refused, naming the fragment.
+    std::fs::remove_file(dir.path().join("fragments/service-user")).unwrap();
+    std::fs::create_dir(dir.path().join("deb")).unwrap();
+    std::fs::write(
+        dir.path().join("deb/postinst"),
+        "#!/bin/sh\nuser=etcd\n{%- include \"fragments/service-user\" %}\n",
+    )
+    .unwrap();
+    let t = Templates::new(Some(dir.path()), &templates()).unwrap();
+    let tree = tree(&c);
+    let input = ScriptInput::new(&t, &c, &c.nodes[0], &tree, "3.4.16-1".into());
+    let err = format!("{:#}", Scripts::render(&input).err().unwrap());
+    assert!(
+        err.contains("deb/postinst") && err.contains("fragments/service-user"),
         "{err}"
     );
 }

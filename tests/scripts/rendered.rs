@@ -60,8 +60,9 @@ fn every_script_or_refusal(
                 .map_err(err),
         ),
     ];
+    // A fragment renders only inside the scripts that include it.
     for t in package::templates() {
-        if t.name.ends_with("lintian-overrides") {
+        if t.name.ends_with("lintian-overrides") || package::FRAGMENTS.contains(&t) {
             continue;
         }
         let text = render::render_script(
