@@ -1,7 +1,10 @@
 //! The built binary against a stand-in release served on 127.0.0.1, checked
-//! with real tools: openssl, tar, sha256sum, systemd-analyze.
+//! with real tools: openssl, tar, sha256sum, systemd-analyze, the shells and
+//! mandoc.
 //!
 //! - [`first_steps`]: init, help, plan, and an invalid config;
+//! - [`conventions`]: what users of other command-line tools expect:
+//!   completions, man pages, defaults, exit codes and `--version`;
 //! - [`real_tools`]: one `gen`, checked with the real tools;
 //! - [`release_sources`]: an offline tarball, a cache filled by `fetch`, and
 //!   a replaced pinned checksum;
@@ -11,6 +14,8 @@
 
 mod support;
 
+#[path = "cli/conventions.rs"]
+mod conventions;
 #[path = "cli/first_steps.rs"]
 mod first_steps;
 #[path = "cli/install_sh.rs"]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Gen, run_ok};
+use support::Gen;
 
 /// A running member; killed when dropped, also when a test fails.
 struct Member {
@@ -100,19 +100,7 @@ fn three_bundles_form_a_tls_cluster() {
     let work = tempfile::tempdir().unwrap();
     let mut members = Vec::new();
     for i in 1..=3 {
-        let tgz = g
-            .out
-            .join(format!("dist/etcd-test-etcd-{i}_3.4.16-1_amd64.tar.gz"));
-        run_ok(
-            Command::new("tar")
-                .arg("-xzf")
-                .arg(&tgz)
-                .arg("-C")
-                .arg(work.path()),
-        );
-        let root = work
-            .path()
-            .join(format!("etcd-test-etcd-{i}_3.4.16-1_amd64/root"));
+        let root = g.unpack_bundle(i, work.path()).join("root");
         add_runtime_libs(&root, &root.join("opt/etcd/bin/etcd"));
         fs::create_dir_all(root.join("var/lib/etcd")).unwrap();
         members.push(start(&root, work.path().join(format!("etcd-{i}.log"))));

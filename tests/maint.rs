@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Gen, run_ok};
+use support::{Gen, both, run_ok};
 
 /// A running member, killed when dropped (also when a test fails).
 struct Member {
@@ -105,14 +105,6 @@ fn etcdctl(root: &Path, endpoints: &str) -> Command {
     c
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// etcdctl `args`, which must succeed; its stdout.
 fn ctl_ok(root: &Path, endpoints: &str, args: &[&str]) -> String {
     run_ok(etcdctl(root, endpoints).args(args))
@@ -133,7 +125,7 @@ fn maint_ok(root: &Path, args: &[&str]) -> String {
         out.status.success(),
         "etcd-maint {args:?} failed ({}):\n{}",
         out.status,
-        text(&out)
+        both(&out)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -150,7 +142,7 @@ fn wait_healthy(root: &Path, endpoints: &str, members: &[&Member]) {
         }
         if Instant::now() > deadline {
             let logs: String = members.iter().map(|m| m.log()).collect();
-            panic!("{endpoints} not healthy:\n{}\n{logs}", text(&out));
+            panic!("{endpoints} not healthy:\n{}\n{logs}", both(&out));
         }
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -205,7 +197,7 @@ fn quota_recover_brings_a_member_over_its_quota_back_to_writes() {
         put.stdin.take().unwrap().write_all(&value).unwrap();
         let out = put.wait_with_output().unwrap();
         if !out.status.success() {
-            refused = Some((i, text(&out)));
+            refused = Some((i, both(&out)));
             break;
         }
     }
@@ -282,12 +274,12 @@ fn quota_recover_on_a_healthy_member_keeps_every_key_and_fails_without_etcd() {
         .env("ETCDCTL_WRITE_OUT", "table")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", both(&out));
 
     member.stop();
     let started = Instant::now();
     let out = maint(&root, &["quota-recover"]);
-    let said = text(&out);
+    let said = both(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(
         said.contains("cannot reach etcd at https://127.0.7.2:2379"),
@@ -359,11 +351,11 @@ fn backups_are_verified_kept_and_restore_a_fresh_three_member_cluster() {
     let future = dir.join("snapshot-20991231T000000Z.db");
     fs::copy(&kept[0], &future).unwrap();
     let out = maint(&roots[1], &["backup", dir.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", both(&out));
     assert!(
-        text(&out).contains("is dated after the snapshot just written"),
+        both(&out).contains("is dated after the snapshot just written"),
         "{}",
-        text(&out)
+        both(&out)
     );
     let mut now: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap()
@@ -378,11 +370,11 @@ fn backups_are_verified_kept_and_restore_a_fresh_three_member_cluster() {
     // Written after the snapshot: gone after the restore.
     ctl_ok(&roots[0], &all, &["put", "/data/after", "late"]);
     let refused = maint(&roots[0], &["restore", snapshot.to_str().unwrap()]);
-    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert_eq!(refused.status.code(), Some(1), "{}", both(&refused));
     assert!(
-        text(&refused).contains("etcd answers at https://127.0.7.11:2379"),
+        both(&refused).contains("etcd answers at https://127.0.7.11:2379"),
         "{}",
-        text(&refused)
+        both(&refused)
     );
     for m in members {
         m.stop();
@@ -446,11 +438,11 @@ fn a_snapshot_that_cannot_be_written_leaves_nothing_behind() {
     let out = maint(&root, &["backup", full.to_str().unwrap()]);
     let listing: Vec<_> = fs::read_dir(&full).unwrap().collect();
     let _ = Command::new("umount").arg(&full).status();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
     assert!(
-        text(&out).contains("the snapshot of https://127.0.7.3:2379 failed; nothing was written"),
+        both(&out).contains("the snapshot of https://127.0.7.3:2379 failed; nothing was written"),
         "{}",
-        text(&out)
+        both(&out)
     );
     assert!(listing.is_empty(), "{listing:?}");
     member.stop();
@@ -470,7 +462,7 @@ fn cert_check_passes_far_from_expiry_and_warns_inside_the_window() {
         .to_owned();
     let root = node_root(&g, work.path(), "etcd-1");
     let ok = maint(&root, &["cert-check"]);
-    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert_eq!(ok.status.code(), Some(0), "{}", both(&ok));
     let said = String::from_utf8_lossy(&ok.stdout);
     assert!(
         said.contains(&format!("is valid until {not_after} (36")) && ok.stderr.is_empty(),
@@ -516,17 +508,17 @@ fn cert_check_passes_far_from_expiry_and_warns_inside_the_window() {
     let work = tempfile::tempdir().unwrap();
     let root = node_root(&g, work.path(), "etcd-1");
     let out = maint(&root, &["cert-check"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("(within 30): run etcdpack gen"),
         "{}",
-        text(&out)
+        both(&out)
     );
     assert_eq!(maint(&root, &["cert-check", "0"]).status.code(), Some(0));
 
     let bad = maint(&root, &["cert-check", "soon"]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(text(&bad).contains("DAYS is a whole number of days"));
+    assert!(both(&bad).contains("DAYS is a whole number of days"));
 
     // Another certificate in place: its expiry is not the one written in.
     let cert = root.join("opt/etcd/ssl/server.pem");
@@ -534,9 +526,9 @@ fn cert_check_passes_far_from_expiry_and_warns_inside_the_window() {
     let other = maint(&root, &["cert-check", "0"]);
     assert_eq!(other.status.code(), Some(1));
     assert!(
-        text(&other).contains("is not the certificate this package installed"),
+        both(&other).contains("is not the certificate this package installed"),
         "{}",
-        text(&other)
+        both(&other)
     );
 }
 
@@ -562,7 +554,7 @@ fn usage_is_printed_for_help_and_without_a_command() {
     assert_eq!(String::from_utf8_lossy(&none.stderr), usage);
     let unknown = maint(&root, &["restore-help"]);
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(text(&unknown).contains("unknown command restore-help"));
+    assert!(both(&unknown).contains("unknown command restore-help"));
 }
 
 #[test]

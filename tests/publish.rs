@@ -7,62 +7,21 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use support::clients::Apt;
-use support::{Gen, both, ed25519_key, etcdpack, run_ok};
+use support::publishing::{ed25519_key, generated, publish_command, rsa_key, tree};
+use support::{both, etcdpack, ok, ok_both};
 
-/// A fixed date, so that two publishes of the same packages compare.
-const EPOCH: &str = "1796190883";
-
-/// The RSA-4096 key `etcdpack signing-key` makes, once per test process
-/// (generating one takes seconds).
-fn rsa_key() -> &'static Path {
-    static KEY: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &KEY.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let key = dir.path().join("signing.asc");
-        run_ok(etcdpack().args(["signing-key", "--out"]).arg(&key));
-        (dir, key)
-    })
-    .1
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Three nodes, .deb only, generated.
-fn generated() -> Gen {
-    let g = Gen::new(
-        &["127.0.0.1", "127.0.0.2", "127.0.0.3"],
-        "packages: { formats: [deb] }\n",
-    );
-    g.run_ok(&[]);
-    g
-}
-
+/// `etcdpack publish` of `out` into `repo` with `args`.
 fn publish(out: &Path, repo: &Path, args: &[&str]) -> Output {
-    etcdpack()
-        .arg("publish")
-        .arg("--out")
-        .arg(out)
+    publish_command(out)
         .arg("--repo")
         .arg(repo)
         .args(args)
-        .env("SOURCE_DATE_EPOCH", EPOCH)
-        .env_remove("ETCDPACK_SIGN_KEY")
         .output()
         .unwrap()
 }
@@ -77,28 +36,10 @@ fn publish_signed(out: &Path, repo: &Path, key: &Path, extra: &[&str]) -> String
     ok(publish(out, repo, &args))
 }
 
-/// Every file under `dir` (the lock aside) and its contents.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut map = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if !p.ends_with(".etcdpack.lock") {
-                let rel = p.strip_prefix(dir).unwrap().display().to_string();
-                map.insert(rel, fs::read(&p).unwrap());
-            }
-        }
-    }
-    map
-}
-
 #[test]
 fn apt_installs_from_the_signed_repository_and_refuses_a_tampered_or_foreign_one() {
     support::require!(support::STANDIN, support::APT_GET);
-    let g = generated();
+    let g = generated("deb");
     let repo = g.dir.path().join("repo");
     let printed = publish_signed(&g.out, &repo, rsa_key(), &[]);
     let sources = repo.join("etcd-test.sources");
@@ -183,7 +124,7 @@ fn apt_installs_from_the_signed_repository_and_refuses_a_tampered_or_foreign_one
 #[test]
 fn the_same_packages_and_date_give_the_same_repository_and_a_republish_writes_nothing() {
     support::require!(support::STANDIN);
-    let g = generated();
+    let g = generated("deb");
     let dir = tempfile::tempdir().unwrap();
     let key = ed25519_key(dir.path());
     let (a, b) = (g.dir.path().join("a"), g.dir.path().join("b"));
@@ -217,7 +158,7 @@ fn the_same_packages_and_date_give_the_same_repository_and_a_republish_writes_no
 #[test]
 fn a_changed_node_adds_its_new_release_and_apt_upgrades_to_it() {
     support::require!(support::STANDIN, support::APT_GET);
-    let g = generated();
+    let g = generated("deb");
     let dir = tempfile::tempdir().unwrap();
     let key = ed25519_key(dir.path());
     let repo = g.dir.path().join("repo");
@@ -269,7 +210,7 @@ fn a_changed_node_adds_its_new_release_and_apt_upgrades_to_it() {
 #[test]
 fn publish_refuses_keys_in_clear_unfinished_runs_and_keys_inside_the_repository() {
     support::require!(support::STANDIN, support::APT_GET);
-    let g = generated();
+    let g = generated("deb");
     let dir = tempfile::tempdir().unwrap();
     let key = ed25519_key(dir.path());
     let repo = g.dir.path().join("repo");
@@ -416,23 +357,13 @@ fn signing_keys_are_rsa_4096_private_and_sha_1_free_and_a_key_from_gpg_signs_too
     let team = home.path().join("team.asc");
     fs::write(&team, exported).unwrap();
     fs::set_permissions(&team, fs::Permissions::from_mode(0o600)).unwrap();
-    let g = generated();
+    let g = generated("deb");
     let repo = g.dir.path().join("repo");
     publish_signed(&g.out, &repo, &team, &[]);
     let apt = Apt::new(&repo.join("etcd-test.sources"));
     let out = apt.update();
     assert!(out.status.success(), "{}", both(&out));
     assert_eq!(apt.candidate("etcd-test-etcd-1"), "3.4.16-1");
-}
-
-fn ok_both(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed ({}):\n{}",
-        out.status,
-        both(&out)
-    );
-    both(&out)
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

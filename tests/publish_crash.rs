@@ -19,35 +19,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use support::clients::{Apt, Dnf};
+use support::publishing::{ed25519_key, generated, publish_command};
 use support::random::Lcg;
-use support::{Gen, HttpServer, both, ed25519_key, etcdpack, run_ok};
+use support::{Gen, HttpServer, both, ok_both, run_ok};
 
-/// A fixed date, so that two publishes of the same packages compare.
-const EPOCH: &str = "1796190883";
 /// The node whose release every change raises.
 const CHANGED: &str = "etcd-test-etcd-2";
 /// The nodes no change touches.
 const UNCHANGED: [&str; 2] = ["etcd-test-etcd-1", "etcd-test-etcd-3"];
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed ({}):\n{}",
-        out.status,
-        both(&out)
-    );
-    both(&out)
-}
-
-/// Three nodes, .deb and .rpm, generated: every node at release 1.
-fn generated() -> Gen {
-    let g = Gen::new(
-        &["127.0.0.1", "127.0.0.2", "127.0.0.3"],
-        "packages: { formats: [deb, rpm] }\n",
-    );
-    g.run_ok(&[]);
-    g
-}
 
 /// Change etcd-2 (a SAN of its own for each release) and gen again: its
 /// packages rise to `release`, the other nodes' stay.
@@ -80,18 +59,13 @@ fn raise(g: &Gen, release: u32) {
 
 /// `etcdpack publish` of `out` into `repo`, signed, served at `url`.
 fn publish(out: &Path, repo: &Path, key: &Path, url: &str, keep: &str) -> Command {
-    let mut c = etcdpack();
-    c.arg("publish")
-        .arg("--out")
-        .arg(out)
-        .arg("--repo")
+    let mut c = publish_command(out);
+    c.arg("--repo")
         .arg(repo)
         .arg("--sign-key")
         .arg(key)
         .arg("--allow-cleartext-keys")
-        .args(["--url", url, "--keep", keep])
-        .env("SOURCE_DATE_EPOCH", EPOCH)
-        .env_remove("ETCDPACK_SIGN_KEY");
+        .args(["--url", url, "--keep", keep]);
     c
 }
 
@@ -106,7 +80,7 @@ fn spawn_quiet(mut c: Command) -> Child {
 fn candidates(apt: &Apt) -> BTreeMap<String, String> {
     let mut args = vec!["policy", CHANGED];
     args.extend(UNCHANGED);
-    let out = ok(apt.run("apt-cache", &args));
+    let out = ok_both(apt.run("apt-cache", &args));
     let mut found = BTreeMap::new();
     let mut package = None;
     for l in out.lines() {
@@ -141,7 +115,7 @@ fn listed(dnf: &Dnf) -> BTreeMap<String, Vec<String>> {
         "--qf",
         "%{name} %{version}-%{release}",
     ]);
-    ok(out.clone());
+    ok_both(out.clone());
     let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for l in String::from_utf8_lossy(&out.stdout).lines() {
         if let Some((name, version)) = l.trim().split_once(' ')
@@ -390,13 +364,13 @@ fn a_publish_killed_at_any_moment_leaves_a_repository_apt_and_dnf_accept() {
     );
     const ROUNDS: u32 = 24;
     let (mut rng, seed) = Lcg::seeded();
-    let g = generated();
+    let g = generated("deb, rpm");
     let keys = tempfile::tempdir().unwrap();
     let key = ed25519_key(keys.path());
     let repo = g.dir.path().join("repo");
     let server = HttpServer::serve_dir(&repo);
     let url = server.base_url.clone();
-    ok(publish(&g.out, &repo, &key, &url, "2").output().unwrap());
+    ok_both(publish(&g.out, &repo, &key, &url, "2").output().unwrap());
     let sources = repo.join("etcd-test.sources");
     let apt = Apt::new(&sources);
     let dnf = Dnf::new(&repo.join("etcd-test.repo"));

@@ -12,65 +12,28 @@ mod support;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::path::Path;
+use std::process::Command;
 
 use support::clients::Dnf;
-use support::{Gen, HttpServer, both, etcdpack, run_ok};
+use support::publishing::{generated_sealed, publish_command, rsa_key, tree};
+use support::{Gen, HttpServer, both, ok_both, run_ok};
 
-/// A fixed date, so that two publishes of the same packages compare.
-const EPOCH: &str = "1796190883";
-
-/// The RSA-4096 key `etcdpack signing-key` makes (the default, and the one
-/// EL's rpm verifies), once per test process.
-fn signing_key() -> &'static Path {
-    static KEY: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &KEY.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let key = dir.path().join("signing.asc");
-        run_ok(etcdpack().args(["signing-key", "--out"]).arg(&key));
-        (dir, key)
-    })
-    .1
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed ({}):\n{}",
-        out.status,
-        both(&out)
-    );
-    both(&out)
-}
-
-/// Three nodes with sealed keys, .deb and .rpm, generated.
-fn generated() -> Gen {
-    let g = Gen::sealed(
-        &["127.0.0.1", "127.0.0.2", "127.0.0.3"],
-        "formats: [deb, rpm]",
-    );
-    g.run_ok(&[]);
-    g
-}
-
+/// `etcdpack publish` of `g` into `repo`, signed with the RSA key, served
+/// at `url`; what it printed.
 fn publish(g: &Gen, repo: &Path, url: &str, extra: &[&str]) -> String {
-    ok(etcdpack()
-        .arg("publish")
-        .arg("--out")
-        .arg(&g.out)
-        .arg("--repo")
-        .arg(repo)
-        .arg("--sign-key")
-        .arg(signing_key())
-        .arg("--url")
-        .arg(url)
-        .args(extra)
-        .env("SOURCE_DATE_EPOCH", EPOCH)
-        .env_remove("ETCDPACK_SIGN_KEY")
-        .output()
-        .unwrap())
+    ok_both(
+        publish_command(&g.out)
+            .arg("--repo")
+            .arg(repo)
+            .arg("--sign-key")
+            .arg(rsa_key())
+            .arg("--url")
+            .arg(url)
+            .args(extra)
+            .output()
+            .unwrap(),
+    )
 }
 
 /// What a Debian root provides that the packages require, as an rpm
@@ -167,7 +130,7 @@ fn dnf_verifies_lists_and_installs_from_the_signed_repository_and_refuses_a_tamp
         support::RPM,
         support::CREATEREPO_C
     );
-    let g = generated();
+    let g = generated_sealed("deb, rpm");
     let repo = g.dir.path().join("repo");
     let server = HttpServer::serve_dir(&repo);
     let out = publish(&g, &repo, &server.base_url, &[]);
@@ -181,8 +144,8 @@ fn dnf_verifies_lists_and_installs_from_the_signed_repository_and_refuses_a_tamp
 
     // dnf verifies repomd.xml with the published key and lists every node.
     let dnf = Dnf::new(&repo_file);
-    ok(dnf.makecache());
-    let listed = ok(dnf.run(&[
+    ok_both(dnf.makecache());
+    let listed = ok_both(dnf.run(&[
         "repoquery",
         "--repo",
         "etcd-test",
@@ -210,11 +173,11 @@ fn dnf_verifies_lists_and_installs_from_the_signed_repository_and_refuses_a_tamp
     };
     let unknown = rpm(&["-K", pooled.to_str().unwrap()]);
     assert!(!unknown.status.success(), "{}", both(&unknown));
-    ok(rpm(&[
+    ok_both(rpm(&[
         "--import",
         repo.join("etcd-test.asc").to_str().unwrap(),
     ]));
-    let checked = ok(rpm(&["-Kv", pooled.to_str().unwrap()]));
+    let checked = ok_both(rpm(&["-Kv", pooled.to_str().unwrap()]));
     assert!(
         checked.contains("Header V4 RSA/SHA256 Signature") && checked.contains(": OK"),
         "{checked}"
@@ -235,7 +198,7 @@ fn dnf_verifies_lists_and_installs_from_the_signed_repository_and_refuses_a_tamp
 
     // dnf installs a node's package, checking its signature.
     provide_the_base(&dnf.root(), g.dir.path());
-    ok(dnf.run(&["install", "etcd-test-etcd-2"]));
+    ok_both(dnf.run(&["install", "etcd-test-etcd-2"]));
     assert_eq!(dnf.installed("etcd-test-etcd-2"), "3.4.16-1");
 
     // createrepo_c, over the same packages, lists the same packages with the
@@ -284,7 +247,7 @@ fn dnf_verifies_lists_and_installs_from_the_signed_repository_and_refuses_a_tamp
         both(&refused)
     );
     fs::write(&repomd, &original).unwrap();
-    ok(dnf.makecache());
+    ok_both(dnf.makecache());
     // Its signature removed: refused too (repo_gpgcheck=1 in the .repo).
     let asc = arch_dir.join("repodata/repomd.xml.asc");
     let signature = fs::read(&asc).unwrap();
@@ -297,7 +260,7 @@ fn dnf_verifies_lists_and_installs_from_the_signed_repository_and_refuses_a_tamp
         both(&refused)
     );
     fs::write(&asc, signature).unwrap();
-    ok(dnf.makecache());
+    ok_both(dnf.makecache());
 }
 
 #[test]
@@ -309,7 +272,7 @@ fn a_changed_node_adds_its_new_release_dnf_upgrades_to_it_and_republishing_is_re
         support::DNF,
         support::RPM
     );
-    let g = generated();
+    let g = generated_sealed("deb, rpm");
     let repo = g.dir.path().join("repo");
     let server = HttpServer::serve_dir(&repo);
     publish(&g, &repo, &server.base_url, &[]);
@@ -325,9 +288,9 @@ fn a_changed_node_adds_its_new_release_dnf_upgrades_to_it_and_republishing_is_re
     assert_eq!(tree(&repo), before);
 
     let dnf = Dnf::new(&repo.join("etcd-test.repo"));
-    ok(dnf.makecache());
+    ok_both(dnf.makecache());
     provide_the_base(&dnf.root(), g.dir.path());
-    ok(dnf.run(&["install", "etcd-test-etcd-2"]));
+    ok_both(dnf.run(&["install", "etcd-test-etcd-2"]));
     assert_eq!(dnf.installed("etcd-test-etcd-2"), "3.4.16-1");
 
     // etcd-2 gains a SAN: only its package changes.
@@ -342,25 +305,22 @@ fn a_changed_node_adds_its_new_release_dnf_upgrades_to_it_and_republishing_is_re
     let mut yaml = fs::read_to_string(&g.config).unwrap();
     yaml.push_str(&format!(
         "publish: {{ repo: repo, sign_key: \"{}\", url: \"{}\", keep: 1 }}\n",
-        signing_key().display(),
+        rsa_key().display(),
         server.base_url
     ));
     fs::write(&g.config, yaml).unwrap();
-    let out = ok(etcdpack()
-        .arg("publish")
-        .arg("--config")
-        .arg(&g.config)
-        .arg("--out")
-        .arg(&g.out)
-        .env("SOURCE_DATE_EPOCH", EPOCH)
-        .env_remove("ETCDPACK_SIGN_KEY")
-        .output()
-        .unwrap());
+    let out = ok_both(
+        publish_command(&g.out)
+            .arg("--config")
+            .arg(&g.config)
+            .output()
+            .unwrap(),
+    );
     // Its .deb and its .rpm, into the same repository.
     assert!(out.contains("2 new package(s)"), "{out}");
 
-    ok(dnf.makecache());
-    let upgraded = ok(dnf.run(&["upgrade"]));
+    ok_both(dnf.makecache());
+    let upgraded = ok_both(dnf.run(&["upgrade"]));
     assert!(upgraded.contains("etcd-test-etcd-2"), "{upgraded}");
     assert_eq!(dnf.installed("etcd-test-etcd-2"), "3.4.16-2");
 
@@ -403,7 +363,7 @@ fn no_file_or_stream_of_the_published_repository_holds_a_private_key() {
         support::DPKG_DEB,
         support::RPM2CPIO
     );
-    let g = generated();
+    let g = generated_sealed("deb, rpm");
     let repo = g.dir.path().join("repo");
     publish(&g, &repo, "http://127.0.0.1:1", &[]);
 
@@ -419,7 +379,7 @@ fn no_file_or_stream_of_the_published_repository_holds_a_private_key() {
         fs::read_to_string(g.out.join("pki/ca-key.pem")).unwrap(),
     ));
     // The signing key's secret packets, as bytes and as their armor lines.
-    let armored = fs::read_to_string(signing_key()).unwrap();
+    let armored = fs::read_to_string(rsa_key()).unwrap();
     let body: String = armored
         .lines()
         .skip_while(|l| !l.trim().is_empty())
@@ -476,17 +436,4 @@ fn no_file_or_stream_of_the_published_repository_holds_a_private_key() {
     }
     // The .debs, the .rpms and the indexes, each with its streams.
     assert!(scanned > 30, "{scanned} streams scanned");
-}
-
-/// Every file under `dir` (the lock aside) and its contents.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    support::scan::files(dir)
-        .into_iter()
-        .filter(|p| !p.ends_with(".etcdpack.lock"))
-        .map(|p| {
-            let rel = p.strip_prefix(dir).unwrap().display().to_string();
-            let bytes = fs::read(&p).unwrap();
-            (rel, bytes)
-        })
-        .collect()
 }

@@ -11,17 +11,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::{Gen, both};
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed ({}):\n{}",
-        out.status,
-        both(&out)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use support::{Gen, both, ok};
 
 /// Three nodes and a client, leaves valid 40 days under a CA of ten years.
 fn generated() -> Gen {

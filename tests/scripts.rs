@@ -23,7 +23,7 @@ use etcdpack::package;
 use etcdpack::render::ScriptEntry;
 use etcdpack::render::{self, Templates};
 use etcdpack::stage::{self, NodeCerts};
-use support::{Gen, run_ok};
+use support::{Gen, run_ok, stderr};
 
 /// Every path below `dir` with its type, mode, owner and size: what must not
 /// change in a directory a script must not touch.
@@ -33,10 +33,6 @@ fn listing(dir: &Path) -> String {
             .arg(dir)
             .args(["-printf", "%P %y %m %U:%G %s\n"]),
     )
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 // ------------------------------------------------------------- install.sh
@@ -52,22 +48,9 @@ struct Bundle {
 impl Bundle {
     fn new(g: &Gen) -> Bundle {
         let work = tempfile::tempdir().unwrap();
-        run_ok(
-            Command::new("tar")
-                .arg("-xzf")
-                .arg(g.out.join("dist/etcd-test-etcd-1_3.4.16-1_amd64.tar.gz"))
-                .arg("-C")
-                .arg(work.path()),
-        );
-        let installer = work
-            .path()
-            .join("etcd-test-etcd-1_3.4.16-1_amd64/install.sh");
+        let installer = g.unpack_bundle(1, work.path()).join("install.sh");
         let root = work.path().join("root");
-        fs::create_dir_all(root.join("etc")).unwrap();
-        fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-        fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
-        fs::write(root.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
-        fs::write(root.join("etc/gshadow"), "root:*::\n").unwrap();
+        support::bare_root(&root);
         Bundle {
             work,
             installer,

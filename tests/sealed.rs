@@ -193,23 +193,11 @@ fn install_sh_unseals_with_the_right_host_key_and_refuses_another_before_placing
     let g = Gen::sealed(&["127.0.0.1", "127.0.0.2", "127.0.0.3"], "formats: [tar]");
     g.run_ok(&[]);
     let work = tempfile::tempdir().unwrap();
-    run_ok(
-        Command::new("tar")
-            .arg("-xzf")
-            .arg(g.out.join("dist/etcd-test-etcd-1_3.4.16-1_amd64.tar.gz"))
-            .arg("-C")
-            .arg(work.path()),
-    );
-    let installer = work
-        .path()
-        .join("etcd-test-etcd-1_3.4.16-1_amd64/install.sh");
+    let installer = g.unpack_bundle(1, work.path()).join("install.sh");
     let root_of = |host: &str| {
         let root = work.path().join(format!("root-{host}"));
+        support::bare_root(&root);
         fs::create_dir_all(root.join("etc/ssh")).unwrap();
-        fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-        fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
-        fs::write(root.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
-        fs::write(root.join("etc/gshadow"), "root:*::\n").unwrap();
         for f in ["ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"] {
             fs::copy(
                 g.host_root(host).join("etc/ssh").join(f),

@@ -13,29 +13,11 @@ fn install_sh_places_files_is_idempotent_and_refuses_another_node() {
     g.run_ok(&[]);
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("root");
-    fs::create_dir_all(root.join("etc")).unwrap();
-    fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-    fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
-    fs::write(root.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
-    fs::write(root.join("etc/gshadow"), "root:*::\n").unwrap();
-    for i in 1..=2 {
-        let tgz = g
-            .out
-            .join(format!("dist/etcd-test-etcd-{i}_3.4.16-1_amd64.tar.gz"));
-        run_ok(
-            std::process::Command::new("tar")
-                .arg("-xzf")
-                .arg(&tgz)
-                .arg("-C")
-                .arg(work.path()),
-        );
-    }
-    let installer = |i: u32| {
-        work.path()
-            .join(format!("etcd-test-etcd-{i}_3.4.16-1_amd64/install.sh"))
-    };
+    support::bare_root(&root);
+    let [installer_1, installer_2] =
+        [1, 2].map(|i| g.unpack_bundle(i, work.path()).join("install.sh"));
     let first = run_ok(
-        std::process::Command::new(installer(1))
+        std::process::Command::new(&installer_1)
             .arg("--root")
             .arg(&root),
     );
@@ -73,7 +55,7 @@ fn install_sh_places_files_is_idempotent_and_refuses_another_node() {
             .args(["-printf", "%p %m %U %s %T@\n"]),
     );
     run_ok(
-        std::process::Command::new(installer(1))
+        std::process::Command::new(&installer_1)
             .arg("--root")
             .arg(&root),
     );
@@ -85,7 +67,7 @@ fn install_sh_places_files_is_idempotent_and_refuses_another_node() {
     assert_eq!(before, after);
 
     // Another node's bundle refuses to overwrite this install.
-    let other = std::process::Command::new(installer(2))
+    let other = std::process::Command::new(&installer_2)
         .arg("--root")
         .arg(&root)
         .output()

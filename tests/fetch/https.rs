@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use etcdpack::fsutil::sha256_hex;
 
-use crate::support::fetching::{URL_PATH, files_under, serve_bytes, small_release, stderr_of};
-use crate::support::{Gen, etcdpack};
+use crate::support::fetching::{URL_PATH, fetch_command, files_under, serve_bytes, small_release};
+use crate::support::{Gen, stderr};
 
 /// A CA (its PEM, for `SSL_CERT_FILE`) and a server configuration for
 /// 127.0.0.1 signed by it.
@@ -71,13 +71,7 @@ fn redirect_to(location: &str) -> Vec<u8> {
 fn cli_fetch_trusting(g: &Gen, ca_pem: &str, mirror: &str, sha: &str) -> std::process::Output {
     let ca = g.dir.path().join("test-ca.pem");
     std::fs::write(&ca, ca_pem).unwrap();
-    etcdpack()
-        .arg("fetch")
-        .arg("-c")
-        .arg(&g.config)
-        .arg("--cache-dir")
-        .arg(&g.cache)
-        .args(["--mirror", mirror, "--etcd-sha256", sha])
+    fetch_command(g, mirror, sha)
         .env("SSL_CERT_FILE", &ca)
         .env_remove("SSL_CERT_DIR")
         .output()
@@ -101,7 +95,7 @@ fn https_to_https_redirects_are_followed() {
     let file = https_server(config.clone(), ok);
     let redirecting = https_server(config, redirect_to(&format!("{file}/blob")));
     let out = cli_fetch_trusting(&g, &ca, &redirecting, &sha);
-    let err = stderr_of(&out);
+    let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     let path = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
     assert_eq!(std::fs::read(path).unwrap(), body);
@@ -118,7 +112,7 @@ fn https_to_http_redirects_are_refused() {
     let (ca, config) = tls_for_localhost();
     let base = https_server(config, redirect_to(&target));
     let out = cli_fetch_trusting(&g, &ca, &base, &sha);
-    let err = stderr_of(&out);
+    let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
         err.contains(&format!("{base}{URL_PATH}")) && err.contains(&target),

@@ -7,21 +7,13 @@ use std::path::PathBuf;
 use etcdpack::fsutil::sha256_hex;
 
 use crate::support::fetching::{
-    STEM, URL_PATH, files_under, serve_bytes, small_release, stderr_of,
+    STEM, URL_PATH, fetch_command, files_under, serve_bytes, small_release,
 };
-use crate::support::{Gen, HttpServer, Response, etcdpack};
+use crate::support::{Gen, HttpServer, Response, stderr};
 
 /// `etcdpack fetch` of the 3.4.16 amd64 release from `server`, expecting `sha`.
 fn cli_fetch(g: &Gen, server: &HttpServer, sha: &str) -> std::process::Output {
-    etcdpack()
-        .arg("fetch")
-        .arg("-c")
-        .arg(&g.config)
-        .arg("--cache-dir")
-        .arg(&g.cache)
-        .args(["--mirror", &server.base_url, "--etcd-sha256", sha])
-        .output()
-        .unwrap()
+    fetch_command(g, &server.base_url, sha).output().unwrap()
 }
 
 #[test]
@@ -34,7 +26,7 @@ fn cli_checksum_mismatch_names_both_hashes_keeps_nothing_and_recovers() {
     let server = serve_bytes(evil);
 
     let out = cli_fetch(&g, &server, &good_sha);
-    let err = stderr_of(&out);
+    let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(out.stdout.is_empty());
     assert!(
@@ -51,7 +43,7 @@ fn cli_checksum_mismatch_names_both_hashes_keeps_nothing_and_recovers() {
 
     // `gen` from the same bad mirror writes no output directory either.
     let out = g.run_raw(&["--mirror", &server.base_url, "--etcd-sha256", &good_sha]);
-    let err = stderr_of(&out);
+    let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(&evil_sha), "{err}");
     assert!(!g.out.exists(), "gen wrote {}", g.out.display());
@@ -60,7 +52,7 @@ fn cli_checksum_mismatch_names_both_hashes_keeps_nothing_and_recovers() {
     // A later good run fills the same cache and prints the path.
     let good = serve_bytes(body.clone());
     let out = cli_fetch(&g, &good, &good_sha);
-    let err = stderr_of(&out);
+    let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     let path = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
     assert_eq!(path, g.cache.join(&good_sha).join(format!("{STEM}.tar.gz")));
@@ -75,7 +67,7 @@ fn cli_not_found_names_the_url_and_what_to_do() {
     let sha = sha256_hex(&small_release());
     let server = HttpServer::with_handler(|_, _| Response::Status(404));
     let out = cli_fetch(&g, &server, &sha);
-    let err = stderr_of(&out);
+    let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(out.stdout.is_empty());
     assert!(

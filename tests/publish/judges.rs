@@ -19,7 +19,8 @@ use std::sync::OnceLock;
 
 use base64::Engine as _;
 
-use crate::support::{self, Gen, both, run};
+use crate::support::publishing::{ed25519_key, generated, rsa_key};
+use crate::support::{self, Gen, both, run, run_ok};
 
 /// The hash algorithms etcdpack signs with, as `sq` names them and as
 /// their OpenPGP ids (RFC 4880, 9.4).
@@ -64,16 +65,12 @@ fn published() -> &'static [Repo] {
     static PUBLISHED: OnceLock<Published> = OnceLock::new();
     &PUBLISHED
         .get_or_init(|| {
-            let g = Gen::new(
-                &["127.0.0.1", "127.0.0.2", "127.0.0.3"],
-                "packages: { formats: [deb, rpm] }\n",
-            );
-            g.run_ok(&[]);
-            let ed25519 = super::ed25519_key(g.dir.path());
+            let g = generated("deb, rpm");
+            let ed25519 = ed25519_key(g.dir.path());
             let mut repos = Vec::new();
             for (algorithm, pk_algo, key) in [
                 ("ed25519", 22, ed25519),
-                ("rsa-4096", 1, super::rsa_key().to_owned()),
+                ("rsa-4096", 1, rsa_key().to_owned()),
             ] {
                 let root = g.dir.path().join(format!("repo-{algorithm}"));
                 super::publish_signed(&g.out, &root, &key, &[]);
@@ -142,14 +139,14 @@ fn sq_verifies_in_release_and_finds_only_v4_sha_2_signatures_by_a_key_bound_befo
 
         // The key: valid under the standard policy, certifying and
         // signing, every self-signature and binding v4 over SHA-2.
-        let inspected = ok(sq(&["inspect"]).arg(&cert));
+        let inspected = run_ok(sq(&["inspect"]).arg(&cert));
         assert!(!inspected.contains("Invalid"), "{inspected}");
         let flags: Vec<&str> = inspected
             .lines()
             .filter_map(|l| l.trim().strip_prefix("Key flags: "))
             .collect();
         assert_eq!(flags, ["certification, signing"], "{inspected}");
-        let in_cert = signatures(&ok(sq(&["packet", "dump"]).arg(&cert)));
+        let in_cert = signatures(&run_ok(sq(&["packet", "dump"]).arg(&cert)));
         let (embedded, own): (Vec<&Sig>, Vec<&Sig>) = in_cert.iter().partition(|s| s.embedded);
         assert!(
             own.iter().any(|s| s.get("Type") == "PositiveCertification"),
@@ -199,7 +196,7 @@ fn sq_verifies_in_release_and_finds_only_v4_sha_2_signatures_by_a_key_bound_befo
             (repodata.join("repomd.xml.asc"), "Binary"),
         ] {
             let what = about(&file);
-            let sigs = signatures(&ok(sq(&["packet", "dump"]).arg(&file)));
+            let sigs = signatures(&run_ok(sq(&["packet", "dump"]).arg(&file)));
             assert_eq!(sigs.len(), 1, "{what}: {sigs:#?}");
             assert_eq!(not_v4_sha_2(&sigs), Vec::<&Sig>::new(), "{what}");
             assert_eq!(sigs[0].get("Type"), kind, "{what}: {sigs:#?}");
@@ -313,13 +310,13 @@ fn the_check_finds_gpg_sha_1_signatures_which_sqv_and_sq_refuse() {
         gpg(&["--armor", "--export", "old@example.com"]),
     )
     .unwrap();
-    let sigs = signatures(&ok(sq(&["packet", "dump"]).arg(file("old.asc"))));
+    let sigs = signatures(&run_ok(sq(&["packet", "dump"]).arg(file("old.asc"))));
     let weak = not_v4_sha_2(&sigs);
     assert!(
         weak.len() == 1 && weak[0].get("Hash algo") == "SHA1",
         "{sigs:#?}"
     );
-    let inspected = ok(sq(&["inspect"]).arg(file("old.asc")));
+    let inspected = run_ok(sq(&["inspect"]).arg(file("old.asc")));
     assert!(
         inspected.contains("Invalid") && inspected.contains("SHA1"),
         "{inspected}"
@@ -336,7 +333,7 @@ fn the_check_finds_gpg_sha_1_signatures_which_sqv_and_sq_refuse() {
     ]);
     let cert = file("new.asc");
     fs::write(&cert, gpg(&["--armor", "--export", "new@example.com"])).unwrap();
-    let in_cert = signatures(&ok(sq(&["packet", "dump"]).arg(&cert)));
+    let in_cert = signatures(&run_ok(sq(&["packet", "dump"]).arg(&cert)));
     assert_eq!(not_v4_sha_2(&in_cert), Vec::<&Sig>::new());
     for algo in ["SHA256", "SHA1"] {
         let sig = file(&format!("data.{algo}.sig"));
@@ -350,7 +347,7 @@ fn the_check_finds_gpg_sha_1_signatures_which_sqv_and_sq_refuse() {
             "--detach-sign",
             &data,
         ]);
-        let sigs = signatures(&ok(sq(&["packet", "dump"]).arg(&sig)));
+        let sigs = signatures(&run_ok(sq(&["packet", "dump"]).arg(&sig)));
         let by_sqv = sqv(Path::new(&cert), Path::new(&sig), Path::new(&data));
         let by_sq = run(&mut sq(&[
             "verify",
@@ -531,7 +528,7 @@ fn packets(armored: &str) -> Vec<(u8, Vec<u8>)> {
 
 /// The fingerprint `sq inspect` gives the certificate in `cert`.
 fn fingerprint(cert: &Path) -> String {
-    let inspected = ok(sq(&["inspect"]).arg(cert));
+    let inspected = run_ok(sq(&["inspect"]).arg(cert));
     let fingerprints: Vec<&str> = inspected
         .lines()
         .filter_map(|l| l.trim().strip_prefix("Fingerprint: "))
@@ -559,13 +556,6 @@ fn sq(args: &[&str]) -> Command {
     c
 }
 
-/// What `cmd` printed on stdout; panics unless it succeeded.
-fn ok(cmd: &mut Command) -> String {
-    let out = run(cmd);
-    assert!(out.status.success(), "{cmd:?}:\n{}", both(&out));
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// A signing key from gpg whose user ID is certified with SHA-1 is refused
 /// before anything is written: what it signed, today's verifiers refuse.
 #[test]
@@ -588,7 +578,7 @@ fn a_signing_key_bound_with_sha_1_is_refused_with_help() {
         gpg(&["--armor", "--export-secret-keys", "old@example.com"]),
     )
     .unwrap();
-    let g = super::generated();
+    let g = generated("deb");
     let repo = g.dir.path().join("repo");
     let out = super::publish(
         &g.out,

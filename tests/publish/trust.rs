@@ -47,7 +47,7 @@ fn inject_stanza(repo: &Path) {
 #[test]
 fn an_entry_or_a_package_publish_did_not_write_is_refused_and_nothing_is_signed() {
     support::require!(support::STANDIN);
-    let g = generated();
+    let g = generated("deb");
     let dir = tempfile::tempdir().unwrap();
     let key = ed25519_key(dir.path());
     let signed = |repo: &Path| {
@@ -114,7 +114,7 @@ fn an_entry_or_a_package_publish_did_not_write_is_refused_and_nothing_is_signed(
 #[test]
 fn a_symbolic_link_anywhere_in_the_repository_is_refused_and_its_target_is_untouched() {
     support::require!(support::STANDIN);
-    let g = generated();
+    let g = generated("deb");
     let dir = tempfile::tempdir().unwrap();
     let key = ed25519_key(dir.path());
     let repo = g.dir.path().join("repo");
@@ -191,7 +191,7 @@ fn renamed_deb(deb: &[u8], name: &str) -> Vec<u8> {
 #[test]
 fn a_package_name_that_is_a_path_never_becomes_one() {
     support::require!(support::STANDIN);
-    let g = generated();
+    let g = generated("deb");
     let file = "etcd-test-etcd-1_3.4.16-1_amd64.deb";
     let path = g.out.join("dist").join(file);
     let deb = fs::read(&path).unwrap();
@@ -270,7 +270,7 @@ fn the_yum_half_carries_forward_only_what_its_signature_covers() {
 #[test]
 fn suites_share_the_pool_and_a_publish_into_one_keeps_what_the_other_lists() {
     support::require!(support::STANDIN, support::APT_GET);
-    let g = generated();
+    let g = generated("deb");
     let dir = tempfile::tempdir().unwrap();
     let key = ed25519_key(dir.path());
     let repo = g.dir.path().join("repo");

@@ -20,13 +20,13 @@ fn apt_reading_during_publishes_never_fails_and_two_publishes_at_once_take_turns
         support::DNF,
         support::UNSHARE
     );
-    let g = generated();
+    let g = generated("deb, rpm");
     let keys = tempfile::tempdir().unwrap();
     let key = ed25519_key(keys.path());
     let repo = g.dir.path().join("repo");
     let server = HttpServer::serve_dir(&repo);
     let url = server.base_url.clone();
-    ok(publish(&g.out, &repo, &key, &url, "2").output().unwrap());
+    ok_both(publish(&g.out, &repo, &key, &url, "2").output().unwrap());
     let sources = repo.join("etcd-test.sources");
 
     // The runs to publish, made first so that the publishes follow each
@@ -74,7 +74,7 @@ fn apt_reading_during_publishes_never_fails_and_two_publishes_at_once_take_turns
         let start = Instant::now();
         let done = publish(out, &repo, &key, &url, keep).output().unwrap();
         busy.push((start, Instant::now()));
-        ok(done);
+        ok_both(done);
     }
 
     // Two publishes at once (releases 8 and 9): the second waits for the
@@ -95,8 +95,8 @@ fn apt_reading_during_publishes_never_fails_and_two_publishes_at_once_take_turns
         second.wait_with_output().unwrap(),
     );
     busy.push((start, Instant::now()));
-    let a_said = ok(a);
-    let b_said = ok(b);
+    let a_said = ok_both(a);
+    let b_said = ok_both(b);
     assert!(
         together,
         "the first publish had finished before the second started:\n{a_said}"
@@ -150,7 +150,7 @@ fn apt_reading_during_publishes_never_fails_and_two_publishes_at_once_take_turns
     apt_sees(&apt, &sources, &[9], &repo, "after two publishes at once");
     let dnf = Dnf::new(&repo.join("etcd-test.repo"));
     dnf_sees(&dnf, &[9], &repo, "after two publishes at once");
-    ok(publish(&outs[7], &repo, &key, &url, "2").output().unwrap());
+    ok_both(publish(&outs[7], &repo, &key, &url, "2").output().unwrap());
     assert_eq!(leftovers(&repo), Vec::<String>::new());
     apt_sees(&apt, &sources, &[9], &repo, "a publish after them");
 }

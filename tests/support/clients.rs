@@ -7,16 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// `out` succeeded; its stdout.
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed ({}):\n{}",
-        out.status,
-        super::both(&out)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use super::ok;
 
 /// An apt of its own: sources, lists, cache, status and keys in a temp
 /// dir; the `.sources` file publish wrote is its only source.

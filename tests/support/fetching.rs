@@ -1,7 +1,9 @@
 //! What the fetch tests share: a small release-shaped tarball, the fetch options pointing at a
-//! local server, and the checks that a cache holds nothing unverified and recovers.
+//! local server, `etcdpack fetch` from a mirror, and the checks that a cache holds nothing
+//! unverified and recovers.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use etcdpack::config::{Arch, Etcd};
@@ -9,7 +11,7 @@ use etcdpack::fetch::{FetchOptions, ensure_release};
 use etcdpack::fsutil::sha256_hex;
 use etcdpack::report::Reporter;
 
-use super::{HttpServer, Response};
+use super::{Gen, HttpServer, Response, etcdpack};
 
 pub const STEM: &str = "etcd-v3.4.16-linux-amd64";
 pub const URL_PATH: &str = "/v3.4.16/etcd-v3.4.16-linux-amd64.tar.gz";
@@ -108,8 +110,15 @@ pub fn assert_recovers(what: &str, cache: &Path) {
     assert_eq!(server.hits(), 1, "{what}: after recovery");
 }
 
-pub fn stderr_of(out: &std::process::Output) -> String {
-    let text = String::from_utf8_lossy(&out.stderr).into_owned();
-    eprintln!("{text}");
-    text
+/// `etcdpack fetch` of the release `g`'s config names into `g`'s cache, from
+/// `mirror`, expecting `sha`.
+pub fn fetch_command(g: &Gen, mirror: &str, sha: &str) -> Command {
+    let mut c = etcdpack();
+    c.arg("fetch")
+        .arg("-c")
+        .arg(&g.config)
+        .arg("--cache-dir")
+        .arg(&g.cache)
+        .args(["--mirror", mirror, "--etcd-sha256", sha]);
+    c
 }

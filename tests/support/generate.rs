@@ -1,12 +1,13 @@
 //! Running `etcdpack gen` on a generated config against the stand-in
-//! release, served once per test process on 127.0.0.1.
+//! release, served once per test process on 127.0.0.1; a bundle it made,
+//! unpacked, and a bare root for its `install.sh --root`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use super::{HttpServer, etcdpack, standin};
+use super::{HttpServer, etcdpack, ok, run_ok, standin};
 
 /// The stand-in release at its official path, for `--mirror`.
 pub fn mirror() -> &'static str {
@@ -180,57 +181,32 @@ impl Gen {
         c.spawn().unwrap()
     }
 
-    fn ok(out: Output) -> String {
-        assert!(
-            out.status.success(),
-            "etcdpack gen failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Run and return stdout; panics with stderr on failure.
+    /// Run and return stdout; panics with what it printed on failure.
     pub fn run_ok(&self, args: &[&str]) -> String {
-        Self::ok(self.run(args))
+        ok(self.run(args))
     }
 
     pub fn run_ok_into(&self, out: &Path, args: &[&str]) -> String {
-        Self::ok(self.run_env_into(out, args, &[]))
+        ok(self.run_env_into(out, args, &[]))
     }
 
     pub fn run_ok_env(&self, args: &[&str], env: &[(&str, &str)]) -> String {
-        Self::ok(self.run_env_into(&self.out, args, env))
+        ok(self.run_env_into(&self.out, args, env))
     }
-}
 
-/// Run a command and return what it did (stdin is empty unless the caller set
-/// it: `output` does not inherit it); panics only when it cannot start.
-pub fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
-}
-
-/// What a command printed: its stdout, then its stderr.
-pub fn both(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Run a command, panic with its output unless it succeeds, return stdout.
-pub fn run_ok(cmd: &mut Command) -> String {
-    let out = run(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    /// Node etcd-`node`'s bundle (release 1), unpacked into `into`: the
+    /// bundle's directory, with its `install.sh` and `root/`.
+    pub fn unpack_bundle(&self, node: u32, into: &Path) -> PathBuf {
+        let stem = format!("etcd-test-etcd-{node}_3.4.16-1_amd64");
+        run_ok(
+            Command::new("tar")
+                .arg("-xzf")
+                .arg(self.out.join(format!("dist/{stem}.tar.gz")))
+                .arg("-C")
+                .arg(into),
+        );
+        into.join(stem)
+    }
 }
 
 /// Permission bits of a path.
@@ -242,14 +218,13 @@ pub fn mode_of(path: &Path) -> u32 {
         & 0o777
 }
 
-/// An Ed25519 signing key made by `etcdpack signing-key` (quick to make),
-/// as `dir/ed25519.asc`.
-pub fn ed25519_key(dir: &Path) -> PathBuf {
-    let key = dir.join("ed25519.asc");
-    run_ok(
-        etcdpack()
-            .args(["signing-key", "--algorithm", "ed25519", "--out"])
-            .arg(&key),
-    );
-    key
+/// An empty root for `install.sh --root` but for what useradd needs there:
+/// `etc/` with passwd, group, shadow and gshadow naming root alone.
+pub fn bare_root(root: &Path) {
+    let etc = root.join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(etc.join("group"), "root:x:0:\n").unwrap();
+    std::fs::write(etc.join("shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
+    std::fs::write(etc.join("gshadow"), "root:*::\n").unwrap();
 }

@@ -11,8 +11,10 @@
 pub mod clients;
 pub mod fetching;
 mod generate;
+mod output;
 pub mod packaging;
 mod prereq;
+pub mod publishing;
 pub mod random;
 pub mod scan;
 pub mod tamper;
@@ -34,7 +36,9 @@ pub const COMMANDS: &[&str] = &[
     "schema",
 ];
 #[allow(unused_imports)]
-pub use generate::{Gen, both, ed25519_key, mirror, mode_of, run, run_ok};
+pub use generate::{Gen, bare_root, mirror, mode_of};
+#[allow(unused_imports)]
+pub use output::{both, ok, ok_both, run, run_ok, stderr};
 #[allow(unused_imports)]
 pub use prereq::*;
 

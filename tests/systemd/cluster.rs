@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::e2e::{self, Node, Scratch};
+use crate::support::publishing::ed25519_key;
 use crate::support::{self, Gen, HttpServer, etcdpack, run_ok};
 
 /// How long a member may take to (re)join and report healthy.
@@ -460,12 +461,7 @@ pub fn assert_forms(c: &Cluster) {
 /// directory on 127.0.0.1 (the nodes share the host's loopback); the client file points there.
 fn publish(generated: &Gen) -> HttpServer {
     let repo = generated.dir.path().join("repo");
-    let key = generated.dir.path().join("signing.asc");
-    run_ok(
-        etcdpack()
-            .args(["signing-key", "--algorithm", "ed25519", "--out"])
-            .arg(&key),
-    );
+    let key = ed25519_key(generated.dir.path());
     let server = HttpServer::serve_dir(&repo);
     run_ok(
         etcdpack()

@@ -2,13 +2,11 @@
 //! shells accept, man pages that `mandoc` accepts and that say what `--help`
 //! says, short defaults, exit codes and the pinned releases in the help.
 
-mod support;
-
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use support::{COMMANDS, Gen, etcdpack, run_ok, standin};
+use crate::support::{self, COMMANDS, Gen, etcdpack, run_ok, standin};
 
 #[test]
 fn each_shell_accepts_its_completion_script() {
