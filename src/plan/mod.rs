@@ -151,7 +151,7 @@ pub struct NodePlan {
     #[serde(skip)]
     pub bootstrap: Bootstrap,
     /// Every file with its contents as far as they are known now; the run
-    /// fills in the rest ([`stage::complete`]).
+    /// fills in the rest ([`crate::stage::complete`]).
     #[serde(skip)]
     pub contents: Vec<Planned>,
     #[serde(skip)]
