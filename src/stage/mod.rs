@@ -7,22 +7,24 @@
 //! File data is shared ([`Blob`]), so the ~38 MB of binaries exist once in memory
 //! however many nodes there are.
 
-use std::collections::{BTreeMap, HashMap};
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
+use std::path::Path;
 
-use anyhow::{Context, Result, bail};
-use rayon::prelude::*;
+use anyhow::{Result, bail};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Cluster, Keys, Node};
-use crate::extract::Binaries;
-use crate::fsutil;
 pub use crate::model::Owner;
 use crate::model::{Blob, FileRecord, Layout};
-use crate::render::{MaintUnit, Rendered, ScriptEntry};
+use crate::render::{MaintUnit, ScriptEntry};
+
+mod contents;
+mod written;
+
+pub use contents::{
+    Content, Material, NodeCerts, Part, Planned, Programs, assemble, complete, contents,
+};
+pub use written::{Links, tree_matches};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -179,285 +181,6 @@ impl NodeTree {
         }
         hex::encode(h.finalize())
     }
-
-    /// Write the tree under `dir` (which becomes the node's `/`), atomically:
-    /// it is built beside `dir` and renamed into place. A large file that
-    /// `links` knows from a tree written before in this run becomes a hard
-    /// link to it, not another copy.
-    pub fn write_to(&self, dir: &Path, links: &Links) -> Result<()> {
-        let parent = dir.parent().context("node tree directory has no parent")?;
-        fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-        let staging = parent.join(format!(
-            ".{}.staging",
-            dir.file_name().and_then(|n| n.to_str()).unwrap_or("node")
-        ));
-        if staging.exists() {
-            fs::remove_dir_all(&staging)
-                .with_context(|| format!("cannot remove {}", staging.display()))?;
-        }
-        fs::create_dir(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
-        // The tree holds the node's key: its top is private; below it, every
-        // entry has the mode it has on the node.
-        fs::set_permissions(&staging, fs::Permissions::from_mode(0o700))?;
-        for e in &self.entries {
-            let p = staging.join(e.path.trim_start_matches('/'));
-            match &e.kind {
-                Kind::Dir => {
-                    fs::create_dir_all(&p)
-                        .with_context(|| format!("cannot create {}", p.display()))?;
-                    fs::set_permissions(&p, fs::Permissions::from_mode(e.mode))?;
-                }
-                Kind::File(data) => {
-                    if let Some(src) = links.source(data, e.mode)
-                        && fs::hard_link(&src, &p).is_ok()
-                    {
-                        continue;
-                    }
-                    let mut f = fs::File::create(&p)
-                        .with_context(|| format!("cannot create {}", p.display()))?;
-                    f.set_permissions(fs::Permissions::from_mode(e.mode))?;
-                    std::io::Write::write_all(&mut f, data)
-                        .with_context(|| format!("cannot write {}", p.display()))?;
-                }
-            }
-        }
-        fsutil::replace_dir(&staging, dir)?;
-        for e in &self.entries {
-            if let Kind::File(data) = &e.kind {
-                links.record(data, e.mode, dir.join(e.path.trim_start_matches('/')));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The large files of the trees written so far in a run, by blob: the ~38 MB
-/// of binaries are written once, and every other node's tree holds hard
-/// links to that file (one inode, one copy on disk; a link that cannot be
-/// made, e.g. across file systems, falls back to a copy). Only files of
-/// trees already renamed into place are offered, and a node's tree is
-/// written once per run, so a source does not move while others link to it.
-#[derive(Default)]
-pub struct Links {
-    done: Mutex<HashMap<(usize, u32), PathBuf>>,
-}
-
-impl Links {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A written file holding `data` with `mode`, if there is one.
-    fn source(&self, data: &Blob, mode: u32) -> Option<PathBuf> {
-        if data.len() < LINK_MIN {
-            return None;
-        }
-        let done = self.done.lock().unwrap_or_else(|e| e.into_inner());
-        done.get(&(data.id(), mode)).cloned()
-    }
-
-    fn record(&self, data: &Blob, mode: u32, path: PathBuf) {
-        if data.len() >= LINK_MIN {
-            let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
-            done.entry((data.id(), mode)).or_insert(path);
-        }
-    }
-}
-
-/// Files at least this large are linked rather than copied between trees.
-const LINK_MIN: usize = 1 << 20;
-
-/// Whether the tree written at `dir` is still exactly `records`: the same
-/// regular files and no others (directories aside), each with its mode and
-/// contents. What lets an unchanged node be kept rather than written again.
-pub fn tree_matches(
-    dir: &Path,
-    records: &BTreeMap<String, FileRecord>,
-    digests: &crate::digests::Digests,
-) -> bool {
-    fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, fs::Metadata)>) -> std::io::Result<()> {
-        for e in fs::read_dir(dir)? {
-            let e = e?;
-            let name = e.file_name().into_string().map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, "a name not UTF-8")
-            })?;
-            let path = format!("{rel}/{name}");
-            let meta = e.metadata()?;
-            if meta.is_dir() {
-                walk(&e.path(), &path, out)?;
-            } else {
-                out.push((path, meta));
-            }
-        }
-        Ok(())
-    }
-    let mut found = Vec::new();
-    if walk(dir, "", &mut found).is_err() || found.len() != records.len() {
-        return false;
-    }
-    found.par_iter().all(|(path, meta)| {
-        let Some(r) = records.get(path) else {
-            return false;
-        };
-        meta.is_file()
-            && format!("{:04o}", meta.permissions().mode() & 0o7777) == r.mode
-            && digests
-                .sha256(&dir.join(path.trim_start_matches('/')), meta)
-                .is_ok_and(|h| h == r.sha256)
-    })
-}
-
-/// The certificate material a node receives. Never the CA key.
-#[derive(Debug, Clone, Copy)]
-pub struct NodeCerts<'a> {
-    pub ca_cert_pem: &'a str,
-    pub cert_pem: &'a str,
-    pub key_pem: &'a str,
-    /// The key sealed to the node's host key, with `packages.keys: sealed`.
-    pub sealed_key: Option<&'a str>,
-}
-
-/// Something a node's files are made of: at hand, or made only by the run,
-/// and why it is new (`new CA`, `certificate issued: expires on …`).
-#[derive(Debug, Clone)]
-pub enum Part<T> {
-    Ready(T),
-    Later(String),
-}
-
-/// Where a node's programs come from.
-#[derive(Debug, Clone, Copy)]
-pub enum Programs<'a> {
-    /// Read from the release.
-    Read(&'a Binaries),
-    /// Not read yet, the same release archive as the previous run's: the
-    /// same bytes as that run recorded, by path.
-    Recorded(&'a BTreeMap<String, FileRecord>),
-    /// Not read yet, and new: why (`new`, `etcd 3.4.16 → 3.5.0`).
-    New(&'a str),
-}
-
-/// Everything a node's files are made of, as far as it is known: all of it
-/// once a run has made its certificates and read the release; before, what
-/// a plan can know.
-#[derive(Debug, Clone)]
-pub struct Material<'a> {
-    pub rendered: &'a Rendered,
-    pub programs: Programs<'a>,
-    pub ca_cert_pem: Part<&'a str>,
-    pub cert_pem: Part<&'a str>,
-    pub key_pem: Part<&'a str>,
-    /// With `packages.keys: sealed`.
-    pub sealed_key: Part<&'a str>,
-    /// `etcd-maint`, which names the certificate's expiry.
-    pub maint: Part<&'a str>,
-}
-
-/// What one file of a node holds, as far as it is known.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Content {
-    /// The bytes.
-    Known(Blob),
-    /// Bytes not at hand yet but the same as the previous run's, of this
-    /// sha256: the programs of the release that run read.
-    Recorded(String),
-    /// Bytes only the run makes, and why they are new.
-    Pending(String),
-}
-
-impl Content {
-    /// The sha256 the file will have, or why it is new when only the run
-    /// will know.
-    pub fn digest(&self) -> Result<&str, &str> {
-        match self {
-            Content::Known(b) => Ok(b.sha256()),
-            Content::Recorded(sha) => Ok(sha),
-            Content::Pending(why) => Err(why),
-        }
-    }
-}
-
-/// One file of a node and what it holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Planned {
-    pub spec: FileSpec,
-    pub content: Content,
-}
-
-/// Every file of a node of `cluster` with its contents as far as `m` knows
-/// them, in [`node_files`] order: the one place that says what fills each
-/// file. A plan predicts, diffs and records from this; a run fills in what
-/// was not known with [`complete`].
-pub fn contents(cluster: &Cluster, m: &Material) -> Vec<Planned> {
-    node_files(cluster)
-        .into_iter()
-        .map(|spec| Planned {
-            content: content(&spec, m),
-            spec,
-        })
-        .collect()
-}
-
-fn content(f: &FileSpec, m: &Material) -> Content {
-    let text = |s: &str| Content::Known(Blob::from(s));
-    let part = |p: &Part<&str>| match p {
-        Part::Ready(s) => text(s),
-        Part::Later(why) => Content::Pending(why.clone()),
-    };
-    match f.source {
-        Source::Etcd | Source::Etcdctl | Source::Etcdutl => match m.programs {
-            Programs::Read(b) => Content::Known(match f.source {
-                Source::Etcd => b.etcd.clone(),
-                Source::Etcdctl => b.etcdctl.clone(),
-                // The release was checked to have it (extract::read_release).
-                _ => b.etcdutl.clone().unwrap_or_else(|| Blob::from(&b""[..])),
-            }),
-            Programs::Recorded(records) => match records.get(&f.path) {
-                Some(r) => Content::Recorded(r.sha256.clone()),
-                None => Content::Pending("new".into()),
-            },
-            Programs::New(why) => Content::Pending(why.to_owned()),
-        },
-        Source::EtcdConf => text(&m.rendered.etcd_conf),
-        Source::Unit => text(&m.rendered.etcd_service),
-        Source::Profile => text(&m.rendered.etcdctl_profile),
-        Source::MaintUnit(unit) => text(m.rendered.maint_unit(unit).unwrap_or_default()),
-        Source::CaCert => part(&m.ca_cert_pem),
-        Source::NodeCert => part(&m.cert_pem),
-        Source::NodeKey => part(&m.key_pem),
-        Source::SealedKey => part(&m.sealed_key),
-        Source::Maint => part(&m.maint),
-    }
-}
-
-/// The tree of `node` from its `planned` files, those whose bytes were not
-/// known filled in from `m`, which by now has everything.
-pub fn complete(
-    cluster: &Cluster,
-    node: &Node,
-    planned: &[Planned],
-    m: &Material,
-) -> Result<NodeTree> {
-    let files = planned
-        .iter()
-        .map(|p| {
-            let data = match &p.content {
-                Content::Known(b) => b.clone(),
-                _ => match content(&p.spec, m) {
-                    Content::Known(b) => b,
-                    Content::Recorded(_) | Content::Pending(_) => {
-                        bail!(
-                            "internal: the contents of {} are still unknown",
-                            p.spec.path
-                        )
-                    }
-                },
-            };
-            Ok(p.spec.entry(data))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    NodeTree::new(&node.name, &cluster.paths.install_dir, files)
 }
 
 /// What fills one file of a node.
@@ -592,29 +315,6 @@ impl FileSpec {
             owned: false,
         }
     }
-}
-
-/// A node's tree from its parts, for callers that hold certificates
-/// themselves (tests build packages this way without a PKI run); `maint` is
-/// the maintenance script, [`crate::render::render_maint`] for the certificate.
-pub fn assemble(
-    cluster: &Cluster,
-    node: &Node,
-    bins: &Binaries,
-    certs: NodeCerts,
-    rendered: &Rendered,
-    maint: &str,
-) -> Result<NodeTree> {
-    let m = Material {
-        rendered,
-        programs: Programs::Read(bins),
-        ca_cert_pem: Part::Ready(certs.ca_cert_pem),
-        cert_pem: Part::Ready(certs.cert_pem),
-        key_pem: Part::Ready(certs.key_pem),
-        sealed_key: Part::Ready(certs.sealed_key.unwrap_or_default()),
-        maint: Part::Ready(maint),
-    };
-    complete(cluster, node, &contents(cluster, &m), &m)
 }
 
 /// The shape of a node's tree (paths, modes, owners; every file empty),
