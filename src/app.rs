@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use crate::cli::{
-    self, Cli, Command, CompletionsArgs, FetchArgs, GenArgs, InitArgs, ManArgs, PlanArgs,
+    self, Cli, Command, CompletionsArgs, Exit, FetchArgs, GenArgs, InitArgs, ManArgs, PlanArgs,
     PublishArgs, RenewArgs, SigningKeyArgs, SourceArgs, StatusArgs, VerifyArgs,
 };
 use crate::clock::Clock;
@@ -21,17 +21,16 @@ use crate::render::Templates;
 use crate::report::Reporter;
 use crate::{execute, extract, outdir, pki, publish, status, verify};
 
-/// Exit codes: 0 success, 1 failure, 2 invalid config or usage, 3 `verify`
-/// found a problem or an incomplete run.
-pub fn exit_code(err: &anyhow::Error) -> u8 {
+/// The exit code of a command that failed with `err` (see [`Exit`]).
+pub fn exit_code(err: &anyhow::Error) -> Exit {
     if err.downcast_ref::<ConfigError>().is_some() || err.downcast_ref::<UsageError>().is_some() {
-        2
+        Exit::Invalid
     } else if err.downcast_ref::<verify::VerifyFailed>().is_some() {
-        3
+        Exit::Unverified
     } else if err.downcast_ref::<status::Expiring>().is_some() {
-        4
+        Exit::Expiring
     } else {
-        1
+        Exit::Failure
     }
 }
 

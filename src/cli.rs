@@ -9,6 +9,48 @@ use crate::model::Format;
 use crate::report::Verbosity;
 
 /// The exit codes, shown after `--help` of the commands that use them all.
+/// Every exit code and what it means: the one list. [`EXIT_CODES`] shows it
+/// in `--help`, [`crate::app::exit_code`] returns it, and the README's
+/// list is held to it by a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success = 0,
+    /// Download, I/O, certificates, packaging.
+    Failure = 1,
+    /// An invalid config or command line.
+    Invalid = 2,
+    /// `verify` found a problem, or the output is from an incomplete run.
+    Unverified = 3,
+    /// `status`: a certificate expires within the warning window.
+    Expiring = 4,
+}
+
+impl Exit {
+    pub const ALL: [Exit; 5] = [
+        Exit::Success,
+        Exit::Failure,
+        Exit::Invalid,
+        Exit::Unverified,
+        Exit::Expiring,
+    ];
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// What the code means, as `--help` says it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Exit::Success => "success",
+            Exit::Failure => "failure (download, I/O, certificates, packaging)",
+            Exit::Invalid => "invalid config or usage",
+            Exit::Unverified => "verify found a problem, or the output is from an incomplete run",
+            Exit::Expiring => "status: a certificate expires within the warning window",
+        }
+    }
+}
+
+/// [`Exit`] as every command's `--help` ends (a constant, for clap).
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  success
@@ -413,6 +455,33 @@ pub struct SigningKeyArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_help_lists_every_exit_code_and_the_readme_too() {
+        let listed: Vec<String> = Exit::ALL
+            .iter()
+            .map(|e| format!("  {}  {}", e.code(), e.meaning()))
+            .collect();
+        assert_eq!(EXIT_CODES, format!("Exit codes:\n{}", listed.join("\n")));
+        let readme = include_str!("../README.md");
+        let line = readme
+            .lines()
+            .find(|l| l.starts_with("Exit codes (also listed by `--help`):"))
+            .expect("the README lists the exit codes");
+        let paragraph: String = readme[readme.find(line).unwrap()..]
+            .split("\n\n")
+            .next()
+            .unwrap()
+            .replace('\n', " ");
+        for e in Exit::ALL {
+            assert!(
+                paragraph.contains(&format!("{} {}", e.code(), e.meaning())),
+                "the README's exit codes lack {} {}: {paragraph}",
+                e.code(),
+                e.meaning()
+            );
+        }
+    }
 
     #[test]
     fn explicit_cache_dir_and_sources_come_from_the_args() {

@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             reporter.error(&err);
-            ExitCode::from(app::exit_code(&err))
+            ExitCode::from(app::exit_code(&err).code())
         }
     }
 }
