@@ -68,6 +68,14 @@ pub const TEMPLATES: &[Template] = &[
         name: "etcd-backup.timer",
         text: include_str!("../templates/etcd-backup.timer"),
     },
+    Template {
+        name: "etcd-restart.service",
+        text: include_str!("../templates/etcd-restart.service"),
+    },
+    Template {
+        name: "etcd-restart.path",
+        text: include_str!("../templates/etcd-restart.path"),
+    },
 ];
 
 /// The template of the maintenance script, `install_dir/bin/etcd-maint`.
@@ -82,14 +90,18 @@ pub enum MaintUnit {
     CertCheckTimer,
     BackupService,
     BackupTimer,
+    RestartService,
+    RestartPath,
 }
 
 impl MaintUnit {
-    pub const ALL: [MaintUnit; 4] = [
+    pub const ALL: [MaintUnit; 6] = [
         MaintUnit::CertCheckService,
         MaintUnit::CertCheckTimer,
         MaintUnit::BackupService,
         MaintUnit::BackupTimer,
+        MaintUnit::RestartService,
+        MaintUnit::RestartPath,
     ];
 
     /// The unit's name, which is also its template's.
@@ -99,13 +111,18 @@ impl MaintUnit {
             MaintUnit::CertCheckTimer => "etcd-cert-check.timer",
             MaintUnit::BackupService => "etcd-backup.service",
             MaintUnit::BackupTimer => "etcd-backup.timer",
+            MaintUnit::RestartService => "etcd-restart.service",
+            MaintUnit::RestartPath => "etcd-restart.path",
         }
     }
 
-    /// A timer, which the package scripts enable and start (its service
-    /// only runs when the timer fires).
+    /// A timer, or the path unit, which the package scripts enable and
+    /// start (its service only runs when it fires).
     pub fn is_timer(self) -> bool {
-        matches!(self, MaintUnit::CertCheckTimer | MaintUnit::BackupTimer)
+        matches!(
+            self,
+            MaintUnit::CertCheckTimer | MaintUnit::BackupTimer | MaintUnit::RestartPath
+        )
     }
 
     /// Whether a node of `cluster` gets this unit.
@@ -113,6 +130,7 @@ impl MaintUnit {
         match self {
             MaintUnit::CertCheckService | MaintUnit::CertCheckTimer => true,
             MaintUnit::BackupService | MaintUnit::BackupTimer => cluster.backup.enabled,
+            MaintUnit::RestartService | MaintUnit::RestartPath => true,
         }
     }
 
@@ -357,6 +375,10 @@ struct Vars<'a> {
     initial_cluster_state: &'static str,
     peer_hostname: String,
     endpoints: String,
+    /// How many members the cluster has.
+    members: usize,
+    restart_lock: &'static str,
+    restart_pending: &'static str,
     heartbeat_ms: u128,
     election_ms: u128,
     quota_backend_bytes: u64,
@@ -375,7 +397,8 @@ struct Vars<'a> {
     /// `backup:`, for etcd-maint and the backup units.
     backup: BackupVars<'a>,
     /// The maintenance units the node gets (`etcd-cert-check.service`, …),
-    /// and of them the timers, which the package scripts enable and start.
+    /// and of them the timers (and the path unit), which the package
+    /// scripts enable and start.
     maint_units: Vec<&'static str>,
     timers: Vec<&'static str>,
     /// The timers a node of this cluster does not get, which an upgrade
@@ -446,6 +469,9 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout, b: &Bootstrap) 
             .map(client_url)
             .collect::<Vec<_>>()
             .join(","),
+        members: cluster.nodes.len(),
+        restart_lock: Layout::RESTART_LOCK,
+        restart_pending: Layout::RESTART_PENDING,
         heartbeat_ms: cluster.tuning.heartbeat_interval.as_millis(),
         election_ms: cluster.tuning.election_timeout.as_millis(),
         quota_backend_bytes: cluster.tuning.quota_backend_bytes,

@@ -7,7 +7,10 @@
 # Creates the service user, places every file with its owner and mode, creates
 # the data directory (0700), reloads systemd and enables the unit and the
 # maintenance timers ({{ timers | join(sep=", ") }}). Safe to run again: unchanged
-# files stay, changed ones are replaced and etcd restarted.
+# files stay, changed ones are replaced, and a running etcd is restarted when
+# the cluster can afford it (`etcd-maint restart`: under the cluster's restart
+# lock, only while every other member is healthy; otherwise the restart stays
+# pending and etcd-restart.service does it later).
 # Refuses to overwrite another member's install unless --force is given.
 # Refuses, before changing anything, to go through a symbolic link anywhere
 # below the root (it could lead outside it), and a data directory whose
@@ -15,6 +18,7 @@
 set -eu
 {#- What the fragments included below need (see each one's header). #}
 {%- set format = "tar" %}
+{%- set who = "install.sh" %}
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=""
@@ -154,8 +158,10 @@ elif [ "$running" = 1 ]; then
   systemctl daemon-reload
   systemctl enable $units
   if [ "$start" = true ]; then
-    if [ "$changed" = 1 ]; then systemctl restart $units; else systemctl start $units; fi
+    # What does not run yet starts; a running member restarts below.
+    systemctl start $units
   fi
+{%- include "fragments/rolling-restart" %}
   echo "installed {{ package }} {{ version }}"
 else
   echo "installed {{ package }} {{ version }}; systemd is not running, enable $units when it is"

@@ -27,6 +27,12 @@ impl Layout {
     pub const UNIT_DIR: &'static str = "/usr/lib/systemd/system";
     pub const UNIT_FILE: &'static str = "/usr/lib/systemd/system/etcd.service";
     pub const PROFILE_FILE: &'static str = "/etc/profile.d/etcdctl.sh";
+    /// A restart of the member asked for and not done yet, with when and
+    /// why (`etcd-maint restart`); etcd-restart.path watches it.
+    pub const RESTART_PENDING: &'static str = "/var/lib/etcdpack/restart-pending";
+    /// The key of the cluster's restart lock, in etcd (etcd's lock: its
+    /// holder's key below it, on a lease).
+    pub const RESTART_LOCK: &'static str = "/etcdpack/locks/restart";
 
     /// The path of the unit file `name` (`etcd-backup.timer`).
     pub fn unit_file(name: &str) -> String {

@@ -213,9 +213,10 @@ fn maintainer_scripts_follow_the_service_settings() {
     let s = scripts(&t, &c, &tree(&c));
     let post = &s.deb.postinst;
     assert!(post.contains("useradd --system"), "{post}");
-    // A first install enables and starts etcd and the certificate check.
+    // A first install enables and starts etcd, the certificate check and the watch for a
+    // pending restart.
     assert!(
-        post.contains("units=\"etcd.service etcd-cert-check.timer\"")
+        post.contains("units=\"etcd.service etcd-cert-check.timer etcd-restart.path\"")
             && post.contains("systemctl start --no-block $units"),
         "{post}"
     );
@@ -239,7 +240,7 @@ fn the_backup_timer_is_enabled_and_removed_with_the_rest_when_backups_are_on() {
     let t = Templates::new(None, &templates()).unwrap();
     let c = cluster("backup: { enabled: true }\n");
     let s = scripts(&t, &c, &tree(&c));
-    let timers = "etcd.service etcd-cert-check.timer etcd-backup.timer";
+    let timers = "etcd.service etcd-cert-check.timer etcd-backup.timer etcd-restart.path";
     for (name, text) in [("deb/postinst", &s.deb.postinst), ("rpm/post", &s.rpm.post)] {
         assert!(
             text.contains(&format!("units=\"{timers}\"")),
@@ -252,14 +253,16 @@ fn the_backup_timer_is_enabled_and_removed_with_the_rest_when_backups_are_on() {
         assert!(
             text.contains(&format!("systemctl disable {timers}"))
                 && text.contains(
-                    "systemctl stop etcd-cert-check.service etcd-cert-check.timer etcd-backup.service etcd-backup.timer"
+                    "systemctl stop etcd-cert-check.service etcd-cert-check.timer etcd-backup.service etcd-backup.timer etcd-restart.service etcd-restart.path"
                 ),
             "{name}:\n{text}"
         );
     }
     for (name, text) in [("deb/preinst", &s.deb.preinst), ("rpm/pre", &s.rpm.pre)] {
         assert!(
-            text.contains("for timer in etcd-cert-check.timer etcd-backup.timer; do"),
+            text.contains(
+                "for timer in etcd-cert-check.timer etcd-backup.timer etcd-restart.path; do"
+            ),
             "{name}:\n{text}"
         );
     }

@@ -295,7 +295,12 @@ fn the_backup_units_come_with_backup_enabled_only() {
     let off = render(&cluster("backup: { keep: 3 }\n"), 0);
     assert_eq!(
         names(&off),
-        ["etcd-cert-check.service", "etcd-cert-check.timer"]
+        [
+            "etcd-cert-check.service",
+            "etcd-cert-check.timer",
+            "etcd-restart.service",
+            "etcd-restart.path"
+        ]
     );
     let on = render(&cluster("backup: { enabled: true, interval: 90m }\n"), 0);
     assert_eq!(
@@ -304,7 +309,9 @@ fn the_backup_units_come_with_backup_enabled_only() {
             "etcd-cert-check.service",
             "etcd-cert-check.timer",
             "etcd-backup.service",
-            "etcd-backup.timer"
+            "etcd-backup.timer",
+            "etcd-restart.service",
+            "etcd-restart.path"
         ]
     );
     let timer = on.maint_unit(MaintUnit::BackupTimer).unwrap();

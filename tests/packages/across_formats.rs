@@ -87,7 +87,7 @@ fn without_a_service_user_or_autostart_the_scripts_say_so() {
         "{postinst}"
     );
     assert!(
-        postinst.contains("units=\"etcd.service etcd-cert-check.timer\"")
+        postinst.contains("units=\"etcd.service etcd-cert-check.timer etcd-restart.path\"")
             && postinst.contains("systemctl enable $units"),
         "{postinst}"
     );

@@ -79,7 +79,7 @@ fn deb_metadata_contents_and_scripts() {
         "{postinst}"
     );
     assert!(
-        postinst.contains("units=\"etcd.service etcd-cert-check.timer\"")
+        postinst.contains("units=\"etcd.service etcd-cert-check.timer etcd-restart.path\"")
             && postinst.contains("systemctl start --no-block $units"),
         "{postinst}"
     );

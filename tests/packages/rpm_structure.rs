@@ -87,8 +87,8 @@ fn rpm_metadata_contents_scripts_and_digests() {
         "postuninstall scriptlet (using /bin/sh):",
         "useradd --system",
         "install -d -m 0700 -o \"$user\" -g \"$user\" \"/var/lib/etcd/default.etcd\"",
-        "systemctl try-restart etcd.service",
-        "endpoint health",
+        "if systemctl is-active --quiet etcd.service; then",
+        "/opt/etcd/bin/etcd-maint\" restart --wait 120",
         "systemctl disable etcd.service",
     ] {
         assert!(scripts.contains(want), "missing {want:?} in\n{scripts}");
