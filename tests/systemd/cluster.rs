@@ -356,7 +356,7 @@ exec etcdctl --command-timeout=5s "$@""#;
 /// line the scenarios run.
 pub struct Writer {
     stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Vec<u32>>,
+    thread: std::thread::JoinHandle<(Vec<u32>, Duration)>,
 }
 
 impl Writer {
@@ -369,6 +369,8 @@ impl Writer {
         let thread = std::thread::spawn(move || {
             let mut acked = Vec::new();
             let mut n = 0u32;
+            let mut last = Instant::now();
+            let mut longest = Duration::ZERO;
             while !flag.load(Ordering::SeqCst) {
                 n += 1;
                 let put = Command::new("etcdctl")
@@ -387,15 +389,22 @@ impl Writer {
                     .unwrap();
                 if put.status.success() {
                     acked.push(n);
+                    longest = longest.max(last.elapsed());
+                    last = Instant::now();
                 }
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            acked
+            (acked, longest.max(last.elapsed()))
         });
         Writer { stop, thread }
     }
 
     pub fn stop(self) -> Vec<u32> {
+        self.stop_timed().0
+    }
+
+    /// The acknowledged writes, and the longest time between two of them.
+    pub fn stop_timed(self) -> (Vec<u32>, Duration) {
         self.stop.store(true, Ordering::SeqCst);
         self.thread.join().unwrap()
     }

@@ -1,11 +1,13 @@
 //! A .deb cluster through its life (127.0.3.1-3): it forms, with the daily certificate check
 //! enabled, which passes and, inside its window, warns at journal priority warning; it keeps
 //! accepting writes with one member stopped, which then catches up; a powered-off node comes
-//! back by itself with its data; a rolling upgrade to a changed config that also turns backups
-//! on restarts every member, keeps the cluster healthy and every key, and enables the backup
-//! timer, whose service writes a snapshot; `etcdpack renew` re-issues every leaf from the same
-//! CA, and rolling the renewed packages out one node at a time while a writer writes loses no
-//! acknowledged write, and each member then serves its new certificate. Then it scales 3 → 5
+//! back by itself with its data; an upgrade to a changed config that also turns backups on,
+//! installed on all three nodes at the same moment, restarts every member one at a time
+//! (never fewer than two of three healthy), keeps every key, and enables the backup timer,
+//! whose service writes a snapshot; `etcdpack renew` re-issues every leaf from the same CA,
+//! and the renewed packages installed while a member is down defer their restarts until it is
+//! back, then restart by themselves; no acknowledged write is lost, and each member then
+//! serves its new certificate. Then it scales 3 → 5
 //! (two learners joining one after the other, each promoted), 5 → 4, and takes the removed node
 //! back, each step exactly as `etcdpack plan` prints it, while a writer writes.
 
@@ -15,7 +17,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::cluster::{Cluster, Format, HEALTHY_WITHIN, Writer, assert_forms};
-use crate::{e2e, support};
+use crate::{e2e, restarts, support};
 
 /// Whether `unit` on node `i` is enabled and active, as the install left it.
 fn assert_timer_runs(c: &Cluster, i: usize, unit: &str) {
@@ -167,9 +169,8 @@ fn deb_cluster_forms_survives_failures_and_upgrades() {
     c.wait_local_value(3, "/e2e/while-3-off", "yes");
     c.log("node power cycle");
 
-    // Rolling upgrade: a changed tuning value and backups turned on, regenerated into the same
-    // out dir (the PKI is reused), give release 2; each node installs it in turn while the
-    // others serve.
+    // A changed tuning value and backups turned on, regenerated into the same out dir (the
+    // PKI is reused), give release 2.
     let config = fs::read_to_string(&c.generated.config).unwrap();
     fs::write(
         &c.generated.config,
@@ -187,30 +188,16 @@ fn deb_cluster_forms_survives_failures_and_upgrades() {
         manifest.contains("etcd-test-etcd-1_3.4.16-2_amd64.deb"),
         "{manifest}"
     );
-    for i in 1..=3 {
-        let pid = c.wait_active(i);
-        let entered = c.unit_property(i, "ActiveEnterTimestamp");
-        c.install_package(i, Format::Deb, 2);
-        let conf = c.node(i).exec_ok(&["cat", "/opt/etcd/cfg/etcd.conf"]);
-        assert!(
-            conf.lines()
-                .any(|l| l == "ETCD_QUOTA_BACKEND_BYTES=4294967296"),
-            "etcd-{i}: {conf}"
-        );
-        let restarted = e2e::wait_for(HEALTHY_WITHIN, || {
-            let now = c.wait_active(i);
-            (now != pid).then_some(now)
-        });
-        assert!(
-            restarted.is_some(),
-            "etcd on etcd-{i} was not restarted by the upgrade\n{}",
-            c.diagnose()
-        );
-        assert_ne!(c.unit_property(i, "ActiveEnterTimestamp"), entered);
-        // Healthy after each node, before the next one goes.
-        c.wait_healthy(i % 3 + 1, &[1, 2, 3]);
-        c.etcdctl_ok(i % 3 + 1, &["put", &format!("/e2e/upgraded/{i}"), "yes"]);
-    }
+    // Every node installs release 2 at the same moment (unattended upgrades do): each
+    // member's restart waits for the cluster's restart lock and for the others' health.
+    let pki = c.generated.out.join("pki");
+    restarts::upgrade_all_at_once(
+        &c,
+        &pki,
+        Format::Deb,
+        2,
+        "ETCD_QUOTA_BACKEND_BYTES=4294967296",
+    );
     for i in 1..=3 {
         let status = c.node(i).exec_ok(&[
             "dpkg-query",
@@ -243,13 +230,18 @@ fn deb_cluster_forms_survives_failures_and_upgrades() {
     }
     // No key lost.
     let all = c.etcdctl_ok(2, &["get", "--prefix", "/e2e/", "--keys-only"]);
-    let keys: Vec<&str> = all.lines().filter(|l| !l.is_empty()).collect();
-    assert_eq!(keys.len(), 1 + 6 + 1 + 3, "{all}");
-    c.log("rolling upgrade");
+    let keys: Vec<&str> = all
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with("/e2e/writer/"))
+        .collect();
+    assert_eq!(keys.len(), 1 + 6 + 1, "{all}");
+    c.log("all-at-once upgrade");
 
-    // Renewal: every leaf re-issued from the same CA gives release 3, rolled out one node at a
-    // time while a writer on the host writes through all three endpoints.
-    let pki = c.generated.out.join("pki");
+    // Renewal: every leaf re-issued from the same CA gives release 3, installed while etcd-3's
+    // member is stopped. etcd-1's and etcd-2's upgrades succeed without restarting their
+    // members (a restart would leave one member of three): the restart is deferred, said on
+    // the install's output and in the journal, and pending. Once etcd-3 runs again, each
+    // restarts by itself, one at a time, into its renewed certificate.
     let served = |i: usize| served_certificate(&c.ips[i - 1], &pki);
     let old: Vec<String> = (1..=3)
         .map(|i| served(i).expect("a certificate on the wire"))
@@ -262,20 +254,68 @@ fn deb_cluster_forms_survives_failures_and_upgrades() {
     );
     assert_eq!(fs::read(pki.join("ca.pem")).unwrap(), ca_before);
     let writer = Writer::start(&c, &pki);
-    for i in 1..=3 {
-        c.install_package(i, Format::Deb, 3);
-        // Restarted with its new certificate, and the cluster whole, before the next node.
-        let serving = e2e::wait_for(HEALTHY_WITHIN, || {
-            served(i).filter(|now| *now != old[i - 1])
-        });
-        let file = fingerprint(&pki.join(format!("nodes/etcd-{i}.pem")));
+    c.node(3).exec_ok(&["systemctl", "stop", "etcd.service"]);
+    for i in 1..=2 {
+        let pid = c.wait_active(i);
+        let node = c.node(i);
+        node.copy_in(&c.package(i, Format::Deb, 3), "/srv/etcd.deb");
+        let out = node.exec(&["dpkg", "-i", "/srv/etcd.deb"]);
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "etcd-{i}: {said}");
+        assert!(
+            said.contains(&format!(
+                "the restart of etcd-{i} is deferred: the member(s) at {} are not healthy",
+                c.endpoint(3)
+            )) && said.contains("is installed; etcd on"),
+            "etcd-{i}: {said}"
+        );
         assert_eq!(
-            serving.as_deref(),
-            Some(file.as_str()),
-            "etcd-{i} does not serve its renewed certificate\n{}",
+            c.wait_active(i),
+            pid,
+            "etcd-{i} restarted with a member down"
+        );
+        assert_eq!(served(i).as_ref(), Some(&old[i - 1]));
+        let status = node.exec_ok(&["/opt/etcd/bin/etcd-maint", "status"]);
+        assert!(
+            status.contains("a restart is pending")
+                && status.contains(&format!("etcd-test-etcd-{i} 3.4.16-3 installed"))
+                && status.contains("it waits because the member(s) at"),
+            "etcd-{i}: {status}"
+        );
+        let journal = node.exec_ok(&["journalctl", "--no-pager", "-o", "cat", "-t", "etcd-maint"]);
+        assert!(
+            journal.contains(&format!("the restart of etcd-{i} is deferred")),
+            "etcd-{i}: {journal}"
+        );
+    }
+    // etcd-3 back: within two minutes etcd-1 and etcd-2 serve their renewed certificates.
+    c.node(3).exec_ok(&["systemctl", "start", "etcd.service"]);
+    for i in 1..=2 {
+        let file = fingerprint(&pki.join(format!("nodes/etcd-{i}.pem")));
+        let serving = e2e::wait_for(Duration::from_secs(120), || {
+            served(i).filter(|now| *now == file)
+        });
+        assert!(
+            serving.is_some(),
+            "etcd-{i} does not serve its renewed certificate two minutes after etcd-3 came back\n{}",
             c.diagnose()
         );
-        c.wait_healthy(i % 3 + 1, &[1, 2, 3]);
+    }
+    c.install_package(3, Format::Deb, 3);
+    let file = fingerprint(&pki.join("nodes/etcd-3.pem"));
+    let serving = e2e::wait_for(HEALTHY_WITHIN, || served(3).filter(|now| *now == file));
+    assert!(
+        serving.is_some(),
+        "etcd-3 does not serve its renewed certificate"
+    );
+    c.wait_healthy(1, &[1, 2, 3]);
+    for i in 1..=3 {
+        let status = c.node(i).exec_ok(&["/opt/etcd/bin/etcd-maint", "status"]);
+        assert!(status.contains("no restart pending"), "etcd-{i}: {status}");
     }
     let acked = writer.stop();
     assert!(acked.len() > 10, "the writer wrote {} keys", acked.len());

@@ -1,5 +1,5 @@
-//! The same cluster from the .rpm packages (127.0.5.1-3), upgraded one node at a time with
-//! `rpm -U` (each member healthy when rpm returns), then the negative control: the recipe's
+//! The same cluster from the .rpm packages (127.0.5.1-3), upgraded on every node at the same
+//! moment with `rpm -U` (the restarts coordinated by the cluster), then the negative control: the recipe's
 //! inline comment in the EnvironmentFile makes the unit fail, and the checks that passed
 //! before see it.
 
@@ -7,7 +7,7 @@ use std::fs;
 use std::time::Duration;
 
 use crate::cluster::{Cluster, Format, assert_forms};
-use crate::{e2e, support};
+use crate::{e2e, restarts, support};
 
 #[test]
 fn rpm_cluster_forms_and_a_broken_config_fails() {
@@ -23,8 +23,8 @@ fn rpm_cluster_forms_and_a_broken_config_fails() {
     assert_forms(&c);
     c.log("formed");
 
-    // A rolling upgrade with `rpm -U`: %post restarts the member and returns only once it is
-    // healthy again, so it is healthy the moment rpm returns, and the next node can go.
+    // Every node runs `rpm -U` at the same moment: each %post restarts its member under the
+    // cluster's restart lock, only while the others are healthy.
     let config = fs::read_to_string(&c.generated.config).unwrap();
     fs::write(
         &c.generated.config,
@@ -32,29 +32,21 @@ fn rpm_cluster_forms_and_a_broken_config_fails() {
     )
     .unwrap();
     c.generated.run_ok(&[]);
+    restarts::upgrade_all_at_once(
+        &c,
+        &c.generated.out.join("pki"),
+        Format::Rpm,
+        2,
+        "ETCD_QUOTA_BACKEND_BYTES=4294967296",
+    );
     for i in 1..=3 {
-        let pid = c.wait_active(i);
-        c.install_package(i, Format::Rpm, 2);
-        if let Err(why) = c.healthy(i % 3 + 1, &[i]) {
-            panic!(
-                "etcd-{i} is not healthy when rpm -U returns: {why}\n{}",
-                c.diagnose()
-            );
-        }
-        assert_ne!(c.wait_active(i), pid, "etcd on etcd-{i} was not restarted");
-        let conf = c.node(i).exec_ok(&["cat", "/opt/etcd/cfg/etcd.conf"]);
-        assert!(
-            conf.lines()
-                .any(|l| l == "ETCD_QUOTA_BACKEND_BYTES=4294967296"),
-            "etcd-{i}: {conf}"
-        );
         assert_eq!(
             installed(&c, i),
             format!("etcd-test-etcd-{i}-3.4.16-2.x86_64")
         );
     }
     c.wait_healthy(1, &[1, 2, 3]);
-    c.log("rolling rpm upgrade");
+    c.log("all-at-once rpm upgrade");
 
     // Negative control: the recipe's inline comment in the EnvironmentFile. systemd keeps it as
     // part of the value, etcd cannot parse it and exits; the checks that passed above fail.
