@@ -99,8 +99,7 @@ fn restart_window(c: &Cluster, i: usize) -> (f64, f64) {
     let last = |what: &str| -> f64 {
         journal
             .lines()
-            .filter(|l| l.contains(&format!("systemd[1]: {what} etcd.service")))
-            .last()
+            .rfind(|l| l.contains(&format!("systemd[1]: {what} etcd.service")))
             .and_then(|l| l.split_whitespace().next())
             .and_then(|t| t.parse().ok())
             .unwrap_or_else(|| panic!("no {what:?} of etcd.service on etcd-{i}:\n{journal}"))
