@@ -237,15 +237,21 @@ fn deb_cluster_forms_survives_failures_and_upgrades() {
     assert_eq!(keys.len(), 1 + 6 + 1, "{all}");
     c.log("all-at-once upgrade");
 
-    // Renewal: every leaf re-issued from the same CA gives release 3, installed while etcd-3's
-    // member is stopped. etcd-1's and etcd-2's upgrades succeed without restarting their
-    // members (a restart would leave one member of three): the restart is deferred, said on
-    // the install's output and in the journal, and pending. Once etcd-3 runs again, each
-    // restarts by itself, one at a time, into its renewed certificate.
+    // Renewal: every leaf re-issued from the same CA, with a changed compaction retention,
+    // gives release 3, installed while etcd-3's member is stopped. etcd-1's and etcd-2's
+    // upgrades succeed without restarting their members (a restart would leave one member of
+    // three): the restart is deferred, said on the install's output and in the journal, and
+    // pending. Once etcd-3 runs again, each restarts by itself, one at a time, into its new
+    // config. (etcd reads its certificate files at each handshake: the renewed certificate
+    // is served at once, restart or not.)
     let served = |i: usize| served_certificate(&c.ips[i - 1], &pki);
-    let old: Vec<String> = (1..=3)
-        .map(|i| served(i).expect("a certificate on the wire"))
-        .collect();
+    let config = fs::read_to_string(&c.generated.config).unwrap();
+    let retention = "tuning: { quota_backend_bytes: 4GiB, auto_compaction_retention: 2h }";
+    fs::write(
+        &c.generated.config,
+        config.replace("tuning: { quota_backend_bytes: 4GiB }", retention),
+    )
+    .unwrap();
     let renewed = c.generated.renew(&[]);
     assert!(
         renewed.status.success(),
@@ -253,6 +259,19 @@ fn deb_cluster_forms_survives_failures_and_upgrades() {
         String::from_utf8_lossy(&renewed.stderr)
     );
     assert_eq!(fs::read(pki.join("ca.pem")).unwrap(), ca_before);
+    let conf =
+        fs::read_to_string(c.generated.out.join("nodes/etcd-1/opt/etcd/cfg/etcd.conf")).unwrap();
+    let setting = conf
+        .lines()
+        .find(|l| l.starts_with("ETCD_AUTO_COMPACTION_RETENTION="))
+        .unwrap()
+        .to_owned();
+    assert!(
+        !restarts::running_environment(&c, 1)
+            .lines()
+            .any(|l| l == setting),
+        "{setting} runs already"
+    );
     let writer = Writer::start(&c, &pki);
     c.node(3).exec_ok(&["systemctl", "stop", "etcd.service"]);
     for i in 1..=2 {
@@ -278,7 +297,11 @@ fn deb_cluster_forms_survives_failures_and_upgrades() {
             pid,
             "etcd-{i} restarted with a member down"
         );
-        assert_eq!(served(i).as_ref(), Some(&old[i - 1]));
+        assert!(
+            !restarts::running_environment(&c, i)
+                .lines()
+                .any(|l| l == setting)
+        );
         let status = node.exec_ok(&["/opt/etcd/bin/etcd-maint", "status"]);
         assert!(
             status.contains("a restart is pending")
@@ -292,20 +315,17 @@ fn deb_cluster_forms_survives_failures_and_upgrades() {
             "etcd-{i}: {journal}"
         );
     }
-    // etcd-3 back: within two minutes etcd-1 and etcd-2 serve their renewed certificates.
+    // etcd-3 back: within two minutes etcd-1 and etcd-2 run their new config.
+    let pids: Vec<u32> = (1..=2).map(|i| c.wait_active(i)).collect();
     c.node(3).exec_ok(&["systemctl", "start", "etcd.service"]);
     for i in 1..=2 {
+        restarts::wait_restarted_with(&c, i, pids[i - 1], &setting, Duration::from_secs(120));
         let file = fingerprint(&pki.join(format!("nodes/etcd-{i}.pem")));
-        let serving = e2e::wait_for(Duration::from_secs(120), || {
-            served(i).filter(|now| *now == file)
-        });
-        assert!(
-            serving.is_some(),
-            "etcd-{i} does not serve its renewed certificate two minutes after etcd-3 came back\n{}",
-            c.diagnose()
-        );
+        assert_eq!(served(i), Some(file), "etcd-{i} serves another certificate");
     }
+    let pid = c.wait_active(3);
     c.install_package(3, Format::Deb, 3);
+    restarts::wait_restarted_with(&c, 3, pid, &setting, HEALTHY_WITHIN);
     let file = fingerprint(&pki.join("nodes/etcd-3.pem"));
     let serving = e2e::wait_for(HEALTHY_WITHIN, || served(3).filter(|now| *now == file));
     assert!(

@@ -169,6 +169,25 @@ pub fn upgrade_all_at_once(
             c.diagnose()
         );
     }
+    // The leader handed its leadership over as it stopped (etcd's graceful stop sends a
+    // follower raft's MsgTimeoutNow), rather than leaving the others to notice it gone.
+    let handed_over = (1..=3).any(|i| {
+        c.node(i)
+            .exec_ok(&[
+                "journalctl",
+                "--no-pager",
+                "-o",
+                "cat",
+                "-u",
+                "etcd.service",
+            ])
+            .contains("received MsgTimeoutNow from")
+    });
+    assert!(
+        handed_over,
+        "no member logged a leadership transfer as it stopped\n{}",
+        c.diagnose()
+    );
     assert!(samples.len() >= 5, "only {} samples", samples.len());
     for (at, healthy, text) in &samples {
         assert!(
