@@ -7,7 +7,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::cli::{
     self, Cli, Command, CompletionsArgs, Exit, FetchArgs, GenArgs, InitArgs, ManArgs, PlanArgs,
-    PublishArgs, RenewArgs, SigningKeyArgs, SourceArgs, StatusArgs, VerifyArgs,
+    PublishArgs, RenewArgs, RotateCaArgs, RotatePhase, SigningKeyArgs, SourceArgs, StatusArgs,
+    VerifyArgs,
 };
 use crate::clock::Clock;
 use crate::config::{self, Cluster, ConfigError, Overrides};
@@ -23,7 +24,10 @@ use crate::{execute, extract, outdir, pki, publish, status, verify};
 
 /// The exit code of a command that failed with `err` (see [`Exit`]).
 pub fn exit_code(err: &anyhow::Error) -> Exit {
-    if err.downcast_ref::<ConfigError>().is_some() || err.downcast_ref::<UsageError>().is_some() {
+    if err.downcast_ref::<ConfigError>().is_some()
+        || err.downcast_ref::<UsageError>().is_some()
+        || err.downcast_ref::<plan::OutOfOrder>().is_some()
+    {
         Exit::Invalid
     } else if err.downcast_ref::<verify::VerifyFailed>().is_some() {
         Exit::Unverified
@@ -47,6 +51,7 @@ pub fn run(cli: Cli, reporter: &Reporter) -> Result<()> {
         Command::Fetch(a) => fetch_cmd(&a, reporter),
         Command::Gen(a) => gen_cmd(&a, reporter).map(|_| ()),
         Command::Renew(a) => renew_cmd(&a, reporter),
+        Command::RotateCa(a) => rotate_ca_cmd(&a, reporter),
         Command::Status(a) => status_cmd(&a),
         Command::Verify(a) => verify_cmd(&a),
         Command::Publish(a) => publish_cmd(&a, reporter),
@@ -172,9 +177,52 @@ fn plan_cmd(a: &PlanArgs, reporter: &Reporter) -> Result<()> {
         mirror: a.source.mirror.as_deref(),
         clock,
         renewal: &renewal,
+        rotate: None,
     };
     let run = Run::new(&cluster, &templates, &a.out, options, reporter)?;
     print_plan(&plan::build(&run)?, a.json)
+}
+
+/// The plan of `gen` with `g`'s options, renewing what `renewal` asks for
+/// and taking the CA rotation to `rotate`, printed; nothing written.
+fn print_gen_plan(
+    g: &GenArgs,
+    renewal: &pki::Renewal,
+    rotate: Option<pki::RotationStep>,
+    reporter: &Reporter,
+) -> Result<()> {
+    let clock = Clock::from_env()?;
+    let cluster = load(
+        &g.config.config,
+        &overrides(Some(&g.source), g.formats.as_ref()),
+        &clock,
+        reporter,
+    )?;
+    check_renewed_nodes(&cluster, renewal, &g.config.config)?;
+    let templates = Templates::new(g.templates.as_deref(), &package::templates())?;
+    let options = RunOptions {
+        mirror: g.source.mirror.as_deref(),
+        clock,
+        renewal,
+        rotate,
+    };
+    let run = Run::new(&cluster, &templates, &g.out, options, reporter)?;
+    print_plan(&plan::build(&run)?, g.json)
+}
+
+/// `gen` taking the CA rotation to the phase asked for; `--plan` only
+/// prints its plan.
+fn rotate_ca_cmd(a: &RotateCaArgs, reporter: &Reporter) -> Result<()> {
+    let step = match a.phase {
+        RotatePhase::Trust => pki::RotationStep::Trust,
+        RotatePhase::Issue => pki::RotationStep::Issue,
+        RotatePhase::Retire => pki::RotationStep::Retire,
+    };
+    let renewal = pki::Renewal::default();
+    if a.plan {
+        return print_gen_plan(&a.gen_args, &renewal, Some(step), reporter);
+    }
+    gen_with(&a.gen_args, &renewal, Some(step), reporter).map(|_| ())
 }
 
 fn print_plan(p: &plan::Plan, json: bool) -> Result<()> {
@@ -203,27 +251,12 @@ fn renew_cmd(a: &RenewArgs, reporter: &Reporter) -> Result<()> {
         requested: true,
         within,
         nodes: a.nodes.clone(),
+        rotation: pki::RotationStep::None,
     };
     if a.plan {
-        let g = &a.gen_args;
-        let clock = Clock::from_env()?;
-        let cluster = load(
-            &g.config.config,
-            &overrides(Some(&g.source), g.formats.as_ref()),
-            &clock,
-            reporter,
-        )?;
-        check_renewed_nodes(&cluster, &renewal, &g.config.config)?;
-        let templates = Templates::new(g.templates.as_deref(), &package::templates())?;
-        let options = RunOptions {
-            mirror: g.source.mirror.as_deref(),
-            clock,
-            renewal: &renewal,
-        };
-        let run = Run::new(&cluster, &templates, &g.out, options, reporter)?;
-        return print_plan(&plan::build(&run)?, g.json);
+        return print_gen_plan(&a.gen_args, &renewal, None, reporter);
     }
-    gen_with(&a.gen_args, &renewal, reporter).map(|_| ())
+    gen_with(&a.gen_args, &renewal, None, reporter).map(|_| ())
 }
 
 /// Every `--node` of a renewal names a node of the config.
@@ -275,11 +308,17 @@ fn fetch_cmd(a: &FetchArgs, reporter: &Reporter) -> Result<()> {
 /// The main job: build the plan, then carry it out. Returns the manifest
 /// it wrote.
 pub fn gen_cmd(a: &GenArgs, reporter: &Reporter) -> Result<Manifest> {
-    gen_with(a, &pki::Renewal::default(), reporter)
+    gen_with(a, &pki::Renewal::default(), None, reporter)
 }
 
-/// `gen`, renewing what `renewal` asks for.
-fn gen_with(a: &GenArgs, renewal: &pki::Renewal, reporter: &Reporter) -> Result<Manifest> {
+/// `gen`, renewing what `renewal` asks for and taking the CA rotation to
+/// `rotate`.
+fn gen_with(
+    a: &GenArgs,
+    renewal: &pki::Renewal,
+    rotate: Option<pki::RotationStep>,
+    reporter: &Reporter,
+) -> Result<Manifest> {
     let clock = Clock::from_env()?;
     let cluster = load(
         &a.config.config,
@@ -294,6 +333,7 @@ fn gen_with(a: &GenArgs, renewal: &pki::Renewal, reporter: &Reporter) -> Result<
         mirror: a.source.mirror.as_deref(),
         clock,
         renewal,
+        rotate,
     };
     // Everything that can be checked without writing is checked first: a
     // refused upgrade before the release is downloaded.

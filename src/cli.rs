@@ -130,6 +130,9 @@ pub enum Command {
     /// Re-issue leaf certificates from the same CA (never the CA itself) and
     /// rebuild only the packages they are in; those packages' releases rise.
     Renew(RenewArgs),
+    /// Rotate the CA with no downtime, one phase at a time (trust, issue,
+    /// retire), each rolled out to every node before the next.
+    RotateCa(RotateCaArgs),
     /// List every certificate of an output directory with its expiry,
     /// soonest first; exit 4 if one expires within the warning window.
     Status(StatusArgs),
@@ -334,6 +337,32 @@ pub struct RenewArgs {
     /// nothing.
     #[arg(long)]
     pub plan: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct RotateCaArgs {
+    /// The phase: trust (a new CA, trusted beside the current one), issue
+    /// (every certificate from the new CA), retire (the old CA archived and
+    /// trusted no more).
+    #[arg(value_enum, hide_possible_values = true)]
+    pub phase: RotatePhase,
+
+    #[command(flatten)]
+    pub gen_args: GenArgs,
+
+    /// Print the plan of the phase, as `etcdpack plan` does, and write
+    /// nothing.
+    #[arg(long)]
+    pub plan: bool,
+}
+
+/// A phase of a CA rotation, in the order they go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RotatePhase {
+    Trust,
+    Issue,
+    Retire,
 }
 
 #[derive(Debug, Args)]

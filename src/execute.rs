@@ -152,6 +152,7 @@ pub fn run(plan: Plan, run: &Run, bins: &OnDemand) -> Result<Manifest> {
         ca: CaInfo {
             cert: out::pki(pki::CA_CERT),
             not_after: rfc3339(pki.ca_not_after),
+            rotation: run.renewal.rotation.recorded(),
         },
         nodes,
         clients: cluster

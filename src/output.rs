@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::fsutil;
-use crate::model::{Bootstrap, FileRecord, out};
+use crate::model::{Bootstrap, FileRecord, Rotation, out};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Manifest {
@@ -47,6 +47,9 @@ pub struct EtcdInfo {
 pub struct CaInfo {
     pub cert: String,
     pub not_after: String,
+    /// The phase of a CA rotation under way (`rotate-ca`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<Rotation>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -268,6 +271,7 @@ mod tests {
             ca: CaInfo {
                 cert: "pki/ca.pem".into(),
                 not_after: "x".into(),
+                rotation: None,
             },
             nodes: vec![NodeInfo {
                 name: "n1".into(),

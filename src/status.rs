@@ -10,7 +10,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::model::{CertId, out};
+use crate::model::{CertId, Rotation, out};
 use crate::output::Manifest;
 
 /// A certificate expires within the warning window (exit code 4).
@@ -37,6 +37,9 @@ pub struct Status {
     #[serde(skip)]
     dir: PathBuf,
     pub window_days: i64,
+    /// The phase of a CA rotation under way (`rotate-ca`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_rotation: Option<Rotation>,
     /// Soonest first.
     pub certificates: Vec<Entry>,
 }
@@ -91,6 +94,7 @@ pub fn read(dir: &Path, now: OffsetDateTime, window: time::Duration) -> Result<S
     Ok(Status {
         dir: dir.to_owned(),
         window_days: window.whole_days(),
+        ca_rotation: m.ca.rotation,
         certificates,
     })
 }
@@ -109,6 +113,9 @@ impl Status {
                 "{:<22} {days:>6}  {} ({}){mark}\n",
                 e.not_after, e.what, e.file
             ));
+        }
+        if let Some(phase) = self.ca_rotation {
+            s.push_str(&format!("\n{}\n", crate::plan::rotation_text(phase)));
         }
         s
     }

@@ -220,6 +220,10 @@ pub fn verify(dir: &Path) -> Result<Report> {
     })?;
     let ca_ok = not_before(&ca_pem).is_ok();
     r.check(ca_ok, "pki/ca.pem is a certificate");
+    // The next CA of a rotation under way.
+    let next_ca_pem = inside(dir, &format!("{}/{}", out::PKI, pki::NEXT_CA_CERT))
+        .ok()
+        .and_then(|p| fs::read_to_string(p).ok());
 
     // The nodes whose tree holds a sealed key, with their certificates.
     let mut sealed = Vec::new();
@@ -232,7 +236,12 @@ pub fn verify(dir: &Path) -> Result<Report> {
             continue;
         }
         let leaf = fs::read_to_string(&certs[0])?;
-        match pki::check_leaf(&ca_pem, &leaf, now) {
+        // During a CA rotation a leaf may be the next CA's.
+        let checked = pki::check_leaf(&ca_pem, &leaf, now).or_else(|e| match &next_ca_pem {
+            Some(next) => pki::check_leaf(next, &leaf, now),
+            None => Err(e),
+        });
+        match checked {
             Ok(info) => {
                 r.check(
                     info.common_name == node.name,
@@ -264,7 +273,10 @@ pub fn verify(dir: &Path) -> Result<Report> {
             Err(e) => {
                 r.check(
                     false,
-                    format!("{}: certificate chains to pki/ca.pem ({e:#})", node.name),
+                    format!(
+                        "{}: certificate chains to pki/ca.pem (or, in a CA rotation, pki/next-ca.pem) ({e:#})",
+                        node.name
+                    ),
                 );
             }
         }
@@ -299,7 +311,12 @@ pub fn verify(dir: &Path) -> Result<Report> {
     let ca_key = inside(dir, &format!("{}/{}", out::PKI, pki::CA_KEY))
         .ok()
         .and_then(|p| fs::read_to_string(p).ok());
-    match pki::KeyFinder::for_cert_pem(&ca_pem) {
+    // And the next CA's key, during a rotation.
+    let cas: Vec<&str> = [Some(ca_pem.as_str()), next_ca_pem.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    match pki::KeyFinder::for_cert_pems(cas) {
         Ok(finder) => {
             let scan = |data: &[u8]| find_ca_key(&finder, ca_key.as_deref(), data);
             for a in &artifacts {

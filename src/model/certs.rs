@@ -1,11 +1,39 @@
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// File name of the CA certificate inside the PKI directory.
 pub const CA_CERT: &str = "ca.pem";
 /// File name of the CA private key inside the PKI directory. Never packaged.
 pub const CA_KEY: &str = "ca-key.pem";
+/// During a CA rotation, the CA that replaces the current one.
+pub const NEXT_CA_CERT: &str = "next-ca.pem";
+/// Its private key. Never packaged.
+pub const NEXT_CA_KEY: &str = "next-ca-key.pem";
+/// What out-of-band clients trust, under the PKI directory: the CA, and
+/// during a rotation the next one too.
+pub const CA_BUNDLE: &str = "clients/ca-bundle.pem";
+
+/// The phase of a CA rotation a run leaves its output in (see
+/// `pki::rotation`); none when no rotation is under way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rotation {
+    /// Every node trusts the current CA and the next one; leaves are the
+    /// current CA's.
+    Trust,
+    /// Every leaf is the next CA's; nodes still trust both.
+    Issue,
+}
+
+impl Rotation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rotation::Trust => "trust",
+            Rotation::Issue => "issue",
+        }
+    }
+}
 
 /// Which leaf certificate: one per node, one per client. Its id
 /// (`nodes/etcd-1`, `clients/etcdctl`) names its files under `OUT/pki`.

@@ -79,6 +79,9 @@ pub mod out {
     pub const DIST: &str = "dist";
     pub const SUMS: &str = "SHA256SUMS";
     pub const MANIFEST: &str = "manifest.json";
+    /// Where `rotate-ca retire` archives the CA it retires, outside `pki/`
+    /// (0700; its key 0600).
+    pub const RETIRED_CA: &str = "retired-ca";
     /// Present while a `gen` run is writing; removed when it has finished.
     pub const INCOMPLETE: &str = ".incomplete";
 

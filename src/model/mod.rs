@@ -20,7 +20,9 @@ mod layout;
 pub use arch::Arch;
 pub use blob::Blob;
 pub use bootstrap::{Bootstrap, ClusterState};
-pub use certs::{CA_CERT, CA_KEY, CertId, peer_hostname};
+pub use certs::{
+    CA_BUNDLE, CA_CERT, CA_KEY, CertId, NEXT_CA_CERT, NEXT_CA_KEY, Rotation, peer_hostname,
+};
 pub use format::Format;
 pub use identity::Identity;
 pub use layout::{FileRecord, Layout, Owner, out};

@@ -176,10 +176,33 @@ fn create(
     now: OffsetDateTime,
     reporter: &Reporter,
 ) -> Result<Ca> {
+    let files = CaFiles {
+        cert: CA_CERT,
+        key: CA_KEY,
+        common_name: CA_COMMON_NAME,
+    };
+    create_as(pki_dir, &files, cluster, now, reporter)
+}
+
+/// Which files a CA is kept in under the PKI directory, and its name.
+pub(super) struct CaFiles<'a> {
+    pub cert: &'a str,
+    pub key: &'a str,
+    pub common_name: &'a str,
+}
+
+/// Create a CA into `files` under `pki_dir`.
+pub(super) fn create_as(
+    pki_dir: &Path,
+    files: &CaFiles,
+    cluster: &Cluster,
+    now: OffsetDateTime,
+    reporter: &Reporter,
+) -> Result<Ca> {
     let policy = Policy::new(&cluster.pki, now)?;
     let key = x509::generate_key(cluster.pki.algorithm)?;
     let mut params = CertificateParams::default();
-    params.distinguished_name = distinguished_name(&cluster.pki.subject);
+    params.distinguished_name = distinguished_name(&cluster.pki.subject, files.common_name);
     // pathlen:0: the CA signs leaves only; no certificate it issues can act
     // as a CA of its own, even if a leaf were mis-issued with CA:TRUE.
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -195,12 +218,13 @@ fn create(
         .self_signed(&key)
         .map_err(|e| anyhow::anyhow!("cannot create the CA certificate: {e}"))?;
 
-    let cert_path = pki_dir.join(CA_CERT);
-    let key_path = pki_dir.join(CA_KEY);
+    let cert_path = pki_dir.join(files.cert);
+    let key_path = pki_dir.join(files.key);
     reporter.status(
         "Creating",
         format!(
-            "CA \"{CA_COMMON_NAME}\" ({}) in {}",
+            "CA \"{}\" ({}) in {}",
+            files.common_name,
             cluster.pki.algorithm.as_str(),
             cert_path.display()
         ),
@@ -221,7 +245,7 @@ fn create(
 }
 
 /// C, ST, L, O, OU, CN: the order cfssl and Go write them in.
-fn distinguished_name(subject: &Subject) -> rcgen::DistinguishedName {
+fn distinguished_name(subject: &Subject, common_name: &str) -> rcgen::DistinguishedName {
     let mut dn = rcgen::DistinguishedName::new();
     let fields = [
         (DnType::CountryName, &subject.country),
@@ -235,7 +259,7 @@ fn distinguished_name(subject: &Subject) -> rcgen::DistinguishedName {
             dn.push(ty, v.as_str());
         }
     }
-    dn.push(DnType::CommonName, CA_COMMON_NAME);
+    dn.push(DnType::CommonName, common_name);
     dn
 }
 
@@ -351,6 +375,39 @@ pub fn check_import(cluster: &Cluster, now: OffsetDateTime) -> Result<(), Config
         Ok(())
     } else {
         Err(ConfigError::Invalid(problems))
+    }
+}
+
+/// The CA kept in `files` under `pki_dir`, checked; `None` when neither
+/// file is there. Half of one is an error.
+pub(super) fn load_files(
+    pki_dir: &Path,
+    files: &CaFiles,
+    now: OffsetDateTime,
+) -> Result<Option<Ca>> {
+    let cert_path = pki_dir.join(files.cert);
+    let key_path = pki_dir.join(files.key);
+    match (cert_path.exists(), key_path.exists()) {
+        (false, false) => Ok(None),
+        (true, true) => load(
+            &read(&cert_path)?,
+            &read(&key_path)?,
+            &cert_path,
+            &key_path,
+            now,
+            CaOrigin::Reused,
+        )
+        .map(Some),
+        (true, false) => bail!(
+            "{} is missing but {} exists\n  help: restore it from a backup",
+            key_path.display(),
+            cert_path.display()
+        ),
+        (false, true) => bail!(
+            "{} is missing but {} exists\n  help: restore it from a backup",
+            cert_path.display(),
+            key_path.display()
+        ),
     }
 }
 

@@ -26,6 +26,7 @@
 mod ca;
 mod cert;
 mod keyscan;
+pub mod rotation;
 mod seal;
 mod x509;
 
@@ -46,7 +47,8 @@ pub use keyscan::{Found, KeyFinder};
 pub use seal::{SealStep, seal, sealed_path};
 
 use crate::model::CertId;
-pub use crate::model::{CA_CERT, CA_KEY};
+pub use crate::model::{CA_BUNDLE, CA_CERT, CA_KEY, NEXT_CA_CERT, NEXT_CA_KEY};
+pub use rotation::RotationStep;
 
 const DIR_MODE: u32 = 0o700;
 const CERT_MODE: u32 = 0o644;
@@ -162,6 +164,8 @@ impl fmt::Debug for Issued {
 /// nothing downstream of this stage needs it.
 #[derive(Debug, Clone)]
 pub struct Pki {
+    /// What nodes trust: the CA's certificate, during a CA rotation with
+    /// the next CA's after it.
     pub ca_cert_pem: String,
     pub ca_not_before: OffsetDateTime,
     pub ca_not_after: OffsetDateTime,
@@ -209,6 +213,9 @@ pub enum CaAction {
 /// [`apply`] carries out exactly it.
 pub struct PkiPlan {
     ca: ca::CaStep,
+    /// During a CA rotation: the next CA.
+    next: Option<rotation::NextCa>,
+    pub rotation: RotationStep,
     now: OffsetDateTime,
     /// One per leaf, in [`leaf_specs`] order.
     pub leaves: Vec<(LeafSpec, LeafStep)>,
@@ -235,19 +242,38 @@ impl PkiPlan {
         }
     }
 
-    /// The CA certificate, when it exists before the run (reused or imported).
-    pub fn ca_cert_pem(&self) -> Option<&str> {
+    fn current(&self) -> Option<&ca::Ca> {
         match &self.ca {
             ca::CaStep::Create => None,
-            ca::CaStep::Reuse(c) | ca::CaStep::Import { ca: c, .. } => Some(&c.cert_pem),
+            ca::CaStep::Reuse(c) | ca::CaStep::Import { ca: c, .. } => Some(c),
         }
     }
 
-    /// The CA's notBefore, when it exists before the run.
+    fn next_ca(&self) -> Option<&ca::Ca> {
+        match &self.next {
+            Some(rotation::NextCa::Reuse(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// What nodes trust ([`bundle`]), when every CA in it exists before
+    /// the run.
+    pub fn trust_bundle(&self) -> Option<String> {
+        match self.rotation {
+            RotationStep::None => self.current().map(|c| c.cert_pem.clone()),
+            RotationStep::Trust | RotationStep::Issue => {
+                Some(bundle(&[self.current()?, self.next_ca()?]))
+            }
+            RotationStep::Retire => self.next_ca().map(|c| c.cert_pem.clone()),
+        }
+    }
+
+    /// The notBefore of the CA the output is dated by (the CA once the run
+    /// is done), when it exists before the run.
     pub fn ca_not_before(&self) -> Option<OffsetDateTime> {
-        match &self.ca {
-            ca::CaStep::Create => None,
-            ca::CaStep::Reuse(c) | ca::CaStep::Import { ca: c, .. } => Some(c.not_before),
+        match self.rotation {
+            RotationStep::Retire => self.next_ca().map(|c| c.not_before),
+            _ => self.current().map(|c| c.not_before),
         }
     }
 
@@ -261,8 +287,9 @@ impl PkiPlan {
     }
 }
 
-/// Leaves that `etcdpack renew` re-issues although they are still good
-/// (new key, new certificate, the same CA). The CA is never renewed here.
+/// What a run asks of the PKI beyond the config: the leaves `etcdpack renew`
+/// re-issues although they are still good (new key, new certificate, the
+/// same CA), and where a CA rotation stands (`etcdpack rotate-ca`).
 #[derive(Debug, Clone, Default)]
 pub struct Renewal {
     /// Whether a renewal was asked for at all (`gen` and `plan`: no).
@@ -271,6 +298,8 @@ pub struct Renewal {
     pub within: Option<time::Duration>,
     /// Only these nodes' leaves (and no client's); empty: every leaf.
     pub nodes: Vec<String>,
+    /// Where a CA rotation stands for this run.
+    pub rotation: RotationStep,
 }
 
 impl Renewal {
@@ -317,13 +346,19 @@ pub fn inspect(
         .replace_nanosecond(0)
         .expect("0 is a valid nanosecond");
     let ca = ca::decide(pki_dir, cluster, now, reporter)?;
+    let next = rotation::decide(pki_dir, renewal.rotation, now)?;
     let policy = x509::Policy::new(&cluster.pki, now)?;
-    let existing = match &ca {
-        ca::CaStep::Create => None,
-        ca::CaStep::Reuse(c) => Some(c),
+    // The CA that signs the leaves: the next one from the issue phase on.
+    let existing = match (renewal.rotation, &ca, &next) {
+        (RotationStep::Issue | RotationStep::Retire, _, Some(rotation::NextCa::Reuse(n))) => {
+            Some(n)
+        }
+        (RotationStep::Issue | RotationStep::Retire, _, _) => None,
+        (_, ca::CaStep::Create, _) => None,
+        (_, ca::CaStep::Reuse(c), _) => Some(c),
         // An imported CA that replaces nothing signs everything anew only
         // if the leaves on disk are not its own; `decide` checks that.
-        ca::CaStep::Import { ca: c, .. } => Some(c),
+        (_, ca::CaStep::Import { ca: c, .. }, _) => Some(c),
     };
     let leaves: Vec<(LeafSpec, LeafStep)> = leaf_specs(cluster)
         .into_iter()
@@ -346,6 +381,8 @@ pub fn inspect(
         .collect();
     Ok(PkiPlan {
         ca,
+        next,
+        rotation: renewal.rotation,
         now,
         leaves,
         seals,
@@ -382,8 +419,17 @@ pub fn apply(pki_dir: &Path, cluster: &Cluster, plan: PkiPlan, reporter: &Report
     // generated while the CA is made, then the leaves are signed in
     // parallel, each written to its own files.
     use rayon::prelude::*;
-    let (ca, keys) = rayon::join(
-        || ca::apply(plan.ca, pki_dir, cluster, now, reporter),
+    let rotation = plan.rotation;
+    let next = plan.next;
+    let (cas, keys) = rayon::join(
+        || -> Result<(ca::Ca, Option<ca::Ca>)> {
+            let current = ca::apply(plan.ca, pki_dir, cluster, now, reporter)?;
+            let next = match next {
+                Some(n) => Some(rotation::apply(n, pki_dir, cluster, now, reporter)?),
+                None => None,
+            };
+            Ok((current, next))
+        },
         || {
             plan.leaves
                 .par_iter()
@@ -394,7 +440,20 @@ pub fn apply(pki_dir: &Path, cluster: &Cluster, plan: PkiPlan, reporter: &Report
                 .collect::<Result<Vec<_>>>()
         },
     );
-    let (ca, keys) = (ca?, keys?);
+    let ((current, next), keys) = (cas?, keys?);
+    if rotation == RotationStep::Retire {
+        rotation::retire(pki_dir, &current, reporter)?;
+    }
+    let trusted: Vec<&ca::Ca> = match (rotation, &next) {
+        (RotationStep::None, _) => vec![&current],
+        (RotationStep::Trust | RotationStep::Issue, Some(n)) => vec![&current, n],
+        (RotationStep::Retire, Some(n)) => vec![n],
+        (_, None) => anyhow::bail!("internal: the CA rotation has no next CA"),
+    };
+    let ca = match (rotation, &next) {
+        (RotationStep::Issue | RotationStep::Retire, Some(n)) => n,
+        _ => &current,
+    };
     let issuer = ca.issuer()?;
     for (spec, step) in &plan.leaves {
         cert::report(step, spec, reporter);
@@ -406,7 +465,7 @@ pub fn apply(pki_dir: &Path, cluster: &Cluster, plan: PkiPlan, reporter: &Report
         .into_par_iter()
         .zip(keys)
         .map(|((spec, step), key)| {
-            let mut issued = cert::apply(step, key, pki_dir, &spec, &ca, &issuer, &policy)?;
+            let mut issued = cert::apply(step, key, pki_dir, &spec, ca, &issuer, &policy)?;
             let sealing = seals.iter().find(|(id, _)| *id == spec.id);
             let host = hosts.iter().find(|(id, _)| *id == spec.id);
             if let (Some((_, step)), Some((_, host))) = (sealing, host) {
@@ -418,13 +477,25 @@ pub fn apply(pki_dir: &Path, cluster: &Cluster, plan: PkiPlan, reporter: &Report
             Ok(issued)
         })
         .collect::<Result<Vec<_>>>()?;
+    // The CA the output is dated by: the current one until it is retired.
+    let dated = match rotation {
+        RotationStep::Retire => ca,
+        _ => &current,
+    };
+    let ca_cert_pem = bundle(&trusted);
+    fsutil::write_atomic(&pki_dir.join(CA_BUNDLE), ca_cert_pem.as_bytes(), CERT_MODE)?;
     Ok(Pki {
-        ca_cert_pem: ca.cert_pem.clone(),
-        ca_not_before: ca.not_before,
-        ca_not_after: ca.not_after,
-        ca_origin: ca.origin,
+        ca_cert_pem,
+        ca_not_before: dated.not_before,
+        ca_not_after: dated.not_after,
+        ca_origin: current.origin,
         leaves,
     })
+}
+
+/// The certificates of `cas`, one after another: what a node trusts.
+fn bundle(cas: &[&ca::Ca]) -> String {
+    cas.iter().map(|c| c.cert_pem.as_str()).collect()
 }
 
 /// [`inspect`] then [`apply`]: create or reuse the CA and every leaf.

@@ -52,6 +52,9 @@ pub struct Plan {
     /// The timestamp of every archive entry, when it is known before the
     /// run (it is the new CA's notBefore when the CA is created).
     pub source_date_epoch: Option<u64>,
+    /// The phase of a CA rotation the run leaves the output in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_rotation: Option<crate::model::Rotation>,
     pub summary: Summary,
     pub warnings: Vec<String>,
     /// The PKI decisions, carried out as they are by [`crate::execute`].
@@ -207,7 +210,9 @@ pub struct Run<'a> {
     /// Where the release is downloaded from, when not the official site.
     pub mirror: Option<&'a str>,
     pub clock: Clock,
-    pub renewal: &'a pki::Renewal,
+    /// What the run asks of the PKI: renewals, and where a CA rotation
+    /// stands (kept from the previous run, or the phase `rotate-ca` asks).
+    pub renewal: pki::Renewal,
     pub reporter: &'a Reporter,
     /// The previous finished run's record in `out_dir`.
     pub previous: Previous,
@@ -232,13 +237,22 @@ impl<'a> Run<'a> {
             Some(m) => release::check_upgrade(&m.etcd.version, &cluster.etcd.version)?,
             None => None,
         };
+        let phase = previous.manifest().and_then(|m| m.ca.rotation);
+        let rotation = match options.rotate {
+            None => pki::RotationStep::kept(phase),
+            Some(step) => step.after(phase).map_err(OutOfOrder)?,
+        };
+        let renewal = pki::Renewal {
+            rotation,
+            ..options.renewal.clone()
+        };
         Ok(Run {
             cluster,
             templates,
             out_dir,
             mirror: options.mirror,
             clock: options.clock,
-            renewal: options.renewal,
+            renewal,
             reporter,
             previous,
             upgrade,
@@ -257,7 +271,14 @@ pub struct RunOptions<'a> {
     pub mirror: Option<&'a str>,
     pub clock: Clock,
     pub renewal: &'a pki::Renewal,
+    /// The phase of a CA rotation `rotate-ca` asks for.
+    pub rotate: Option<pki::RotationStep>,
 }
+
+/// A `rotate-ca` phase asked for out of its order (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct OutOfOrder(pub String);
 
 /// What `run` would do. Reads its output directory, writes nothing; every
 /// PKI state `gen` would refuse is an error.
@@ -267,10 +288,10 @@ pub fn build(run: &Run) -> Result<Plan> {
         out_dir,
         mirror,
         clock,
-        renewal,
         reporter,
         ..
     } = *run;
+    let renewal = &run.renewal;
     let previous = run.previous();
     let declared = outdir::declared(out_dir);
     let pki_dir = out_dir.join(out::PKI);
@@ -347,8 +368,10 @@ pub fn build(run: &Run) -> Result<Plan> {
 
     let bootstraps = membership::bootstraps(cluster, previous, out_dir);
     let membership = membership::steps(cluster, previous, &bootstraps);
+    let bundle = pki.trust_bundle();
     let decided = node::Decided {
         run,
+        bundle: bundle.as_deref(),
         pki: &pki,
         release_change: release_change.as_deref(),
         source_date_epoch,
@@ -388,6 +411,7 @@ pub fn build(run: &Run) -> Result<Plan> {
         membership,
         records: vec![out::SUMS.to_owned(), out::MANIFEST.to_owned()],
         source_date_epoch,
+        ca_rotation: renewal.rotation.recorded(),
         summary,
         warnings: cluster.warnings.clone(),
         pki,
@@ -435,4 +459,4 @@ impl Plan {
 mod node;
 mod text;
 
-pub use text::render_text;
+pub use text::{render_text, rotation_text};

@@ -23,6 +23,8 @@ pub(super) struct Decided<'a> {
     pub release_change: Option<&'a str>,
     pub source_date_epoch: Option<u64>,
     pub bootstraps: &'a BTreeMap<String, Bootstrap>,
+    /// What nodes trust, when it is known before the run.
+    pub bundle: Option<&'a str>,
 }
 
 impl Decided<'_> {
@@ -33,6 +35,7 @@ impl Decided<'_> {
             release_change,
             source_date_epoch,
             bootstraps,
+            bundle: _,
         } = *self;
         let Run {
             cluster,
@@ -76,7 +79,7 @@ impl Decided<'_> {
                 (None, Some(p)) => Programs::Recorded(&p.files),
                 (None, None) => Programs::New("new"),
             },
-            ca_cert_pem: match pki.ca_cert_pem() {
+            ca_cert_pem: match self.bundle {
                 Some(pem) => Part::Ready(pem),
                 None => Part::Later("new CA".into()),
             },

@@ -26,6 +26,9 @@ pub fn render_text(plan: &Plan) -> String {
         },
         plan.out.join(&plan.ca.cert).display()
     );
+    if let Some(phase) = plan.ca_rotation {
+        let _ = writeln!(s, "{}", rotation_text(phase));
+    }
     let _ = writeln!(s, "\nCertificates:");
     for c in &plan.certificates {
         match (&c.action, &c.reason) {
@@ -106,4 +109,23 @@ pub fn render_text(plan: &Plan) -> String {
         m.added, m.changed, m.unchanged, m.removed
     );
     s
+}
+
+/// Where a CA rotation stands and what comes next, as `status` and `plan`
+/// say it.
+pub fn rotation_text(phase: crate::model::Rotation) -> String {
+    let (now, next) = match phase {
+        crate::model::Rotation::Trust => (
+            "every node trusts the current CA and the next one; certificates are the current CA's",
+            "issue",
+        ),
+        crate::model::Rotation::Issue => (
+            "every certificate is the next CA's; nodes still trust both",
+            "retire",
+        ),
+    };
+    format!(
+        "CA rotation: phase {} ({now}). Next, once every node runs this phase's package: etcdpack rotate-ca {next}",
+        phase.as_str()
+    )
 }

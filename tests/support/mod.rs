@@ -27,6 +27,7 @@ pub const COMMANDS: &[&str] = &[
     "fetch",
     "gen",
     "renew",
+    "rotate-ca",
     "status",
     "verify",
     "publish",
