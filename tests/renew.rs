@@ -201,3 +201,6 @@ fn renew_reissues_from_the_same_ca_and_raises_only_the_affected_releases() {
         both(&wrong)
     );
 }
+
+#[path = "renew/rotation.rs"]
+mod rotation;

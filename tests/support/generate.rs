@@ -137,6 +137,19 @@ impl Gen {
         c.output().unwrap()
     }
 
+    /// `etcdpack rotate-ca PHASE` with the stand-in, as [`renew`](Self::renew).
+    pub fn rotate(&self, phase: &str, args: &[&str]) -> Output {
+        let s = standin();
+        let mut all = vec![phase];
+        all.extend_from_slice(args);
+        let mut c = self.command_of("rotate-ca", &self.out, &all);
+        c.arg("--mirror")
+            .arg(mirror())
+            .arg("--etcd-sha256")
+            .arg(&s.sha256);
+        c.output().unwrap()
+    }
+
     fn standin_command(&self, out: &Path, args: &[&str]) -> Command {
         let s = standin();
         let mut c = self.command(out, args);
