@@ -17,6 +17,8 @@
 //!   node, nor a node's key on another; keys and the process belong to the service user;
 //! - [`restarts`]: the all-at-once upgrade both of those run, with a writer and a sampler of
 //!   every member's health;
+//! - [`rotation`]: the CA rotated in three phases on a running cluster, each rolled out one
+//!   node at a time (run on 3.4 by [`deb_lifecycle`] and on 3.5 by [`upgrade`]);
 //! - [`rpm_broken_config`] (127.0.5.1-3): the same from the .rpm packages, upgraded on every
 //!   node at once with `rpm -U`, and the recipe's inline comment in the EnvironmentFile makes the
 //!   unit fail visibly;
@@ -38,6 +40,8 @@ mod cluster;
 mod deb_lifecycle;
 #[path = "systemd/restarts.rs"]
 mod restarts;
+#[path = "systemd/rotation.rs"]
+mod rotation;
 #[path = "systemd/rpm_broken_config.rs"]
 mod rpm_broken_config;
 #[path = "systemd/strangers.rs"]

@@ -150,6 +150,15 @@ impl Gen {
         c.output().unwrap()
     }
 
+    /// `etcdpack rotate-ca PHASE` with exactly `args` besides config, out and cache.
+    pub fn rotate_raw(&self, phase: &str, args: &[&str]) -> Output {
+        let mut all = vec![phase];
+        all.extend_from_slice(args);
+        self.command_of("rotate-ca", &self.out, &all)
+            .output()
+            .unwrap()
+    }
+
     fn standin_command(&self, out: &Path, args: &[&str]) -> Command {
         let s = standin();
         let mut c = self.command(out, args);

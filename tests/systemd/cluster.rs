@@ -376,7 +376,11 @@ impl Writer {
                 let put = Command::new("etcdctl")
                     .env("ETCDCTL_API", "3")
                     .arg(format!("--endpoints={endpoints}"))
-                    .arg(format!("--cacert={}", pki.join("ca.pem").display()))
+                    // What clients trust: during a CA rotation, both CAs.
+                    .arg(format!(
+                        "--cacert={}",
+                        pki.join("clients/ca-bundle.pem").display()
+                    ))
                     .arg(format!("--cert={}", pki.join("nodes/etcd-1.pem").display()))
                     .arg(format!(
                         "--key={}",

@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::cluster::{Cluster, Format, HEALTHY_WITHIN, Writer, assert_forms};
-use crate::{e2e, restarts, support};
+use crate::{e2e, restarts, rotation, support};
 
 /// Whether `unit` on node `i` is enabled and active, as the install left it.
 fn assert_timer_runs(c: &Cluster, i: usize, unit: &str) {
@@ -347,6 +347,9 @@ fn deb_cluster_forms_survives_failures_and_upgrades() {
         );
     }
     c.log("renewal");
+
+    rotation::rotate_the_ca(&c, Format::Deb, &|phase| c.generated.rotate(phase, &[]));
+    c.log("CA rotation");
 
     scale_out_and_in(&mut c, &pki);
     c.tear_down();

@@ -33,7 +33,10 @@ impl Sampler {
                 let out = Command::new("etcdctl")
                     .env("ETCDCTL_API", "3")
                     .arg(format!("--endpoints={endpoints}"))
-                    .arg(format!("--cacert={}", pki.join("ca.pem").display()))
+                    .arg(format!(
+                        "--cacert={}",
+                        pki.join("clients/ca-bundle.pem").display()
+                    ))
                     .arg(format!("--cert={}", pki.join("nodes/etcd-1.pem").display()))
                     .arg(format!(
                         "--key={}",

@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::cluster::{Cluster, Format, HEALTHY_WITHIN, Writer, assert_forms};
-use crate::e2e;
 use crate::support::{self, HttpServer};
+use crate::{e2e, rotation};
 
 #[test]
 fn deb_cluster_upgrades_from_3_4_to_3_5_one_node_at_a_time() {
@@ -159,6 +159,13 @@ fn deb_cluster_upgrades_from_3_4_to_3_5_one_node_at_a_time() {
         );
     }
     c.log("rolling upgrade to 3.5");
+
+    // The CA rotated on 3.5 (the release already in the cache, verified by its sha256).
+    rotation::rotate_the_ca(&c, Format::Deb, &|phase| {
+        c.generated
+            .rotate_raw(phase, &["--mirror", &server.base_url])
+    });
+    c.log("CA rotation on 3.5");
     drop(server);
 
     refuses_3_6_before_3_5_26(&c, next.version);

@@ -1,0 +1,197 @@
+//! The CA rotated on a running cluster: `etcdpack rotate-ca trust`, `issue` and `retire`, each
+//! phase's packages installed one node at a time while a writer writes and a sampler asks every
+//! member's health. Run by the .deb scenario on 3.4 and by the upgrade scenario once it runs 3.5.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::cluster::{Cluster, Format, Writer};
+use crate::restarts::Sampler;
+
+/// The release each node's package has in the manifest of the last run.
+fn releases(c: &Cluster) -> Vec<u32> {
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(c.generated.out.join("manifest.json")).unwrap()).unwrap();
+    (1..=3)
+        .map(|i| {
+            m["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["name"] == format!("etcd-{i}").as_str())
+                .and_then(|n| n["release"].as_u64())
+                .unwrap() as u32
+        })
+        .collect()
+}
+
+/// `etcdctl put` from the host to every member with `cert`/`key`, trusting `cafile`.
+fn put_with(c: &Cluster, cafile: &Path, cert: &Path, key: &Path, what: &str) -> Output {
+    let endpoints: Vec<String> = (1..=3).map(|i| c.endpoint(i)).collect();
+    Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", endpoints.join(",")))
+        .arg(format!("--cacert={}", cafile.display()))
+        .arg(format!("--cert={}", cert.display()))
+        .arg(format!("--key={}", key.display()))
+        .args(["--dial-timeout=3s", "--command-timeout=5s", "put"])
+        .arg(format!("/e2e/rotation/{what}"))
+        .arg(what)
+        .output()
+        .unwrap()
+}
+
+/// The certificate member `i` serves on its client port, as PEM (`openssl s_client`).
+fn served(c: &Cluster, i: usize, pki: &Path) -> String {
+    let shake = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("{}:2379", c.ips[i - 1])])
+        .arg("-cert")
+        .arg(pki.join("clients/etcdctl.pem"))
+        .arg("-key")
+        .arg(pki.join("clients/etcdctl-key.pem"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&shake.stdout).into_owned();
+    let begin = text
+        .find("-----BEGIN CERTIFICATE-----")
+        .unwrap_or_else(|| panic!("etcd-{i} serves no certificate:\n{text}"));
+    let end = text[begin..].find("-----END CERTIFICATE-----").unwrap() + begin + 25;
+    format!("{}\n", &text[begin..end])
+}
+
+fn verifies(cafile: &Path, cert: &Path) -> bool {
+    Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(cafile)
+        .arg(cert)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// Rotates the CA of `c` through its three phases (`run` runs `rotate-ca PHASE` against the
+/// cluster's output), each rolled out one node at a time; then checks that every member serves
+/// a certificate of the new CA only, that a client of the old CA is refused while the new
+/// etcdctl and kube-apiserver certificates work, and that no node holds the old CA's key.
+pub fn rotate_the_ca(c: &Cluster, format: Format, run: &dyn Fn(&str) -> Output) {
+    let pki = c.generated.out.join("pki");
+    let scratch = tempfile::tempdir().unwrap();
+    // A client of the old CA, kept aside: its certificate and key, and the old CA.
+    let keep = |from: &str, to: &str| {
+        let to = scratch.path().join(to);
+        fs::copy(pki.join(from), &to).unwrap();
+        to
+    };
+    let old_ca = keep("ca.pem", "old-ca.pem");
+    let old_cert = keep("clients/etcdctl.pem", "old-etcdctl.pem");
+    let old_key = keep("clients/etcdctl-key.pem", "old-etcdctl-key.pem");
+    let old_ca_key = fs::read_to_string(pki.join("ca-key.pem")).unwrap();
+
+    let writer = Writer::start(c, &pki);
+    let sampler = Sampler::start(c, &pki);
+    for phase in ["trust", "issue", "retire"] {
+        let out = run(phase);
+        assert!(
+            out.status.success(),
+            "rotate-ca {phase}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let releases = releases(c);
+        for i in 1..=3 {
+            c.install_package(i, format, releases[i - 1]);
+            c.wait_healthy(i % 3 + 1, &[1, 2, 3]);
+        }
+        c.log(&format!("CA rotation: {phase} rolled out"));
+    }
+    let samples = sampler.stop();
+    let acked = writer.stop();
+    for (at, healthy, text) in &samples {
+        assert!(
+            *healthy >= 2,
+            "{healthy} of 3 members healthy {at:?} into the CA rotation:\n{text}\n{}",
+            c.diagnose()
+        );
+    }
+    assert!(acked.len() > 10, "the writer wrote {} keys", acked.len());
+    let written = c.etcdctl_ok(2, &["get", "--prefix", "/e2e/writer/", "--keys-only"]);
+    for n in &acked {
+        assert!(
+            written.lines().any(|l| l == format!("/e2e/writer/{n:06}")),
+            "acknowledged write {n} lost in the CA rotation"
+        );
+    }
+
+    let new_ca = pki.join("ca.pem");
+    assert_ne!(fs::read(&new_ca).unwrap(), fs::read(&old_ca).unwrap());
+    for i in 1..=3 {
+        let cert = scratch.path().join(format!("served-{i}.pem"));
+        fs::write(&cert, served(c, i, &pki)).unwrap();
+        assert!(
+            verifies(&new_ca, &cert),
+            "etcd-{i} serves no certificate of the new CA"
+        );
+        assert!(
+            !verifies(&old_ca, &cert),
+            "etcd-{i}'s certificate chains to the old CA"
+        );
+        let trusted = c.node(i).exec_ok(&["cat", "/opt/etcd/ssl/ca.pem"]);
+        assert_eq!(
+            trusted,
+            fs::read_to_string(&new_ca).unwrap(),
+            "etcd-{i} trusts more"
+        );
+    }
+    // A client of the old CA is refused; the new etcdctl and kube-apiserver certificates work.
+    let refused = put_with(c, &new_ca, &old_cert, &old_key, "old-client");
+    assert!(
+        !refused.status.success(),
+        "a client of the old CA was let in"
+    );
+    for client in ["etcdctl", "kube-apiserver"] {
+        let out = put_with(
+            c,
+            &new_ca,
+            &pki.join(format!("clients/{client}.pem")),
+            &pki.join(format!("clients/{client}-key.pem")),
+            client,
+        );
+        assert!(
+            out.status.success(),
+            "{client}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // No file of any node holds the old CA's key.
+    let body_line = old_ca_key
+        .lines()
+        .find(|l| !l.starts_with("-----"))
+        .unwrap()
+        .to_owned();
+    for i in 1..=3 {
+        let found = c.node(i).exec(&[
+            "grep",
+            "-rlF",
+            "--",
+            &body_line,
+            "/opt",
+            "/etc",
+            "/var/lib",
+            "/usr/lib/systemd",
+            "/srv",
+        ]);
+        assert_eq!(
+            found.status.code(),
+            Some(1),
+            "etcd-{i} holds the old CA's key: {}",
+            String::from_utf8_lossy(&found.stdout)
+        );
+    }
+    eprintln!(
+        "CA rotated: {} samples, none below 2 of 3 healthy; {} writes acknowledged",
+        samples.len(),
+        acked.len()
+    );
+}
