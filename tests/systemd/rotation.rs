@@ -28,7 +28,19 @@ fn releases(c: &Cluster) -> Vec<u32> {
 
 /// `etcdctl put` from the host to every member with `cert`/`key`, trusting `cafile`.
 fn put_with(c: &Cluster, cafile: &Path, cert: &Path, key: &Path, what: &str) -> Output {
-    let endpoints: Vec<String> = (1..=3).map(|i| c.endpoint(i)).collect();
+    put_at(c, &[1, 2, 3], cafile, cert, key, what)
+}
+
+/// [`put_with`] to `members` only.
+fn put_at(
+    c: &Cluster,
+    members: &[usize],
+    cafile: &Path,
+    cert: &Path,
+    key: &Path,
+    what: &str,
+) -> Output {
+    let endpoints: Vec<String> = members.iter().map(|&i| c.endpoint(i)).collect();
     Command::new("etcdctl")
         .env("ETCDCTL_API", "3")
         .arg(format!("--endpoints={}", endpoints.join(",")))
@@ -72,6 +84,83 @@ fn verifies(cafile: &Path, cert: &Path) -> bool {
         .success()
 }
 
+/// A client certificate (and key) for `cn` signed by the CA in `ca`/`ca_key`, made with
+/// openssl in `dir`.
+fn client_of(
+    dir: &Path,
+    ca: &Path,
+    ca_key: &Path,
+    cn: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = dir.join(format!("{cn}-key.pem"));
+    let csr = dir.join(format!("{cn}.csr"));
+    let cert = dir.join(format!("{cn}.pem"));
+    let ext = dir.join(format!("{cn}.ext"));
+    fs::write(&ext, "extendedKeyUsage=clientAuth\n").unwrap();
+    crate::support::run_ok(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args(["-nodes", "-subj", &format!("/CN={cn}"), "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr),
+    );
+    crate::support::run_ok(
+        Command::new("openssl")
+            .args(["x509", "-req", "-days", "2", "-in"])
+            .arg(&csr)
+            .arg("-CA")
+            .arg(ca)
+            .arg("-CAkey")
+            .arg(ca_key)
+            .args(["-CAcreateserial", "-extfile"])
+            .arg(&ext)
+            .arg("-out")
+            .arg(&cert),
+    );
+    (cert, key)
+}
+
+/// etcd reads its trusted CA file when it starts (etcd#11555): the trust bundle written onto
+/// node 1 by hand leaves a client of the next CA refused there, until the trust phase's
+/// package restarts the member, and then it is let in.
+fn a_bundle_counts_once_its_member_restarted(c: &Cluster, pki: &Path, dir: &Path) {
+    let (cert, key) = client_of(
+        dir,
+        &pki.join("next-ca.pem"),
+        &pki.join("next-ca-key.pem"),
+        "probe",
+    );
+    let bundle = fs::read(c.generated.out.join("nodes/etcd-1/opt/etcd/ssl/ca.pem")).unwrap();
+    let cafile = pki.join("clients/ca-bundle.pem");
+    let before = put_at(c, &[1], &cafile, &cert, &key, "probe-before");
+    assert!(
+        !before.status.success(),
+        "etcd-1 let a client of the next CA in already"
+    );
+    c.node(1).write_file("/opt/etcd/ssl/ca.pem", &bundle, 0o644);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let unreloaded = put_at(c, &[1], &cafile, &cert, &key, "probe-unreloaded");
+    assert!(
+        !unreloaded.status.success(),
+        "etcd-1 took the new trust bundle without a restart: the workaround may go"
+    );
+    c.install_package(1, Format::Deb, releases(c)[0]);
+    let after = put_at(c, &[1], &cafile, &cert, &key, "probe-after");
+    assert!(
+        after.status.success(),
+        "etcd-1 refuses a client of the next CA after the trust phase: {}",
+        String::from_utf8_lossy(&after.stderr)
+    );
+}
+
 /// Rotates the CA of `c` through its three phases (`run` runs `rotate-ca PHASE` against the
 /// cluster's output), each rolled out one node at a time; then checks that every member serves
 /// a certificate of the new CA only, that a client of the old CA is refused while the new
@@ -100,6 +189,9 @@ pub fn rotate_the_ca(c: &Cluster, format: Format, run: &dyn Fn(&str) -> Output) 
             String::from_utf8_lossy(&out.stderr)
         );
         let releases = releases(c);
+        if phase == "trust" && format == Format::Deb {
+            a_bundle_counts_once_its_member_restarted(c, &pki, scratch.path());
+        }
         for i in 1..=3 {
             c.install_package(i, format, releases[i - 1]);
             c.wait_healthy(i % 3 + 1, &[1, 2, 3]);
