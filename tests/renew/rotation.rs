@@ -13,18 +13,6 @@ fn certificates(bundle: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether `openssl verify` accepts `cert` against exactly the CA certificates in `cafile`.
-fn verifies(cafile: &Path, cert: &Path) -> bool {
-    Command::new("openssl")
-        .args(["verify", "-x509_strict", "-CAfile"])
-        .arg(cafile)
-        .arg(cert)
-        .output()
-        .unwrap()
-        .status
-        .success()
-}
-
 fn phase(g: &Gen) -> Option<String> {
     let m: serde_json::Value =
         serde_json::from_slice(&fs::read(g.out.join("manifest.json")).unwrap()).unwrap();
@@ -130,11 +118,15 @@ fn the_ca_rotates_in_three_phases_each_in_its_order() {
     ];
     for leaf in &leaves {
         assert!(
-            verifies(&pki.join("next-ca.pem"), leaf),
+            support::openssl_verifies(&pki.join("next-ca.pem"), leaf),
             "{}",
             leaf.display()
         );
-        assert!(!verifies(&pki.join("ca.pem"), leaf), "{}", leaf.display());
+        assert!(
+            !support::openssl_verifies(&pki.join("ca.pem"), leaf),
+            "{}",
+            leaf.display()
+        );
     }
     for i in 1..=2 {
         let bundle = fs::read_to_string(node_ca(i)).unwrap();
@@ -164,12 +156,12 @@ fn the_ca_rotates_in_three_phases_each_in_its_order() {
     assert_eq!(support::mode_of(key), 0o600);
     for i in 1..=2 {
         assert_eq!(fs::read_to_string(node_ca(i)).unwrap(), next_ca);
-        assert!(verifies(&node_ca(i), &node_cert(i)));
+        assert!(support::openssl_verifies(&node_ca(i), &node_cert(i)));
     }
     // A certificate of the old CA is trusted by no node now.
     let old_leaf = g.dir.path().join("old-leaf.pem");
     fs::write(&old_leaf, &leaf_before).unwrap();
-    assert!(verifies(
+    assert!(support::openssl_verifies(
         &g.out.join("retired-ca").join(
             archived
                 .iter()
@@ -178,7 +170,7 @@ fn the_ca_rotates_in_three_phases_each_in_its_order() {
         ),
         &old_leaf
     ));
-    assert!(!verifies(&node_ca(1), &old_leaf));
+    assert!(!support::openssl_verifies(&node_ca(1), &old_leaf));
     for (name, data) in everything_shipped(&g) {
         assert!(
             !etcdpack::pki::contains_key(&data, &old_key),

@@ -39,7 +39,7 @@ pub const COMMANDS: &[&str] = &[
 #[allow(unused_imports)]
 pub use generate::{Gen, bare_root, mirror, mode_of};
 #[allow(unused_imports)]
-pub use output::{both, ok, ok_both, run, run_ok, stderr};
+pub use output::{both, ok, ok_both, openssl_verifies, run, run_ok, stderr};
 #[allow(unused_imports)]
 pub use prereq::*;
 

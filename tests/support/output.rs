@@ -63,3 +63,16 @@ pub fn stderr(out: &Output) -> String {
     eprintln!("{text}");
     text
 }
+
+/// Whether `openssl verify -x509_strict` accepts `cert` against exactly the CA certificates
+/// in `cafile`.
+pub fn openssl_verifies(cafile: &std::path::Path, cert: &std::path::Path) -> bool {
+    std::process::Command::new("openssl")
+        .args(["verify", "-x509_strict", "-CAfile"])
+        .arg(cafile)
+        .arg(cert)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run openssl: {e}"))
+        .status
+        .success()
+}

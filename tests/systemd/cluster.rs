@@ -336,6 +336,32 @@ exec etcdctl --command-timeout=5s "$@""#;
         );
     }
 
+    /// The release node `i`'s package has in the manifest of the last run.
+    pub fn release(&self, i: usize) -> u32 {
+        let m: serde_json::Value =
+            serde_json::from_slice(&fs::read(self.generated.out.join("manifest.json")).unwrap())
+                .unwrap();
+        m["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == format!("etcd-{i}").as_str())
+            .and_then(|n| n["release"].as_u64())
+            .unwrap_or_else(|| panic!("etcd-{i} has no release in the manifest")) as u32
+    }
+
+    /// Every write in `acked` (a [`Writer`]'s) is in the cluster, read on etcd-2.
+    pub fn assert_written(&self, acked: &[u32]) {
+        assert!(acked.len() > 10, "the writer wrote {} keys", acked.len());
+        let written = self.etcdctl_ok(2, &["get", "--prefix", "/e2e/writer/", "--keys-only"]);
+        for n in acked {
+            assert!(
+                written.lines().any(|l| l == format!("/e2e/writer/{n:06}")),
+                "acknowledged write {n} lost"
+            );
+        }
+    }
+
     /// Powers every node off and checks that nothing of them is left on the host.
     pub fn tear_down(mut self) {
         for node in &mut self.nodes {
@@ -349,6 +375,25 @@ exec etcdctl --command-timeout=5s "$@""#;
         assert!(mounts.is_empty(), "mounts left: {mounts:?}");
         self.log("torn down");
     }
+}
+
+/// etcdctl on the host against `endpoints`, with node etcd-1's certificate, trusting what
+/// clients trust (`pki/clients/ca-bundle.pem`: during a CA rotation, both CAs). The host's
+/// etcdctl (3.4) speaks to members of any release line the scenarios run.
+pub fn host_etcdctl(endpoints: &str, pki: &Path) -> Command {
+    let mut c = Command::new("etcdctl");
+    c.env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={endpoints}"))
+        .arg(format!(
+            "--cacert={}",
+            pki.join("clients/ca-bundle.pem").display()
+        ))
+        .arg(format!("--cert={}", pki.join("nodes/etcd-1.pem").display()))
+        .arg(format!(
+            "--key={}",
+            pki.join("nodes/etcd-1-key.pem").display()
+        ));
+    c
 }
 
 /// Puts `/e2e/writer/<n>` one after another from the host through every endpoint, keeping
@@ -373,19 +418,7 @@ impl Writer {
             let mut longest = Duration::ZERO;
             while !flag.load(Ordering::SeqCst) {
                 n += 1;
-                let put = Command::new("etcdctl")
-                    .env("ETCDCTL_API", "3")
-                    .arg(format!("--endpoints={endpoints}"))
-                    // What clients trust: during a CA rotation, both CAs.
-                    .arg(format!(
-                        "--cacert={}",
-                        pki.join("clients/ca-bundle.pem").display()
-                    ))
-                    .arg(format!("--cert={}", pki.join("nodes/etcd-1.pem").display()))
-                    .arg(format!(
-                        "--key={}",
-                        pki.join("nodes/etcd-1-key.pem").display()
-                    ))
+                let put = host_etcdctl(&endpoints, &pki)
                     .args(["--command-timeout=3s", "put"])
                     .arg(format!("/e2e/writer/{n:06}"))
                     .arg(n.to_string())

@@ -338,14 +338,7 @@ fn deb_cluster_forms_survives_failures_and_upgrades() {
         assert!(status.contains("no restart pending"), "etcd-{i}: {status}");
     }
     let acked = writer.stop();
-    assert!(acked.len() > 10, "the writer wrote {} keys", acked.len());
-    let written = c.etcdctl_ok(2, &["get", "--prefix", "/e2e/writer/", "--keys-only"]);
-    for n in &acked {
-        assert!(
-            written.lines().any(|l| l == format!("/e2e/writer/{n:06}")),
-            "acknowledged write {n} lost"
-        );
-    }
+    c.assert_written(&acked);
     c.log("renewal");
 
     rotation::rotate_the_ca(&c, Format::Deb, &|phase| c.generated.rotate(phase, &[]));
@@ -462,24 +455,12 @@ fn named(names: &[&str]) -> Vec<(String, bool)> {
 /// profile; a node's own commands run on it, except that the package is installed from its
 /// file (there is no repository here), at the release the manifest records.
 fn carry_out(c: &Cluster, steps: Vec<Step>) {
-    let manifest: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(c.generated.out.join("manifest.json")).unwrap())
-            .unwrap();
-    let release_of = |i: usize| {
-        manifest["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|n| n["name"] == format!("etcd-{i}").as_str())
-            .and_then(|n| n["release"].as_u64())
-            .unwrap() as u32
-    };
     assert!(!steps.is_empty(), "the plan names no membership step");
     for (node, action, commands) in steps {
         let i: usize = node.trim_start_matches("etcd-").parse().unwrap();
         for (on, command) in commands {
             if on != "a member" && command.starts_with("apt-get install") {
-                c.install_package(i, Format::Deb, release_of(i));
+                c.install_package(i, Format::Deb, c.release(i));
                 continue;
             }
             let target = if on == "a member" { 1 } else { i };

@@ -3,12 +3,11 @@
 //! member is down, whose restart waits until the cluster can afford it.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::cluster::{Cluster, Format, HEALTHY_WITHIN, Writer};
+use crate::cluster::{Cluster, Format, HEALTHY_WITHIN, Writer, host_etcdctl};
 use crate::e2e;
 
 /// Asks every member's health from the host every 0.3 s (`etcdctl endpoint health`, which
@@ -30,18 +29,7 @@ impl Sampler {
             let started = Instant::now();
             let mut samples = Vec::new();
             while !flag.load(Ordering::SeqCst) {
-                let out = Command::new("etcdctl")
-                    .env("ETCDCTL_API", "3")
-                    .arg(format!("--endpoints={endpoints}"))
-                    .arg(format!(
-                        "--cacert={}",
-                        pki.join("clients/ca-bundle.pem").display()
-                    ))
-                    .arg(format!("--cert={}", pki.join("nodes/etcd-1.pem").display()))
-                    .arg(format!(
-                        "--key={}",
-                        pki.join("nodes/etcd-1-key.pem").display()
-                    ))
+                let out = host_etcdctl(&endpoints, &pki)
                     .args(["--dial-timeout=1s", "--command-timeout=2s"])
                     .args(["endpoint", "health"])
                     .output()
@@ -199,14 +187,7 @@ pub fn upgrade_all_at_once(
             c.diagnose()
         );
     }
-    assert!(acked.len() > 10, "the writer wrote {} keys", acked.len());
-    let written = c.etcdctl_ok(2, &["get", "--prefix", "/e2e/writer/", "--keys-only"]);
-    for n in &acked {
-        assert!(
-            written.lines().any(|l| l == format!("/e2e/writer/{n:06}")),
-            "acknowledged write {n} lost"
-        );
-    }
+    c.assert_written(&acked);
     for i in 1..=3 {
         let status = c.node(i).exec_ok(&["/opt/etcd/bin/etcd-maint", "status"]);
         assert!(status.contains("no restart pending"), "etcd-{i}: {status}");

@@ -8,23 +8,7 @@ use std::process::{Command, Output};
 
 use crate::cluster::{Cluster, Format, Writer};
 use crate::restarts::Sampler;
-
-/// The release each node's package has in the manifest of the last run.
-fn releases(c: &Cluster) -> Vec<u32> {
-    let m: serde_json::Value =
-        serde_json::from_slice(&fs::read(c.generated.out.join("manifest.json")).unwrap()).unwrap();
-    (1..=3)
-        .map(|i| {
-            m["nodes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|n| n["name"] == format!("etcd-{i}").as_str())
-                .and_then(|n| n["release"].as_u64())
-                .unwrap() as u32
-        })
-        .collect()
-}
+use crate::support;
 
 /// `etcdctl put` from the host to every member with `cert`/`key`, trusting `cafile`.
 fn put_with(c: &Cluster, cafile: &Path, cert: &Path, key: &Path, what: &str) -> Output {
@@ -73,17 +57,6 @@ fn served(c: &Cluster, i: usize, pki: &Path) -> String {
     format!("{}\n", &text[begin..end])
 }
 
-fn verifies(cafile: &Path, cert: &Path) -> bool {
-    Command::new("openssl")
-        .args(["verify", "-CAfile"])
-        .arg(cafile)
-        .arg(cert)
-        .output()
-        .unwrap()
-        .status
-        .success()
-}
-
 /// A client certificate (and key) for `cn` signed by the CA in `ca`/`ca_key`, made with
 /// openssl in `dir`.
 fn client_of(
@@ -97,7 +70,7 @@ fn client_of(
     let cert = dir.join(format!("{cn}.pem"));
     let ext = dir.join(format!("{cn}.ext"));
     fs::write(&ext, "extendedKeyUsage=clientAuth\n").unwrap();
-    crate::support::run_ok(
+    support::run_ok(
         Command::new("openssl")
             .args([
                 "req",
@@ -112,7 +85,7 @@ fn client_of(
             .arg("-out")
             .arg(&csr),
     );
-    crate::support::run_ok(
+    support::run_ok(
         Command::new("openssl")
             .args(["x509", "-req", "-days", "2", "-in"])
             .arg(&csr)
@@ -152,7 +125,7 @@ fn a_bundle_counts_once_its_member_restarted(c: &Cluster, pki: &Path, dir: &Path
         !unreloaded.status.success(),
         "etcd-1 took the new trust bundle without a restart: the workaround may go"
     );
-    c.install_package(1, Format::Deb, releases(c)[0]);
+    c.install_package(1, Format::Deb, c.release(1));
     let after = put_at(c, &[1], &cafile, &cert, &key, "probe-after");
     assert!(
         after.status.success(),
@@ -188,12 +161,11 @@ pub fn rotate_the_ca(c: &Cluster, format: Format, run: &dyn Fn(&str) -> Output) 
             "rotate-ca {phase}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let releases = releases(c);
         if phase == "trust" && format == Format::Deb {
             a_bundle_counts_once_its_member_restarted(c, &pki, scratch.path());
         }
         for i in 1..=3 {
-            c.install_package(i, format, releases[i - 1]);
+            c.install_package(i, format, c.release(i));
             c.wait_healthy(i % 3 + 1, &[1, 2, 3]);
         }
         c.log(&format!("CA rotation: {phase} rolled out"));
@@ -207,14 +179,7 @@ pub fn rotate_the_ca(c: &Cluster, format: Format, run: &dyn Fn(&str) -> Output) 
             c.diagnose()
         );
     }
-    assert!(acked.len() > 10, "the writer wrote {} keys", acked.len());
-    let written = c.etcdctl_ok(2, &["get", "--prefix", "/e2e/writer/", "--keys-only"]);
-    for n in &acked {
-        assert!(
-            written.lines().any(|l| l == format!("/e2e/writer/{n:06}")),
-            "acknowledged write {n} lost in the CA rotation"
-        );
-    }
+    c.assert_written(&acked);
 
     let new_ca = pki.join("ca.pem");
     assert_ne!(fs::read(&new_ca).unwrap(), fs::read(&old_ca).unwrap());
@@ -222,11 +187,11 @@ pub fn rotate_the_ca(c: &Cluster, format: Format, run: &dyn Fn(&str) -> Output) 
         let cert = scratch.path().join(format!("served-{i}.pem"));
         fs::write(&cert, served(c, i, &pki)).unwrap();
         assert!(
-            verifies(&new_ca, &cert),
+            support::openssl_verifies(&new_ca, &cert),
             "etcd-{i} serves no certificate of the new CA"
         );
         assert!(
-            !verifies(&old_ca, &cert),
+            !support::openssl_verifies(&old_ca, &cert),
             "etcd-{i}'s certificate chains to the old CA"
         );
         let trusted = c.node(i).exec_ok(&["cat", "/opt/etcd/ssl/ca.pem"]);

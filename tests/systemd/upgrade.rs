@@ -110,14 +110,7 @@ fn deb_cluster_upgrades_from_3_4_to_3_5_one_node_at_a_time() {
     }
 
     let acked = writer.stop();
-    assert!(acked.len() > 10, "the writer wrote {} keys", acked.len());
-    let written = c.etcdctl_ok(2, &["get", "--prefix", "/e2e/writer/", "--keys-only"]);
-    for n in &acked {
-        assert!(
-            written.lines().any(|l| l == format!("/e2e/writer/{n:06}")),
-            "acknowledged write {n} lost"
-        );
-    }
+    c.assert_written(&acked);
     assert_eq!(
         c.etcdctl_ok(3, &["get", "--print-value-only", "/e2e/formed"])
             .trim(),
