@@ -240,6 +240,12 @@ impl<'a> Run<'a> {
         let phase = previous.manifest().and_then(|m| m.ca.rotation);
         let rotation = match options.rotate {
             None => pki::RotationStep::kept(phase),
+            Some(_) if cluster.pki.import.is_some() => {
+                return Err(OutOfOrder(
+                    "rotate-ca creates the next CA itself, and this config imports its CA (pki.ca_cert, pki.ca_key), which would then no longer be the CA in the output directory\n  help: rotate the imported CA where it is managed, or remove pki.ca_cert and pki.ca_key to rotate to a CA of etcdpack's own (the CA already in the output directory is kept until rotate-ca retire)".to_owned(),
+                )
+                .into());
+            }
             Some(step) => step.after(phase).map_err(OutOfOrder)?,
         };
         let renewal = pki::Renewal {
@@ -275,7 +281,8 @@ pub struct RunOptions<'a> {
     pub rotate: Option<pki::RotationStep>,
 }
 
-/// A `rotate-ca` phase asked for out of its order (exit code 2).
+/// A `rotate-ca` phase asked for out of its order, or for a config whose CA
+/// is imported (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct OutOfOrder(pub String);

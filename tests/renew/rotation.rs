@@ -189,4 +189,33 @@ fn the_ca_rotates_in_three_phases_each_in_its_order() {
     // A new rotation may start again.
     let again = g.rotate("issue", &[]);
     assert_eq!(again.status.code(), Some(2), "{}", both(&again));
+
+    // A CA imported by the config is rotated where it is managed: refused, nothing written.
+    let imported = g.dir.path().join("imported");
+    fs::create_dir_all(&imported).unwrap();
+    fs::copy(pki.join("ca.pem"), imported.join("ca.pem")).unwrap();
+    fs::copy(pki.join("ca-key.pem"), imported.join("ca-key.pem")).unwrap();
+    let config = fs::read_to_string(&g.config).unwrap();
+    fs::write(
+        &g.config,
+        config.replace(
+            "packages:",
+            &format!(
+                "pki: {{ algorithm: ecdsa-p256, ca_cert: {0}/ca.pem, ca_key: {0}/ca-key.pem }}\npackages:",
+                imported.display()
+            ),
+        )
+        .replace("pki: { algorithm: ecdsa-p256 }\n", ""),
+    )
+    .unwrap();
+    g.run_ok(&[]);
+    let before = support::publishing::tree(&g.out);
+    let refused = g.rotate("trust", &[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", both(&refused));
+    assert!(
+        both(&refused).contains("this config imports its CA (pki.ca_cert, pki.ca_key)"),
+        "{}",
+        both(&refused)
+    );
+    assert_eq!(support::publishing::tree(&g.out), before);
 }
