@@ -83,6 +83,13 @@ fn expectations(plan: &Value) -> BTreeMap<String, Expect> {
     };
     e.insert(ca["cert"].as_str().unwrap().to_owned(), ca_fate);
     e.insert(ca["key"].as_str().unwrap().to_owned(), ca_fate);
+    let bundle_fate = match ca["bundle_change"].as_str().unwrap() {
+        "added" => Expect::Created,
+        "changed" => Expect::Changed,
+        "unchanged" => Expect::Same,
+        other => panic!("unexpected bundle change {other}"),
+    };
+    e.insert(ca["bundle"].as_str().unwrap().to_owned(), bundle_fate);
     for c in plan["certificates"].as_array().unwrap() {
         let fate = match (c["action"].as_str().unwrap(), ca_fate) {
             ("reuse", _) => Expect::Same,

@@ -81,6 +81,10 @@ pub struct CaPlan {
     /// `pki/ca.pem`
     pub cert: String,
     pub key: String,
+    /// `pki/clients/ca-bundle.pem`: what clients trust (both CAs during a
+    /// rotation), and how the run changes it.
+    pub bundle: String,
+    pub bundle_change: Change,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -332,10 +336,18 @@ pub fn build(run: &Run) -> Result<Plan> {
         file_name: release::file_name(&e.version, e.arch),
         change: release_change.clone(),
     };
+    let bundle = pki.trust_bundle();
+    let written = std::fs::read_to_string(pki_dir.join(pki::CA_BUNDLE)).ok();
     let ca = CaPlan {
         action: pki.ca_action(),
         cert: out::pki(pki::CA_CERT),
         key: out::pki(pki::CA_KEY),
+        bundle: out::pki(pki::CA_BUNDLE),
+        bundle_change: match (&written, &bundle) {
+            (None, _) => Change::Added,
+            (Some(w), Some(b)) if w == b => Change::Unchanged,
+            _ => Change::Changed,
+        },
     };
     let certificates = pki
         .leaves
@@ -375,7 +387,6 @@ pub fn build(run: &Run) -> Result<Plan> {
 
     let bootstraps = membership::bootstraps(cluster, previous, out_dir);
     let membership = membership::steps(cluster, previous, &bootstraps);
-    let bundle = pki.trust_bundle();
     let decided = node::Decided {
         run,
         bundle: bundle.as_deref(),
