@@ -81,7 +81,8 @@ fn every_script_or_refusal(
 
 /// shellcheck, Debian's, finds nothing at severity warning or above in any
 /// script a node runs as root, for every release line, both key layouts,
-/// backups on and off, IPv4 and IPv6.
+/// backups on and off, IPv4 and IPv6, one member or three, the service as
+/// root or its own user, started or not, the default install_dir or another.
 #[test]
 fn every_rendered_script_passes_shellcheck() {
     support::require!(support::SHELLCHECK);
@@ -99,6 +100,12 @@ fn every_rendered_script_passes_shellcheck() {
             "3.6, cleartext, backups".to_owned(),
             "etcd: { version: 3.6.14 }\nbackup: { enabled: true }\n".to_owned(),
         ),
+        // The other side of every switch a script template has: more than one member
+        // (the restart lock), the service as root, nothing started, another install_dir.
+        (
+            "3.5, three members, root, no start, another install_dir".to_owned(),
+            "etcd: { version: 3.5.33 }\nservice: { user: root, start: false }\npaths: { install_dir: /srv/etcd-x }\n__MORE_NODES__".to_owned(),
+        ),
     ];
     let dir = tempfile::tempdir().unwrap();
     let mut findings = Vec::new();
@@ -106,6 +113,13 @@ fn every_rendered_script_passes_shellcheck() {
         let mut yaml = format!(
             "version: 1\ncluster: {{ name: test, token: test-token }}\nnodes:\n  - {{ name: etcd-1, ip: 127.0.0.1 }}\npki: {{ algorithm: ecdsa-p256 }}\n{extra}"
         );
+        if let Some(i) = yaml.find("__MORE_NODES__") {
+            yaml.truncate(i);
+            yaml = yaml.replace(
+                "  - { name: etcd-1, ip: 127.0.0.1 }\n",
+                "  - { name: etcd-1, ip: 127.0.0.1 }\n  - { name: etcd-2, ip: 127.0.0.2 }\n  - { name: etcd-3, ip: 127.0.0.3 }\n",
+            );
+        }
         if let Some(i) = yaml.find("__IPV6__ __HOST_KEY__") {
             let key = yaml[i + "__IPV6__ __HOST_KEY__".len()..].to_owned();
             yaml.truncate(i);
@@ -117,6 +131,13 @@ fn every_rendered_script_passes_shellcheck() {
         let cluster = config::parse(Path::new("cluster.yaml"), &yaml, &Overrides::default())
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         for (name, text) in every_script(&cluster) {
+            if what.contains("three members") && name == "etcd-maint" {
+                // The config is what its name says.
+                assert!(
+                    text.contains("\nlocked=1\n") && text.contains("/srv/etcd-x/bin/etcdctl"),
+                    "{what}: {text}"
+                );
+            }
             let file = dir.path().join(name.replace('/', "-"));
             fs::write(&file, &text).unwrap();
             let out = Command::new("shellcheck")
