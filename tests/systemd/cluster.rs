@@ -377,6 +377,25 @@ exec etcdctl --command-timeout=5s "$@""#;
     }
 }
 
+/// The certificate the member at `ip` serves on its client port, as PEM, read on the wire with
+/// `openssl s_client` (etcd asks for a client certificate: node etcd-1's is given); `None`
+/// while the member does not answer.
+pub fn served_pem(ip: &str, pki: &Path) -> Option<String> {
+    let shake = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("{ip}:2379")])
+        .arg("-cert")
+        .arg(pki.join("nodes/etcd-1.pem"))
+        .arg("-key")
+        .arg(pki.join("nodes/etcd-1-key.pem"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&shake.stdout);
+    let begin = text.find("-----BEGIN CERTIFICATE-----")?;
+    let end = text[begin..].find("-----END CERTIFICATE-----").unwrap() + begin + 25;
+    Some(format!("{}\n", &text[begin..end]))
+}
+
 /// etcdctl on the host against `endpoints`, with node etcd-1's certificate, trusting what
 /// clients trust (`pki/clients/ca-bundle.pem`: during a CA rotation, both CAs). The host's
 /// etcdctl (3.4) speaks to members of any release line the scenarios run.
@@ -396,44 +415,71 @@ pub fn host_etcdctl(endpoints: &str, pki: &Path) -> Command {
     c
 }
 
-/// Puts `/e2e/writer/<n>` one after another from the host through every endpoint, keeping
-/// the numbers etcd acknowledged. The host's etcdctl (3.4) speaks to members of any release
-/// line the scenarios run.
-pub struct Writer {
+/// Rounds of `round` on a thread of its own, over its state, until stopped.
+pub struct Background<T> {
     stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<(Vec<u32>, Duration)>,
+    thread: std::thread::JoinHandle<T>,
 }
+
+impl<T: Send + 'static> Background<T> {
+    pub fn start(mut state: T, mut round: impl FnMut(&mut T) + Send + 'static) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                round(&mut state);
+            }
+            state
+        });
+        Background { stop, thread }
+    }
+
+    /// Stops after the round under way, and gives the state back.
+    pub fn stop(self) -> T {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
+/// What a [`Writer`] has written: the numbers etcd acknowledged, when the last one was, and
+/// the longest time between two.
+struct Written {
+    n: u32,
+    acked: Vec<u32>,
+    last: Instant,
+    longest: Duration,
+}
+
+/// Puts `/e2e/writer/<n>` one after another from the host through every endpoint, keeping
+/// the numbers etcd acknowledged.
+pub struct Writer(Background<Written>);
 
 impl Writer {
     pub fn start(c: &Cluster, pki: &Path) -> Writer {
         let endpoints: Vec<String> = (1..=3).map(|i| c.endpoint(i)).collect();
         let endpoints = endpoints.join(",");
         let pki = pki.to_owned();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut acked = Vec::new();
-            let mut n = 0u32;
-            let mut last = Instant::now();
-            let mut longest = Duration::ZERO;
-            while !flag.load(Ordering::SeqCst) {
-                n += 1;
-                let put = host_etcdctl(&endpoints, &pki)
-                    .args(["--command-timeout=3s", "put"])
-                    .arg(format!("/e2e/writer/{n:06}"))
-                    .arg(n.to_string())
-                    .output()
-                    .unwrap();
-                if put.status.success() {
-                    acked.push(n);
-                    longest = longest.max(last.elapsed());
-                    last = Instant::now();
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
+        let written = Written {
+            n: 0,
+            acked: Vec::new(),
+            last: Instant::now(),
+            longest: Duration::ZERO,
+        };
+        Writer(Background::start(written, move |w| {
+            w.n += 1;
+            let put = host_etcdctl(&endpoints, &pki)
+                .args(["--command-timeout=3s", "put"])
+                .arg(format!("/e2e/writer/{:06}", w.n))
+                .arg(w.n.to_string())
+                .output()
+                .unwrap();
+            if put.status.success() {
+                w.acked.push(w.n);
+                w.longest = w.longest.max(w.last.elapsed());
+                w.last = Instant::now();
             }
-            (acked, longest.max(last.elapsed()))
-        });
-        Writer { stop, thread }
+            std::thread::sleep(Duration::from_millis(50));
+        }))
     }
 
     pub fn stop(self) -> Vec<u32> {
@@ -442,8 +488,9 @@ impl Writer {
 
     /// The acknowledged writes, and the longest time between two of them.
     pub fn stop_timed(self) -> (Vec<u32>, Duration) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().unwrap()
+        let w = self.0.stop();
+        let longest = w.longest.max(w.last.elapsed());
+        (w.acked, longest)
     }
 }
 

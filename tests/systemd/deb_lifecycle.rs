@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::cluster::{Cluster, Format, HEALTHY_WITHIN, Writer, assert_forms};
+use crate::cluster::{Cluster, Format, HEALTHY_WITHIN, Writer, assert_forms, served_pem};
 use crate::{e2e, restarts, rotation, support};
 
 /// Whether `unit` on node `i` is enabled and active, as the install left it.
@@ -352,23 +352,11 @@ fn deb_cluster_forms_survives_failures_and_upgrades() {
 /// s_client (etcd asks for a client certificate: the node's own is given): its SHA-256
 /// fingerprint, serial and notAfter, one per line.
 fn served_certificate(ip: &str, pki: &Path) -> Option<String> {
-    let shake = Command::new("openssl")
-        .args(["s_client", "-connect", &format!("{ip}:2379"), "-CAfile"])
-        .arg(pki.join("ca.pem"))
-        .arg("-cert")
-        .arg(pki.join("nodes/etcd-1.pem"))
-        .arg("-key")
-        .arg(pki.join("nodes/etcd-1-key.pem"))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&shake.stdout);
     // None while the member restarts.
-    let begin = text.find("-----BEGIN CERTIFICATE-----")?;
-    let end = text[begin..].find("-----END CERTIFICATE-----").unwrap() + begin + 25;
+    let pem = served_pem(ip, pki)?;
     let dir = tempfile::tempdir().unwrap();
     let cert = dir.path().join("served.pem");
-    fs::write(&cert, &text[begin..end]).unwrap();
+    fs::write(&cert, pem).unwrap();
     Some(fingerprint(&cert))
 }
 

@@ -3,32 +3,27 @@
 //! member is down, whose restart waits until the cluster can afford it.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::cluster::{Cluster, Format, HEALTHY_WITHIN, Writer, host_etcdctl};
+use crate::cluster::{Background, Cluster, Format, HEALTHY_WITHIN, Writer, host_etcdctl};
 use crate::e2e;
 
 /// Asks every member's health from the host every 0.3 s (`etcdctl endpoint health`, which
 /// asks the three at once, each through a linearizable read), keeping how many answered
 /// healthy in each sample.
-pub struct Sampler {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Vec<(Duration, usize, String)>>,
-}
+pub struct Sampler(Background<(Instant, Vec<Sample>)>);
+
+/// When, how many members answered healthy, and what etcdctl said.
+pub type Sample = (Duration, usize, String);
 
 impl Sampler {
     pub fn start(c: &Cluster, pki: &Path) -> Sampler {
         let endpoints: Vec<String> = (1..=3).map(|i| c.endpoint(i)).collect();
         let endpoints = endpoints.join(",");
         let pki = pki.to_owned();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let started = Instant::now();
-            let mut samples = Vec::new();
-            while !flag.load(Ordering::SeqCst) {
+        Sampler(Background::start(
+            (Instant::now(), Vec::new()),
+            move |(started, samples)| {
                 let out = host_etcdctl(&endpoints, &pki)
                     .args(["--dial-timeout=1s", "--command-timeout=2s"])
                     .args(["endpoint", "health"])
@@ -42,16 +37,13 @@ impl Sampler {
                 let healthy = text.matches(" is healthy: ").count();
                 samples.push((started.elapsed(), healthy, text));
                 std::thread::sleep(Duration::from_millis(300));
-            }
-            samples
-        });
-        Sampler { stop, thread }
+            },
+        ))
     }
 
     /// The samples: when, how many members answered healthy, and what etcdctl said.
-    pub fn stop(self) -> Vec<(Duration, usize, String)> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().unwrap()
+    pub fn stop(self) -> Vec<Sample> {
+        self.0.stop().1
     }
 }
 

@@ -6,8 +6,9 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::cluster::{Cluster, Format, Writer};
+use crate::cluster::{Cluster, Format, Writer, served_pem};
 use crate::restarts::Sampler;
+use crate::strangers;
 use crate::support;
 
 /// `etcdctl put` from the host to every member with `cert`/`key`, trusting `cafile`.
@@ -38,78 +39,17 @@ fn put_at(
         .unwrap()
 }
 
-/// The certificate member `i` serves on its client port, as PEM (`openssl s_client`).
-fn served(c: &Cluster, i: usize, pki: &Path) -> String {
-    let shake = Command::new("openssl")
-        .args(["s_client", "-connect", &format!("{}:2379", c.ips[i - 1])])
-        .arg("-cert")
-        .arg(pki.join("clients/etcdctl.pem"))
-        .arg("-key")
-        .arg(pki.join("clients/etcdctl-key.pem"))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&shake.stdout).into_owned();
-    let begin = text
-        .find("-----BEGIN CERTIFICATE-----")
-        .unwrap_or_else(|| panic!("etcd-{i} serves no certificate:\n{text}"));
-    let end = text[begin..].find("-----END CERTIFICATE-----").unwrap() + begin + 25;
-    format!("{}\n", &text[begin..end])
-}
-
-/// A client certificate (and key) for `cn` signed by the CA in `ca`/`ca_key`, made with
-/// openssl in `dir`.
-fn client_of(
-    dir: &Path,
-    ca: &Path,
-    ca_key: &Path,
-    cn: &str,
-) -> (std::path::PathBuf, std::path::PathBuf) {
-    let key = dir.join(format!("{cn}-key.pem"));
-    let csr = dir.join(format!("{cn}.csr"));
-    let cert = dir.join(format!("{cn}.pem"));
-    let ext = dir.join(format!("{cn}.ext"));
-    fs::write(&ext, "extendedKeyUsage=clientAuth\n").unwrap();
-    support::run_ok(
-        Command::new("openssl")
-            .args([
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-            ])
-            .args(["-nodes", "-subj", &format!("/CN={cn}"), "-keyout"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&csr),
-    );
-    support::run_ok(
-        Command::new("openssl")
-            .args(["x509", "-req", "-days", "2", "-in"])
-            .arg(&csr)
-            .arg("-CA")
-            .arg(ca)
-            .arg("-CAkey")
-            .arg(ca_key)
-            .args(["-CAcreateserial", "-extfile"])
-            .arg(&ext)
-            .arg("-out")
-            .arg(&cert),
-    );
-    (cert, key)
-}
-
 /// etcd reads its trusted CA file when it starts (etcd#11555): the trust bundle written onto
 /// node 1 by hand leaves a client of the next CA refused there, until the trust phase's
 /// package restarts the member, and then it is let in.
 fn a_bundle_counts_once_its_member_restarted(c: &Cluster, pki: &Path, dir: &Path) {
-    let (cert, key) = client_of(
+    let (cert, key) = strangers::issue(
         dir,
+        "probe",
+        "probe",
+        &[],
         &pki.join("next-ca.pem"),
         &pki.join("next-ca-key.pem"),
-        "probe",
     );
     let bundle = fs::read(c.generated.out.join("nodes/etcd-1/opt/etcd/ssl/ca.pem")).unwrap();
     let cafile = pki.join("clients/ca-bundle.pem");
@@ -185,7 +125,9 @@ pub fn rotate_the_ca(c: &Cluster, format: Format, run: &dyn Fn(&str) -> Output) 
     assert_ne!(fs::read(&new_ca).unwrap(), fs::read(&old_ca).unwrap());
     for i in 1..=3 {
         let cert = scratch.path().join(format!("served-{i}.pem"));
-        fs::write(&cert, served(c, i, &pki)).unwrap();
+        let pem = served_pem(&c.ips[i - 1], &pki)
+            .unwrap_or_else(|| panic!("etcd-{i} serves no certificate"));
+        fs::write(&cert, pem).unwrap();
         assert!(
             support::openssl_verifies(&new_ca, &cert),
             "etcd-{i} serves no certificate of the new CA"

@@ -45,9 +45,10 @@ impl ForeignCa {
     }
 }
 
-/// A leaf certificate for `cn` with IP SANs, server and client auth, signed by `ca_cert` and
-/// `ca_key` (the cluster's CA, or a foreign one); returns (cert, key).
-fn issue(
+/// A leaf certificate for `cn` with IP SANs (none when `sans` is empty), server and client
+/// auth, signed by `ca_cert` and `ca_key` (the cluster's CA, or a foreign one); returns
+/// (cert, key).
+pub fn issue(
     dir: &Path,
     name: &str,
     cn: &str,
@@ -68,12 +69,16 @@ fn issue(
             Err(_) => format!("DNS:{san}"),
         })
         .collect();
+    let san_line = if sans.is_empty() {
+        String::new()
+    } else {
+        format!("subjectAltName={}\n", sans.join(","))
+    };
     fs::write(
         &ext,
         format!(
-            "subjectAltName={}\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
-             extendedKeyUsage=serverAuth,clientAuth\n",
-            sans.join(",")
+            "{san_line}keyUsage=critical,digitalSignature,keyEncipherment\n\
+             extendedKeyUsage=serverAuth,clientAuth\n"
         ),
     )
     .unwrap();
