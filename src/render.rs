@@ -32,6 +32,19 @@ pub struct Template {
     pub text: &'static str,
 }
 
+/// A part of the maintenance script, `templates/maint/NAME`, which
+/// `etcd-maint` includes (`{% include "maint/NAME" %}`): each command's
+/// shell in a file of its own, rendered only inside the script, with its
+/// escaping.
+macro_rules! maint_part {
+    ($name:literal) => {
+        Template {
+            name: concat!("maint/", $name),
+            text: include_str!(concat!("../templates/maint/", $name)),
+        }
+    };
+}
+
 /// The templates of the files every node gets. The packages' scripts (the
 /// bundle's installer, the maintainer scripts) are declared by their formats
 /// and registered by the caller of [`Templates::new`].
@@ -52,6 +65,8 @@ pub const TEMPLATES: &[Template] = &[
         name: MAINT_SCRIPT,
         text: include_str!("../templates/etcd-maint"),
     },
+    maint_part!("backup"),
+    maint_part!("restart"),
     Template {
         name: "etcd-cert-check.service",
         text: include_str!("../templates/etcd-cert-check.service"),
