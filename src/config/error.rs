@@ -84,6 +84,8 @@ pub enum Rule {
     /// A `backup:` setting is malformed: the interval, the directory or
     /// the number of snapshots to keep.
     Backup,
+    /// A client's `access` is malformed, or its name is a node's too.
+    Access,
 }
 
 /// One broken rule, with its place and the fix.

@@ -4,6 +4,7 @@
 //! says what the user wrote, with positions; the `Cluster` says what will be
 //! built, with every default applied and no `Option` where a value is required.
 
+pub mod access;
 mod choices;
 mod error;
 pub mod raw;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use access::{Access, Policy};
 pub use error::{ConfigError, Position, Problem, Rule};
 
 pub use crate::model::Arch;
@@ -47,6 +49,7 @@ pub struct Cluster {
     pub packages: Packages,
     pub publish: Publish,
     pub backup: Backup,
+    pub auth: Auth,
     /// Things that are allowed but probably not meant (an even node count).
     pub warnings: Vec<String>,
 }
@@ -271,6 +274,14 @@ pub struct CaImport {
 pub struct Client {
     pub name: String,
     pub organization: Option<String>,
+    /// What it may do in etcd, with `auth.enabled`.
+    pub access: Access,
+}
+
+/// etcd's auth: whether etcdpack turns it on and keeps it to the policy.
+#[derive(Debug, Clone, Serialize)]
+pub struct Auth {
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

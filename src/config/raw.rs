@@ -90,6 +90,8 @@ pub struct RawConfig {
     pub publish: RawPublish,
     #[serde(default)]
     pub backup: RawBackup,
+    #[serde(default)]
+    pub auth: RawAuth,
 }
 
 /// The cluster as a whole.
@@ -222,10 +224,53 @@ pub struct RawSubject {
 #[serde(deny_unknown_fields)]
 pub struct RawClient {
     /// The certificate's common name and file name, e.g. etcdctl; unique.
+    /// With `auth.enabled`, also the etcd user it authenticates as.
     pub name: S<String>,
     /// The certificate's organization, e.g. "system:masters" for a
     /// Kubernetes API server.
     pub organization: Option<String>,
+    /// What the client may do in etcd (with `auth.enabled`): `root` (every
+    /// key, and the cluster's administration), or key prefixes it may
+    /// `read` or `readwrite`. Default: root for etcdctl, readwrite
+    /// [/registry/, compact_rev_key] for kube-apiserver, readwrite
+    /// [/coreos.com/network/] for flannel, root for any other (with a
+    /// warning).
+    pub access: Option<S<RawAccess>>,
+}
+
+/// A client's access: the word `root`, or its key prefixes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawAccess {
+    /// `root`: every key, and the cluster's administration.
+    Root(String),
+    Prefixes(RawPrefixes),
+}
+
+/// Key prefixes a client may read, or read and write: each a prefix of
+/// keys (`/registry/` covers every key that starts with it; `/` covers
+/// every key that starts with a slash).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrefixes {
+    /// Prefixes the client may read (get, watch).
+    pub read: Option<Vec<String>>,
+    /// Prefixes the client may read and write (put, delete, txn, and the
+    /// keys of its leases and locks).
+    pub readwrite: Option<Vec<String>>,
+}
+
+/// etcd's own authentication and role-based access control.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// Turn etcd's auth on, with a user per client certificate (its common
+    /// name) and a role per client from `clients[].access`; the nodes'
+    /// own certificates are root. The packages apply the policy once the
+    /// cluster is healthy (etcd-auth.service, `etcd-maint auth apply`).
+    /// false: etcdpack leaves etcd's auth alone (every certificate from the
+    /// CA may do anything, unless set up by hand). Default: true.
+    pub enabled: Option<S<bool>>,
 }
 
 /// Where the package installs on a node.

@@ -1,6 +1,7 @@
 //! Raw YAML → [`Cluster`]: apply defaults, check every rule, collect every
 //! problem. One module per part of the config; [`resolve`] puts them together.
 
+mod access;
 mod backup;
 mod install;
 mod members;
@@ -168,6 +169,7 @@ pub(super) fn resolve(
     members::sealing(&mut c, &raw.nodes, &nodes, packages.keys);
     let publish = publish::publish(&mut c, &raw.publish);
     let backup = backup::backup(&mut c, &raw.backup, &paths);
+    let auth = access::auth(&mut c, &raw, &nodes, &clients, &tuning);
 
     if !c.problems.is_empty() {
         c.problems.sort_by_key(|p| (p.at.line, p.at.column));
@@ -187,6 +189,7 @@ pub(super) fn resolve(
         packages,
         publish,
         backup,
+        auth,
         warnings: c.warnings,
     })
 }

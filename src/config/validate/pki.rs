@@ -119,20 +119,18 @@ pub(super) fn clients(c: &mut Checker, raw_clients: &Option<Vec<RawClient>>) -> 
         // by nothing else) it grants nothing outside etcd; with an imported
         // CA that Kubernetes trusts it is cluster-admin: see
         // `admin_clients_of_an_imported_ca`.
-        None => vec![
-            Client {
-                name: "etcdctl".into(),
-                organization: None,
-            },
-            Client {
-                name: "kube-apiserver".into(),
-                organization: Some(KUBERNETES_ADMINS.into()),
-            },
-            Client {
-                name: "flannel".into(),
-                organization: None,
-            },
-        ],
+        None => [
+            ("etcdctl", None),
+            ("kube-apiserver", Some(KUBERNETES_ADMINS)),
+            ("flannel", None),
+        ]
+        .into_iter()
+        .map(|(name, organization)| Client {
+            name: name.into(),
+            organization: organization.map(Into::into),
+            access: super::access::client(c, name, None),
+        })
+        .collect(),
         Some(list) => {
             let mut seen: HashMap<&str, u32> = HashMap::new();
             let mut out = Vec::new();
@@ -164,6 +162,7 @@ pub(super) fn clients(c: &mut Checker, raw_clients: &Option<Vec<RawClient>>) -> 
                 out.push(Client {
                     name: cl.name.value.clone(),
                     organization: cl.organization.clone(),
+                    access: super::access::client(c, &cl.name.value, Some(cl)),
                 });
             }
             out
