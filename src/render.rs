@@ -24,6 +24,9 @@ use crate::model::Owner;
 use crate::model::{ClusterState, Layout};
 use crate::release::Line;
 
+mod units;
+pub use units::MaintUnit;
+
 /// A built-in template: its name, which is also its path under `templates/`
 /// and under a `gen --templates DIR`, and its embedded default text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +70,7 @@ pub const TEMPLATES: &[Template] = &[
     },
     maint_part!("backup"),
     maint_part!("restart"),
+    maint_part!("auth"),
     Template {
         name: "etcd-cert-check.service",
         text: include_str!("../templates/etcd-cert-check.service"),
@@ -91,72 +95,18 @@ pub const TEMPLATES: &[Template] = &[
         name: "etcd-restart.path",
         text: include_str!("../templates/etcd-restart.path"),
     },
+    Template {
+        name: "etcd-auth.service",
+        text: include_str!("../templates/etcd-auth.service"),
+    },
+    Template {
+        name: "etcd-auth.path",
+        text: include_str!("../templates/etcd-auth.path"),
+    },
 ];
 
 /// The template of the maintenance script, `install_dir/bin/etcd-maint`.
 pub const MAINT_SCRIPT: &str = "etcd-maint";
-
-/// The maintenance units beside etcd.service: the daily certificate check
-/// every node gets, and the backups when `backup.enabled`. Each unit file is
-/// rendered from the template of its own name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub enum MaintUnit {
-    CertCheckService,
-    CertCheckTimer,
-    BackupService,
-    BackupTimer,
-    RestartService,
-    RestartPath,
-}
-
-impl MaintUnit {
-    pub const ALL: [MaintUnit; 6] = [
-        MaintUnit::CertCheckService,
-        MaintUnit::CertCheckTimer,
-        MaintUnit::BackupService,
-        MaintUnit::BackupTimer,
-        MaintUnit::RestartService,
-        MaintUnit::RestartPath,
-    ];
-
-    /// The unit's name, which is also its template's.
-    pub fn name(self) -> &'static str {
-        match self {
-            MaintUnit::CertCheckService => "etcd-cert-check.service",
-            MaintUnit::CertCheckTimer => "etcd-cert-check.timer",
-            MaintUnit::BackupService => "etcd-backup.service",
-            MaintUnit::BackupTimer => "etcd-backup.timer",
-            MaintUnit::RestartService => "etcd-restart.service",
-            MaintUnit::RestartPath => "etcd-restart.path",
-        }
-    }
-
-    /// A timer, or the path unit, which the package scripts enable and
-    /// start (its service only runs when it fires).
-    pub fn is_timer(self) -> bool {
-        matches!(
-            self,
-            MaintUnit::CertCheckTimer | MaintUnit::BackupTimer | MaintUnit::RestartPath
-        )
-    }
-
-    /// Whether a node of `cluster` gets this unit.
-    pub fn shipped(self, cluster: &Cluster) -> bool {
-        match self {
-            MaintUnit::CertCheckService | MaintUnit::CertCheckTimer => true,
-            MaintUnit::BackupService | MaintUnit::BackupTimer => cluster.backup.enabled,
-            MaintUnit::RestartService | MaintUnit::RestartPath => true,
-        }
-    }
-
-    /// The units a node of `cluster` gets, in [`MaintUnit::ALL`] order.
-    pub fn of(cluster: &Cluster) -> Vec<MaintUnit> {
-        MaintUnit::ALL
-            .into_iter()
-            .filter(|u| u.shipped(cluster))
-            .collect()
-    }
-}
 
 pub const CLIENT_PORT: u16 = 2379;
 pub const PEER_PORT: u16 = 2380;
@@ -394,6 +344,10 @@ struct Vars<'a> {
     members: usize,
     restart_lock: &'static str,
     restart_pending: &'static str,
+    /// The access policy (`clients[].access`), for etcd-maint auth.
+    auth: AuthVars,
+    auth_pending: &'static str,
+    auth_lock: &'static str,
     heartbeat_ms: u128,
     election_ms: u128,
     quota_backend_bytes: u64,
@@ -419,6 +373,13 @@ struct Vars<'a> {
     /// The timers a node of this cluster does not get, which an upgrade
     /// from a package that had them stops and disables.
     retired_timers: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct AuthVars {
+    enabled: bool,
+    #[serde(flatten)]
+    policy: crate::config::Policy,
 }
 
 #[derive(Serialize)]
@@ -487,6 +448,12 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout, b: &Bootstrap) 
         members: cluster.nodes.len(),
         restart_lock: Layout::RESTART_LOCK,
         restart_pending: Layout::RESTART_PENDING,
+        auth: AuthVars {
+            enabled: cluster.auth.enabled,
+            policy: crate::config::Policy::of(cluster),
+        },
+        auth_pending: Layout::AUTH_PENDING,
+        auth_lock: Layout::AUTH_LOCK,
         heartbeat_ms: cluster.tuning.heartbeat_interval.as_millis(),
         election_ms: cluster.tuning.election_timeout.as_millis(),
         quota_backend_bytes: cluster.tuning.quota_backend_bytes,

@@ -147,6 +147,9 @@ if [ -e "$root{{ unit_dir }}/{{ t }}" ]; then
   rm -f "$root{{ unit_dir }}/{{ t }}" "$root{{ unit_dir }}/{{ t | replace(from=".timer", to=".service") }}"
 fi
 {%- endfor %}
+{%- if auth.enabled %}
+{%- include "fragments/auth-request" %}
+{%- endif %}
 
 units="etcd.service{% for t in timers %} {{ t }}{% endfor %}"
 if [ -n "$root" ]; then

@@ -33,6 +33,12 @@ impl Layout {
     /// The key of the cluster's restart lock, in etcd (etcd's lock: its
     /// holder's key below it, on a lease).
     pub const RESTART_LOCK: &'static str = "/etcdpack/locks/restart";
+    /// The access policy asked to be applied and not applied yet
+    /// (`etcd-maint auth request`); etcd-auth.path watches it.
+    pub const AUTH_PENDING: &'static str = "/var/lib/etcdpack/auth-pending";
+    /// The key of the lock `etcd-maint auth apply` holds while it changes
+    /// the cluster's users and roles.
+    pub const AUTH_LOCK: &'static str = "/etcdpack/locks/auth";
 
     /// The path of the unit file `name` (`etcd-backup.timer`).
     pub fn unit_file(name: &str) -> String {

@@ -150,6 +150,7 @@ pub const FRAGMENTS: &[Template] = &[
     fragment!("unseal-key"),
     fragment!("enable-units"),
     fragment!("rolling-restart"),
+    fragment!("auth-request"),
 ];
 
 /// Every format's script templates, in [`Format::ALL`] order, and the

@@ -216,8 +216,9 @@ fn maintainer_scripts_follow_the_service_settings() {
     // A first install enables and starts etcd, the certificate check and the watch for a
     // pending restart.
     assert!(
-        post.contains("units=\"etcd.service etcd-cert-check.timer etcd-restart.path\"")
-            && post.contains("systemctl start --no-block $units"),
+        post.contains(
+            "units=\"etcd.service etcd-cert-check.timer etcd-restart.path etcd-auth.path\""
+        ) && post.contains("systemctl start --no-block $units"),
         "{post}"
     );
     assert!(
@@ -240,7 +241,8 @@ fn the_backup_timer_is_enabled_and_removed_with_the_rest_when_backups_are_on() {
     let t = Templates::new(None, &templates()).unwrap();
     let c = cluster("backup: { enabled: true }\n");
     let s = scripts(&t, &c, &tree(&c));
-    let timers = "etcd.service etcd-cert-check.timer etcd-backup.timer etcd-restart.path";
+    let timers =
+        "etcd.service etcd-cert-check.timer etcd-backup.timer etcd-restart.path etcd-auth.path";
     for (name, text) in [("deb/postinst", &s.deb.postinst), ("rpm/post", &s.rpm.post)] {
         assert!(
             text.contains(&format!("units=\"{timers}\"")),
@@ -253,7 +255,7 @@ fn the_backup_timer_is_enabled_and_removed_with_the_rest_when_backups_are_on() {
         assert!(
             text.contains(&format!("systemctl disable {timers}"))
                 && text.contains(
-                    "systemctl stop etcd-cert-check.service etcd-cert-check.timer etcd-backup.service etcd-backup.timer etcd-restart.service etcd-restart.path"
+                    "systemctl stop etcd-cert-check.service etcd-cert-check.timer etcd-backup.service etcd-backup.timer etcd-restart.service etcd-restart.path etcd-auth.service etcd-auth.path"
                 ),
             "{name}:\n{text}"
         );
@@ -261,7 +263,7 @@ fn the_backup_timer_is_enabled_and_removed_with_the_rest_when_backups_are_on() {
     for (name, text) in [("deb/preinst", &s.deb.preinst), ("rpm/pre", &s.rpm.pre)] {
         assert!(
             text.contains(
-                "for timer in etcd-cert-check.timer etcd-backup.timer etcd-restart.path; do"
+                "for timer in etcd-cert-check.timer etcd-backup.timer etcd-restart.path etcd-auth.path; do"
             ),
             "{name}:\n{text}"
         );

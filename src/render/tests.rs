@@ -299,7 +299,9 @@ fn the_backup_units_come_with_backup_enabled_only() {
             "etcd-cert-check.service",
             "etcd-cert-check.timer",
             "etcd-restart.service",
-            "etcd-restart.path"
+            "etcd-restart.path",
+            "etcd-auth.service",
+            "etcd-auth.path"
         ]
     );
     let on = render(&cluster("backup: { enabled: true, interval: 90m }\n"), 0);
@@ -311,7 +313,9 @@ fn the_backup_units_come_with_backup_enabled_only() {
             "etcd-backup.service",
             "etcd-backup.timer",
             "etcd-restart.service",
-            "etcd-restart.path"
+            "etcd-restart.path",
+            "etcd-auth.service",
+            "etcd-auth.path"
         ]
     );
     let timer = on.maint_unit(MaintUnit::BackupTimer).unwrap();

@@ -97,7 +97,11 @@ fn a_listed_client_without_access_is_root_with_a_warning() {
 #[test]
 fn bad_access_is_refused_where_it_is_written() {
     for (extra, line, says) in [
-        ("clients: [{ name: a, access: admin }]\n", 7, "\"admin\" is not a level"),
+        (
+            "clients: [{ name: a, access: admin }]\n",
+            7,
+            "\"admin\" is not a level",
+        ),
         (
             "clients: [{ name: a, access: { read: [\"/a b/\"] } }]\n",
             7,
@@ -108,9 +112,21 @@ fn bad_access_is_refused_where_it_is_written() {
             9,
             "holds '$'",
         ),
-        ("clients: [{ name: a, access: { read: [] } }]\n", 7, "no key prefix"),
-        ("clients: [{ name: root, access: { read: [/a/] } }]\n", 7, "etcd's root user"),
-        ("clients: [{ name: etcd-2, access: root }]\n", 7, "the name of a node"),
+        (
+            "clients: [{ name: a, access: { read: [] } }]\n",
+            7,
+            "no key prefix",
+        ),
+        (
+            "clients: [{ name: root, access: { read: [/a/] } }]\n",
+            7,
+            "etcd's root user",
+        ),
+        (
+            "clients: [{ name: etcd-2, access: root }]\n",
+            7,
+            "the name of a node",
+        ),
     ] {
         let r = with(extra);
         let m = message(with(extra));

@@ -61,7 +61,9 @@ pub(super) fn client(c: &mut Checker, name: &str, raw: Option<&RawClient>) -> Ac
                 c.problem(
                     Rule::Access,
                     access_at.clone().unwrap_or(at.clone()),
-                    format!("client {name}: access lists no key prefix, so the client could do nothing"),
+                    format!(
+                        "client {name}: access lists no key prefix, so the client could do nothing"
+                    ),
                     "list the prefixes it needs under `read` or `readwrite`, or remove the client",
                 );
             }
