@@ -604,5 +604,7 @@ fn from_3_5_on_snapshots_are_verified_and_restored_with_etcdutl() {
     member.stop();
 }
 
+#[path = "maint/auth.rs"]
+mod auth;
 #[path = "maint/restore.rs"]
 mod restore;
