@@ -70,7 +70,53 @@ impl Etcd {
     pub fn line(&self) -> Line {
         Line::of(&self.version).unwrap_or(Line::V3_4)
     }
+
+    /// `ETCD_TLS_MIN_VERSION`'s value, for the releases that know
+    /// `--tls-min-version`: "Add `etcd --tls-min-version --tls-max-version`"
+    /// is in the etcd CHANGELOG under v3.4.25 (etcd-io/etcd#15486), v3.5.8
+    /// (#15483) and v3.6.0 (#15156). Earlier releases (3.4.16, Debian's
+    /// 3.4.23, 3.5.0–3.5.7) get nothing: etcd 3.4, 3.5 and 3.6 only warn
+    /// "unrecognized environment variable" at an `ETCD_*` variable they do
+    /// not know (`verifyEnv` in `pkg/flags/flag.go`) and start without it, so
+    /// a rendered setting the release cannot read would be silently lost.
+    ///
+    /// Every one of these releases already refuses anything below TLS 1.2
+    /// (its `TLSInfo` sets `MinVersion: tls.VersionTLS12`, and the flag
+    /// defaults to TLS1.2); rendering it states the floor where the release
+    /// can read it, so a later default cannot lower it unnoticed.
+    pub fn tls_min_version(&self) -> Option<&'static str> {
+        let v = parse_version(&self.version)?;
+        let knows = match self.line() {
+            Line::V3_4 => v >= (3, 4, 25),
+            Line::V3_5 => v >= (3, 5, 8),
+            Line::V3_6 => true,
+        };
+        knows.then_some("TLS1.2")
+    }
 }
+
+/// `ETCD_CIPHER_SUITES` for TLS 1.2, on every line: the ECDHE suites with
+/// an AEAD cipher (AES-GCM, ChaCha20-Poly1305), for ECDSA and RSA keys
+/// alike (`pki.algorithm` is either), so that no CBC or SHA-1 suite is
+/// negotiated on the client or the peer port. TLS 1.3 has only AEAD suites,
+/// which Go does not let anyone configure.
+///
+/// An unknown name stops etcd ("unexpected TLS cipher suite"), so these are
+/// names each line's `tlsutil.GetCipherSuite` accepts whatever Go it was
+/// built with: the AES-GCM names are Go's own; ChaCha20's are given without
+/// `_SHA256`: the only spelling in 3.4's table for Go before 1.15
+/// (`pkg/tlsutil/cipher_suites.go` up to 3.4.18, whose official builds use
+/// Go 1.12.17, 3.4.16 among them), and one that 3.4 for Go 1.15 and later
+/// and every 3.5 and 3.6 release (`client/pkg/tlsutil/cipher_suites.go`)
+/// map by name to the `_SHA256` suite, whatever Go calls it.
+pub const CIPHER_SUITES: &[&str] = &[
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+];
 
 /// The first 3.5 release that a 3.6 member may join or replace: every
 /// member must run it (or later) before the upgrade to 3.6.
@@ -225,6 +271,50 @@ mod upgrade_tests {
         assert!(early.contains("3.5.26 or later"), "{early}");
         let note = check_upgrade("3.5.26", "3.6.4").unwrap().unwrap();
         assert!(note.contains("etcdutl check v2store"), "{note}");
+    }
+}
+
+#[cfg(test)]
+mod tls_tests {
+    use super::*;
+
+    fn etcd(version: &str) -> Etcd {
+        Etcd {
+            version: version.into(),
+            arch: Arch::Amd64,
+            sha256: String::new(),
+            url: None,
+        }
+    }
+
+    #[test]
+    fn tls_min_version_only_where_the_release_knows_the_flag() {
+        for v in ["3.4.16", "3.4.23", "3.4.24", "3.5.0", "3.5.7"] {
+            assert_eq!(etcd(v).tls_min_version(), None, "{v}");
+        }
+        for v in [
+            "3.4.25", "3.4.45", "3.5.8", "3.5.16", "3.5.33", "3.6.0", "3.6.14",
+        ] {
+            assert_eq!(etcd(v).tls_min_version(), Some("TLS1.2"), "{v}");
+        }
+    }
+
+    #[test]
+    fn cipher_suites_are_aead_ecdhe_for_both_key_types() {
+        for s in CIPHER_SUITES {
+            assert!(s.starts_with("TLS_ECDHE_"), "{s}");
+            assert!(
+                s.contains("_GCM_") || s.ends_with("_CHACHA20_POLY1305"),
+                "{s}"
+            );
+        }
+        for kind in ["ECDSA", "RSA"] {
+            let n = CIPHER_SUITES
+                .iter()
+                .filter(|s| s.starts_with(&format!("TLS_ECDHE_{kind}_WITH_")))
+                .count();
+            assert_eq!(n, 3, "{kind}");
+        }
     }
 }
 

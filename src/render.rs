@@ -339,6 +339,10 @@ struct Vars<'a> {
     initial_cluster: String,
     initial_cluster_state: &'static str,
     peer_hostname: String,
+    /// `ETCD_CIPHER_SUITES`: comma-separated, see [`crate::release::CIPHER_SUITES`].
+    cipher_suites: String,
+    /// `ETCD_TLS_MIN_VERSION`, for the releases that know it.
+    tls_min_version: Option<&'static str>,
     endpoints: String,
     /// How many members the cluster has.
     members: usize,
@@ -439,6 +443,8 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout, b: &Bootstrap) 
         initial_cluster: b.initial_cluster.clone(),
         initial_cluster_state: b.state.as_str(),
         peer_hostname: crate::model::peer_hostname(&cluster.name),
+        cipher_suites: crate::release::CIPHER_SUITES.join(","),
+        tls_min_version: cluster.etcd.tls_min_version(),
         endpoints: cluster
             .nodes
             .iter()

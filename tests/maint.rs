@@ -22,88 +22,11 @@ mod support;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use support::member::{Member, etcdctl, node_root, wait_healthy};
 use support::{Gen, both, run_ok};
-
-/// A running member, killed when dropped (also when a test fails).
-struct Member {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Member {
-    /// etcd of the node tree copied at `root`, with its etcd.conf's
-    /// environment, every absolute path in it taken under `root`.
-    fn start(root: &Path) -> Member {
-        let conf = fs::read_to_string(root.join("opt/etcd/cfg/etcd.conf")).unwrap();
-        let env: Vec<(String, String)> = etcdpack::envfile::parse(&conf)
-            .unwrap()
-            .into_iter()
-            .map(|(k, v)| {
-                let v = match v.strip_prefix('/') {
-                    Some(rest) => root.join(rest).display().to_string(),
-                    None => v,
-                };
-                (k, v)
-            })
-            .collect();
-        let log = root.with_extension("log");
-        let out = fs::File::create(&log).unwrap();
-        let child = Command::new(root.join("opt/etcd/bin/etcd"))
-            .env_clear()
-            .envs(env)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        Member { child, log }
-    }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The copy of node `node`'s tree that a member runs from: `work/<node>`.
-fn node_root(g: &Gen, work: &Path, node: &str) -> PathBuf {
-    let root = work.join(node);
-    run_ok(
-        Command::new("cp")
-            .arg("-a")
-            .arg(g.out.join("nodes").join(node))
-            .arg(&root),
-    );
-    root
-}
-
-/// etcdctl with node `root`'s own certificate (server and client auth),
-/// talking to `endpoints`.
-fn etcdctl(root: &Path, endpoints: &str) -> Command {
-    let ssl = root.join("opt/etcd/ssl");
-    let mut c = Command::new("etcdctl");
-    c.env("ETCDCTL_API", "3")
-        .env("ETCDCTL_ENDPOINTS", endpoints)
-        .env("ETCDCTL_CACERT", ssl.join("ca.pem"))
-        .env("ETCDCTL_CERT", ssl.join("server.pem"))
-        .env("ETCDCTL_KEY", ssl.join("server-key.pem"))
-        .env("ETCDCTL_COMMAND_TIMEOUT", "10s");
-    c
-}
 
 /// etcdctl `args`, which must succeed; its stdout.
 fn ctl_ok(root: &Path, endpoints: &str, args: &[&str]) -> String {
@@ -128,24 +51,6 @@ fn maint_ok(root: &Path, args: &[&str]) -> String {
         both(&out)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn wait_healthy(root: &Path, endpoints: &str, members: &[&Member]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = etcdctl(root, endpoints)
-            .args(["endpoint", "health"])
-            .output()
-            .unwrap();
-        if out.status.success() {
-            return;
-        }
-        if Instant::now() > deadline {
-            let logs: String = members.iter().map(|m| m.log()).collect();
-            panic!("{endpoints} not healthy:\n{}\n{logs}", both(&out));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
 }
 
 /// The keys under `prefix` with their values, as `k=v` lines, read from

@@ -211,6 +211,21 @@ fn etcd_conf_follows_the_release_line() {
             .contains("\nETCD_ENABLE_V2=true\n")
     );
     assert!(!conf_of("3.6.4", "amd64", "").contains("ETCD_ENABLE_V2"));
+    // ETCD_TLS_MIN_VERSION only where the release knows it; the suites everywhere.
+    let suites = "\nETCD_CIPHER_SUITES=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305\n";
+    for v in ["3.4.16", "3.4.23", "3.5.7"] {
+        let conf = conf_of(v, "amd64", "");
+        assert!(conf.contains(suites), "{v}: {conf}");
+        assert!(!conf.contains("ETCD_TLS_MIN_VERSION"), "{v}: {conf}");
+    }
+    for v in ["3.4.25", "3.5.8", "3.5.21", "3.6.4"] {
+        let conf = conf_of(v, "amd64", "");
+        assert!(conf.contains(suites), "{v}: {conf}");
+        assert!(
+            conf.contains("\nETCD_TLS_MIN_VERSION=TLS1.2\n"),
+            "{v}: {conf}"
+        );
+    }
     // Every line's file is a clean EnvironmentFile.
     for v in ["3.4.16", "3.5.21", "3.6.4"] {
         envfile::lint(&conf_of(v, "arm64", "")).unwrap();

@@ -11,6 +11,7 @@
 pub mod clients;
 pub mod fetching;
 mod generate;
+pub mod member;
 mod output;
 pub mod packaging;
 mod prereq;
