@@ -16,7 +16,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::cluster::{Cluster, Format, HEALTHY_WITHIN, Writer, assert_forms, served_pem};
+use crate::cluster::{
+    Cluster, Format, HEALTHY_WITHIN, Writer, assert_forms, assert_policy_applied, client_etcdctl,
+    served_pem,
+};
+use crate::support::both;
 use crate::{e2e, restarts, rotation, support};
 
 /// Whether `unit` on node `i` is enabled and active, as the install left it.
@@ -106,9 +110,17 @@ fn certificate_check(c: &Cluster) {
 #[test]
 fn deb_cluster_forms_survives_failures_and_upgrades() {
     support::require!(e2e::NODES, support::STANDIN);
-    let mut c = Cluster::install("systemd-deb", "127.0.3", Format::Deb);
+    // etcd's auth left off at first: release 2 turns it on under a writer.
+    let mut c = Cluster::install_with(
+        "systemd-deb",
+        "127.0.3",
+        Format::Deb,
+        "auth: { enabled: false }\n",
+    );
     assert_forms(&c);
     c.log("formed");
+    let open = client_etcdctl(&c, "flannel", &["put", "/registry/secrets/x", "open"]);
+    assert!(open.status.success(), "{}", both(&open));
     for i in 1..=3 {
         assert_timer_runs(&c, i, "etcd-cert-check.timer");
         // No backups asked for: no backup units (list-unit-files fails on finding none).
@@ -169,12 +181,13 @@ fn deb_cluster_forms_survives_failures_and_upgrades() {
     c.wait_local_value(3, "/e2e/while-3-off", "yes");
     c.log("node power cycle");
 
-    // A changed tuning value and backups turned on, regenerated into the same out dir (the
-    // PKI is reused), give release 2.
+    // A changed tuning value, backups and etcd's auth turned on, regenerated into the same
+    // out dir (the PKI is reused), give release 2.
     let config = fs::read_to_string(&c.generated.config).unwrap();
     fs::write(
         &c.generated.config,
-        config + "tuning: { quota_backend_bytes: 4GiB }\nbackup: { enabled: true, interval: 6h }\n",
+        config.replace("auth: { enabled: false }\n", "")
+            + "tuning: { quota_backend_bytes: 4GiB }\nbackup: { enabled: true, interval: 6h }\n",
     )
     .unwrap();
     let ca_before = fs::read(c.generated.out.join("pki/ca.pem")).unwrap();
@@ -236,6 +249,10 @@ fn deb_cluster_forms_survives_failures_and_upgrades() {
         .collect();
     assert_eq!(keys.len(), 1 + 6 + 1, "{all}");
     c.log("all-at-once upgrade");
+    // The upgrade's etcd-auth.service turned auth on, with the writer of the upgrade running
+    // (it lost no acknowledged write).
+    assert_policy_applied(&c, Duration::from_secs(120));
+    c.log("access policy applied");
 
     // Renewal: every leaf re-issued from the same CA, with a changed compaction retention,
     // gives release 3, installed while etcd-3's member is stopped. etcd-1's and etcd-2's

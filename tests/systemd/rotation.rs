@@ -33,7 +33,8 @@ fn put_at(
         .arg(format!("--cert={}", cert.display()))
         .arg(format!("--key={}", key.display()))
         .args(["--dial-timeout=3s", "--command-timeout=5s", "put"])
-        .arg(format!("/e2e/rotation/{what}"))
+        // Under /registry/, which kube-apiserver's role may write (auth is on).
+        .arg(format!("/registry/e2e-rotation/{what}"))
         .arg(what)
         .output()
         .unwrap()

@@ -6,7 +6,7 @@
 use std::fs;
 use std::time::Duration;
 
-use crate::cluster::{Cluster, Format, assert_forms};
+use crate::cluster::{Cluster, Format, assert_forms, assert_policy_applied};
 use crate::{e2e, restarts, support};
 
 #[test]
@@ -19,9 +19,12 @@ fn rpm_cluster_forms_and_a_broken_config_fails() {
             format!("etcd-test-etcd-{i}-3.4.16-1.x86_64")
         );
     }
-    // %post enabled and started etcd; the cluster forms.
+    // %post enabled and started etcd; the cluster forms, and once all three members run,
+    // etcd-auth.service applies the access policy the packages carry.
     assert_forms(&c);
     c.log("formed");
+    assert_policy_applied(&c, Duration::from_secs(120));
+    c.log("access policy applied");
 
     // Every node runs `rpm -U` at the same moment: each %post restarts its member under the
     // cluster's restart lock, only while the others are healthy.
