@@ -173,6 +173,7 @@ pub fn run(plan: Plan, run: &Run, bins: &OnDemand) -> Result<Manifest> {
             })
             .collect(),
         retired,
+        access: Some(crate::config::access::AccessRecord::of(cluster)),
     };
     // Every artifact is on disk before the manifest names it.
     unsynced.sync()?;

@@ -28,6 +28,10 @@ pub struct Manifest {
     /// machine that still has the old package upgrades.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired: Vec<Retired>,
+    /// The access policy the packages carry (`auth`, `clients[].access`);
+    /// absent in a manifest written before etcdpack kept one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<crate::config::access::AccessRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -273,6 +277,7 @@ mod tests {
                 not_after: "x".into(),
                 rotation: None,
             },
+            access: None,
             nodes: vec![NodeInfo {
                 name: "n1".into(),
                 ip: "127.0.0.1".into(),

@@ -462,3 +462,78 @@ fn plan_and_gen_refuse_a_skipped_minor_release_and_a_downgrade() {
     }
     assert_eq!(std::fs::read(g.out.join("SHA256SUMS")).unwrap(), sums);
 }
+
+/// The access policy's lines of `plan --json`.
+fn access_changes(plan: &Value) -> Vec<String> {
+    plan["access"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn plan_says_what_a_changed_access_policy_does() {
+    support::require!(support::STANDIN);
+    let g = Gen::new(&["10.0.0.1"], "auth: { enabled: false }\n");
+    let base = std::fs::read_to_string(&g.config).unwrap();
+    let base = base.replace("auth: { enabled: false }\n", "");
+    g.run_ok(&[]);
+    // Auth off, and it stays off: nothing to say.
+    assert_eq!(access_changes(&plan_json(&g)), Vec::<String>::new());
+
+    // Turned on: the whole policy is new.
+    std::fs::write(&g.config, &base).unwrap();
+    let on = access_changes(&plan_json(&g));
+    for line in [
+        "+ etcd's auth turned on",
+        "+ user root (role root)",
+        "+ user etcd-1 (role root)",
+        "+ user flannel (role flannel)",
+        "+ role kube-apiserver: compact_rev_key readwrite",
+    ] {
+        assert!(on.iter().any(|l| l == line), "no {line:?} in {on:#?}");
+    }
+    g.run_ok(&[]);
+    assert_eq!(access_changes(&plan_json(&g)), Vec::<String>::new());
+
+    // flannel narrowed to reading, a client added, kube-apiserver dropped.
+    std::fs::write(
+        &g.config,
+        format!(
+            "{base}clients:\n  - {{ name: etcdctl }}\n  - {{ name: flannel, access: {{ read: [/coreos.com/network/] }} }}\n  - {{ name: mon, access: {{ read: [/] }} }}\n"
+        ),
+    )
+    .unwrap();
+    let changed = access_changes(&plan_json(&g));
+    assert_eq!(
+        changed,
+        [
+            "+ user mon (role mon)",
+            "- user kube-apiserver",
+            "~ role flannel: /coreos.com/network/ readwrite → read",
+            "+ role mon: / read",
+            "- role kube-apiserver: /registry/ readwrite",
+            "- role kube-apiserver: compact_rev_key readwrite",
+            "- role kube-apiserver",
+        ]
+    );
+    // The text names it too.
+    let text = run_ok(
+        etcdpack()
+            .args(["plan", "-c"])
+            .arg(&g.config)
+            .arg("-o")
+            .arg(&g.out)
+            .arg("--mirror")
+            .arg(mirror())
+            .arg("--etcd-sha256")
+            .arg(&standin().sha256),
+    );
+    assert!(
+        text.contains("\nAccess policy, which etcd-auth.service applies")
+            && text.contains("\n  ~ role flannel: /coreos.com/network/ readwrite → read\n"),
+        "{text}"
+    );
+}

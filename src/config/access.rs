@@ -12,7 +12,7 @@
 //! requires before auth is enabled, has no password: no certificate
 //! etcdpack issues is named root unless a client is.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Client, Cluster};
 
@@ -33,7 +33,7 @@ pub enum Access {
 }
 
 /// A permission on a key prefix, as etcd names its types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Perm {
     #[serde(rename = "read")]
     Read,
@@ -51,14 +51,14 @@ impl Perm {
 }
 
 /// One user of the policy and the one role it has.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyUser {
     pub name: String,
     pub role: String,
 }
 
 /// One permission of a role: `perm` on every key starting with `prefix`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     pub role: String,
     pub perm: Perm,
@@ -67,7 +67,7 @@ pub struct Grant {
 
 /// The users, roles and permissions the cluster runs with, whole: what
 /// is not in it is removed by `etcd-maint auth apply`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
     /// `root` first, then the nodes, then the clients, in config order.
     pub users: Vec<PolicyUser>,
@@ -170,4 +170,112 @@ pub fn prefix_problem(prefix: &str) -> Option<String> {
         .chars()
         .find(|&c| !allowed(c))
         .map(|c| format!("holds {c:?}"))
+}
+
+/// The policy a run built into the packages, as `manifest.json` records
+/// it: what the next `plan` compares with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRecord {
+    /// `auth.enabled`.
+    pub enabled: bool,
+    #[serde(flatten)]
+    pub policy: Policy,
+}
+
+impl AccessRecord {
+    pub fn of(cluster: &Cluster) -> AccessRecord {
+        AccessRecord {
+            enabled: cluster.auth.enabled,
+            policy: Policy::of(cluster),
+        }
+    }
+
+    /// What moving from `before` (`None`: no record) to `self` changes,
+    /// one line each: `+ user flannel (role flannel)`, `~ role flannel:
+    /// /coreos.com/network/ readwrite → read`, `- user old-tool`.
+    pub fn changes_from(&self, before: Option<&AccessRecord>) -> Vec<String> {
+        let mut out = Vec::new();
+        let (was_on, old) = match before {
+            Some(b) => (b.enabled, Some(&b.policy)),
+            None => (false, None),
+        };
+        match (was_on, self.enabled) {
+            (false, true) => out.push("+ etcd's auth turned on".to_owned()),
+            (true, false) => out.push(
+                "- etcd's auth no longer kept by etcdpack (etcdctl auth disable turns it off)"
+                    .to_owned(),
+            ),
+            _ => {}
+        }
+        if !self.enabled {
+            return out;
+        }
+        let empty = Policy {
+            users: Vec::new(),
+            roles: Vec::new(),
+            grants: Vec::new(),
+        };
+        let old = if was_on {
+            old.unwrap_or(&empty)
+        } else {
+            &empty
+        };
+        for u in &self.policy.users {
+            match old.users.iter().find(|o| o.name == u.name) {
+                None => out.push(format!("+ user {} (role {})", u.name, u.role)),
+                Some(o) if o.role != u.role => {
+                    out.push(format!("~ user {}: role {} → {}", u.name, o.role, u.role))
+                }
+                Some(_) => {}
+            }
+        }
+        for o in &old.users {
+            if !self.policy.users.iter().any(|u| u.name == o.name) {
+                out.push(format!("- user {}", o.name));
+            }
+        }
+        for g in &self.policy.grants {
+            match old
+                .grants
+                .iter()
+                .find(|o| o.role == g.role && o.prefix == g.prefix)
+            {
+                None => out.push(format!(
+                    "+ role {}: {} {}",
+                    g.role,
+                    g.prefix,
+                    g.perm.as_str()
+                )),
+                Some(o) if o.perm != g.perm => out.push(format!(
+                    "~ role {}: {} {} → {}",
+                    g.role,
+                    g.prefix,
+                    o.perm.as_str(),
+                    g.perm.as_str()
+                )),
+                Some(_) => {}
+            }
+        }
+        for o in &old.grants {
+            if !self
+                .policy
+                .grants
+                .iter()
+                .any(|g| g.role == o.role && g.prefix == o.prefix)
+            {
+                out.push(format!(
+                    "- role {}: {} {}",
+                    o.role,
+                    o.prefix,
+                    o.perm.as_str()
+                ));
+            }
+        }
+        for r in &old.roles {
+            if !self.policy.roles.contains(r) {
+                out.push(format!("- role {r}"));
+            }
+        }
+        out
+    }
 }

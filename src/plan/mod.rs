@@ -25,6 +25,7 @@ use serde::Serialize;
 
 use crate::clock::Clock;
 use crate::config::Cluster;
+use crate::config::access::AccessRecord;
 use crate::model::{Bootstrap, CertId, Format, Identity, out};
 use crate::output::{Manifest, Previous};
 use crate::pki::{self, CaAction, LeafStep, PkiPlan, SealStep};
@@ -55,11 +56,26 @@ pub struct Plan {
     /// The phase of a CA rotation the run leaves the output in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_rotation: Option<crate::model::Rotation>,
+    pub access: AccessPlan,
     pub summary: Summary,
     pub warnings: Vec<String>,
     /// The PKI decisions, carried out as they are by [`crate::execute`].
     #[serde(skip)]
     pub pki: PkiPlan,
+}
+
+/// The access policy the packages carry, and how it differs from the one
+/// the previous run built (which each node's etcd-auth.service applies once
+/// its package is installed).
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessPlan {
+    /// `auth.enabled`.
+    pub enabled: bool,
+    /// Whether the previous run recorded its policy (older manifests did
+    /// not): without it, `changes` lists the whole policy.
+    pub recorded: bool,
+    /// One line each, `+`, `~` or `-` (see [`AccessRecord::changes_from`]).
+    pub changes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -430,6 +446,15 @@ pub fn build(run: &Run) -> Result<Plan> {
         records: vec![out::SUMS.to_owned(), out::MANIFEST.to_owned()],
         source_date_epoch,
         ca_rotation: renewal.rotation.recorded(),
+        access: {
+            let now = AccessRecord::of(cluster);
+            let before = previous.and_then(|m| m.access.as_ref());
+            AccessPlan {
+                enabled: now.enabled,
+                recorded: before.is_some(),
+                changes: now.changes_from(before),
+            }
+        },
         summary,
         warnings: cluster.warnings.clone(),
         pki,

@@ -95,6 +95,21 @@ pub fn render_text(plan: &Plan) -> String {
             let _ = writeln!(s, "  - {}", plan.out.join(r).display());
         }
     }
+    let a = &plan.access;
+    if !a.changes.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nAccess policy{}, which etcd-auth.service applies once a node's package is installed (on a node, `etcd-maint auth plan` shows what it would change in the running cluster):",
+            if a.recorded {
+                ""
+            } else {
+                " (the previous run recorded none: all of it)"
+            }
+        );
+        for c in &a.changes {
+            let _ = writeln!(s, "  {c}");
+        }
+    }
     if !plan.membership.is_empty() {
         let _ = writeln!(
             s,
