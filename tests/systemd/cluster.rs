@@ -655,10 +655,10 @@ pub fn assert_policy_applied(c: &Cluster, within: Duration) {
     assert!(both(&out).contains("permission denied"), "{}", both(&out));
     // Every node's request is done (each applies it once the lock is its turn).
     for i in 1..=3 {
-        let pending = c.node(i).sh_ok(&format!(
+        let pending = c.node(i).sh_ok(
             "for _ in $(seq 60); do [ -e /var/lib/etcdpack/auth-pending ] || break; sleep 1; done; \
-             ls /var/lib/etcdpack/auth-pending 2>/dev/null || echo none"
-        ));
+             ls /var/lib/etcdpack/auth-pending 2>/dev/null || echo none",
+        );
         assert_eq!(pending.trim(), "none", "etcd-{i}");
     }
 }

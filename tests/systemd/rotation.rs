@@ -44,10 +44,11 @@ fn put_at(
 /// node 1 by hand leaves a client of the next CA refused there, until the trust phase's
 /// package restarts the member, and then it is let in.
 fn a_bundle_counts_once_its_member_restarted(c: &Cluster, pki: &Path, dir: &Path) {
+    // Named etcdctl, a root user of the access policy: refused or let in by TLS alone.
     let (cert, key) = strangers::issue(
         dir,
         "probe",
-        "probe",
+        "etcdctl",
         &[],
         &pki.join("next-ca.pem"),
         &pki.join("next-ca-key.pem"),
