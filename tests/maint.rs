@@ -15,7 +15,10 @@
 //!   three-member cluster that serves every key of the snapshot and none
 //!   written after it;
 //! - `cert-check` passes far from the certificate's expiry and warns and
-//!   fails inside the window.
+//!   fails inside the window;
+//! - `cis` passes every CIS item on a member as generated, and fails the
+//!   item a member's own command line or environment breaks (see
+//!   `maint/cis.rs`).
 
 mod support;
 
@@ -37,8 +40,18 @@ impl Member {
     /// etcd of the node tree copied at `root`, with its etcd.conf's
     /// environment, every absolute path in it taken under `root`.
     fn start(root: &Path) -> Member {
+        Member::start_with(root, &[], |_| {})
+    }
+
+    /// [`Member::start`] with `args` on etcd's command line and its
+    /// environment changed by `edit` first.
+    fn start_with(
+        root: &Path,
+        args: &[&str],
+        edit: impl FnOnce(&mut Vec<(String, String)>),
+    ) -> Member {
         let conf = fs::read_to_string(root.join("opt/etcd/cfg/etcd.conf")).unwrap();
-        let env: Vec<(String, String)> = etcdpack::envfile::parse(&conf)
+        let mut env: Vec<(String, String)> = etcdpack::envfile::parse(&conf)
             .unwrap()
             .into_iter()
             .map(|(k, v)| {
@@ -49,9 +62,11 @@ impl Member {
                 (k, v)
             })
             .collect();
+        edit(&mut env);
         let log = root.with_extension("log");
         let out = fs::File::create(&log).unwrap();
         let child = Command::new(root.join("opt/etcd/bin/etcd"))
+            .args(args)
             .env_clear()
             .envs(env)
             .stdin(Stdio::null())
@@ -606,3 +621,6 @@ fn from_3_5_on_snapshots_are_verified_and_restored_with_etcdutl() {
 
 #[path = "maint/restore.rs"]
 mod restore;
+
+#[path = "maint/cis.rs"]
+mod cis;

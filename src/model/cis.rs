@@ -145,7 +145,10 @@ mod tests {
             );
             assert!(!item.check.flags().is_empty());
         }
-        assert_eq!(env_name("peer-client-cert-auth"), "ETCD_PEER_CLIENT_CERT_AUTH");
+        assert_eq!(
+            env_name("peer-client-cert-auth"),
+            "ETCD_PEER_CLIENT_CERT_AUTH"
+        );
         assert!(mode_ok(0o700) && mode_ok(0o500) && mode_ok(0));
         assert!(!mode_ok(0o750) && !mode_ok(0o2700) && !mode_ok(0o701));
     }

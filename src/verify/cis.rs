@@ -54,8 +54,7 @@ impl Config {
                 } else {
                     args.next().cloned().unwrap_or_default()
                 });
-            } else if let Some(value) = rest.strip_prefix(flag).and_then(|v| v.strip_prefix('='))
-            {
+            } else if let Some(value) = rest.strip_prefix(flag).and_then(|v| v.strip_prefix('=')) {
                 found = Some(value.to_owned());
             }
         }
@@ -219,7 +218,10 @@ fn data_dir_created(
                 Check::DataDirMode => {
                     let mode = u32::from_str_radix(&c.mode, 8).unwrap_or(u32::MAX);
                     if !cis::mode_ok(mode) {
-                        return Err(format!("{}: creates {data_dir} with mode {}", a.rel, c.mode));
+                        return Err(format!(
+                            "{}: creates {data_dir} with mode {}",
+                            a.rel, c.mode
+                        ));
                     }
                     said.push(format!("{} creates it {}", format, c.mode));
                 }
@@ -237,6 +239,7 @@ fn data_dir_created(
             }
         }
     }
+    said.sort();
     said.dedup();
     Ok(format!("{data_dir}: {}", said.join(", ")))
 }
@@ -357,7 +360,10 @@ pub(super) fn read_config(tree: &Path) -> Result<Config, String> {
             None => (false, file.as_str()),
         };
         let rel = path.trim_start_matches('/');
-        match inside(tree, rel).ok().and_then(|p| fs::read_to_string(p).ok()) {
+        match inside(tree, rel)
+            .ok()
+            .and_then(|p| fs::read_to_string(p).ok())
+        {
             Some(text) => {
                 let vars = crate::envfile::parse(&text)
                     .map_err(|e| format!("{rel} is no EnvironmentFile systemd reads ({e:#})"))?;
@@ -365,7 +371,11 @@ pub(super) fn read_config(tree: &Path) -> Result<Config, String> {
                 config.env_source = rel.to_owned();
             }
             None if optional => {}
-            None => return Err(format!("{unit_rel} reads {path}, which the node's tree does not hold")),
+            None => {
+                return Err(format!(
+                    "{unit_rel} reads {path}, which the node's tree does not hold"
+                ));
+            }
         }
     }
     Ok(config)
@@ -423,8 +433,16 @@ mod tests {
     #[test]
     fn a_flag_wins_over_the_environment_as_etcd_reads_them() {
         let c = config(
-            &["--auto-tls", "-cert-file", "/c.pem", "--client-cert-auth=false"],
-            &[("ETCD_CLIENT_CERT_AUTH", "true"), ("ETCD_KEY_FILE", "/k.pem")],
+            &[
+                "--auto-tls",
+                "-cert-file",
+                "/c.pem",
+                "--client-cert-auth=false",
+            ],
+            &[
+                ("ETCD_CLIENT_CERT_AUTH", "true"),
+                ("ETCD_KEY_FILE", "/k.pem"),
+            ],
         );
         assert_eq!(c.setting("auto-tls", true).unwrap().value, "true");
         assert_eq!(c.setting("cert-file", false).unwrap().value, "/c.pem");
