@@ -597,26 +597,9 @@ pub fn render_maint(
     t.render(MAINT_SCRIPT, &ctx)
 }
 
-/// What `etcd-maint cis` needs of the CIS items' table ([`cis::ITEMS`]):
-/// each item as `cis_item ID KIND "FLAG..." "TITLE"` lays it out.
+/// What `etcd-maint cis` needs of the CIS items' table.
 fn cis_vars(ctx: &mut Context) {
-    #[derive(Serialize)]
-    struct Item {
-        id: &'static str,
-        kind: &'static str,
-        flags: String,
-        title: &'static str,
-    }
-    let items: Vec<Item> = cis::ITEMS
-        .iter()
-        .map(|i| Item {
-            id: i.id,
-            kind: i.check.kind(),
-            flags: i.check.flags().join(" "),
-            title: i.title,
-        })
-        .collect();
-    ctx.insert("cis_items", &items);
+    ctx.insert("cis_items", &cis::script_items());
     ctx.insert("data_dir_flag", cis::DATA_DIR);
     ctx.insert("kubernetes_ca", cis::KUBERNETES_CA);
 }

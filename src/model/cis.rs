@@ -119,6 +119,30 @@ pub const ITEMS: &[Item] = &[
     },
 ];
 
+/// An item as the maintenance script lays it out:
+/// `cis_item ID KIND "FLAG..." "TITLE"`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScriptItem {
+    pub id: &'static str,
+    pub kind: &'static str,
+    /// Without dashes, separated by spaces.
+    pub flags: String,
+    pub title: &'static str,
+}
+
+/// [`ITEMS`], as the maintenance script's list is rendered from them.
+pub fn script_items() -> Vec<ScriptItem> {
+    ITEMS
+        .iter()
+        .map(|i| ScriptItem {
+            id: i.id,
+            kind: i.check.kind(),
+            flags: i.check.flags().join(" "),
+            title: i.title,
+        })
+        .collect()
+}
+
 /// The variable etcd reads for `flag`: `cert-file` → `ETCD_CERT_FILE`.
 pub fn env_name(flag: &str) -> String {
     format!("ETCD_{}", flag.to_ascii_uppercase().replace('-', "_"))
