@@ -21,6 +21,7 @@ use crate::config::{Arch, Cluster, Node};
 use crate::envfile;
 pub use crate::model::Bootstrap;
 use crate::model::Owner;
+use crate::model::cis;
 use crate::model::{ClusterState, Layout};
 use crate::release::Line;
 
@@ -71,6 +72,7 @@ pub const TEMPLATES: &[Template] = &[
     maint_part!("backup"),
     maint_part!("restart"),
     maint_part!("auth"),
+    maint_part!("cis"),
     Template {
         name: "etcd-cert-check.service",
         text: include_str!("../templates/etcd-cert-check.service"),
@@ -564,7 +566,15 @@ pub fn render_maint(
         "cert_not_after_date",
         &crate::model::rfc3339(cert_not_after),
     );
+    cis_vars(&mut ctx);
     t.render(MAINT_SCRIPT, &ctx)
+}
+
+/// What `etcd-maint cis` needs of the CIS items' table.
+fn cis_vars(ctx: &mut Context) {
+    ctx.insert("cis_items", &cis::script_items());
+    ctx.insert("data_dir_flag", cis::DATA_DIR);
+    ctx.insert("kubernetes_ca", cis::KUBERNETES_CA);
 }
 
 /// One entry of the tree a script handles, as the script templates see it.

@@ -2,7 +2,8 @@
 //! the run that wrote it — checksums, certificate chains and expiry, each
 //! node's certificate against its name and IP, private-key modes inside the
 //! artifacts, and that the CA key is in no artifact and no node tree, in
-//! any encoding ([`pki::KeyFinder`]).
+//! any encoding ([`pki::KeyFinder`]), and the CIS benchmark's etcd items
+//! on each node's rendered configuration ([`cis`]).
 //!
 //! The directory is not trusted either: every path taken from
 //! `SHA256SUMS` or `manifest.json` must be a plain relative path inside it,
@@ -20,6 +21,8 @@ use crate::model::out;
 use crate::output::{Manifest, parse_sums};
 use crate::package::{self, Format};
 use crate::pki;
+
+mod cis;
 
 /// `verify` found a problem (exit code 3).
 #[derive(Debug, thiserror::Error)]
@@ -364,6 +367,19 @@ pub fn verify(dir: &Path) -> Result<Report> {
             let what = format!("{}: holds {}'s key only sealed", a.rel, node.name);
             check_clean(&mut r, a, what, &scan);
         }
+    }
+
+    // The CIS benchmark's etcd items, on what each node will run with.
+    let cas: Vec<&str> = [Some(ca_pem.as_str()), next_ca_pem.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    for (node, tree) in &trees {
+        let own: Vec<&Artifact> = artifacts
+            .iter()
+            .filter(|a| node.artifacts.iter().any(|x| x.path == a.rel))
+            .collect();
+        cis::check(&mut r, node, tree, &cas, &own);
     }
 
     for a in &artifacts {

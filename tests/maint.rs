@@ -15,7 +15,10 @@
 //!   three-member cluster that serves every key of the snapshot and none
 //!   written after it;
 //! - `cert-check` passes far from the certificate's expiry and warns and
-//!   fails inside the window.
+//!   fails inside the window;
+//! - `cis` passes every CIS item on a member as generated, and fails the
+//!   item a member's own command line or environment breaks (see
+//!   `maint/cis.rs`).
 
 mod support;
 
@@ -511,5 +514,7 @@ fn from_3_5_on_snapshots_are_verified_and_restored_with_etcdutl() {
 
 #[path = "maint/auth.rs"]
 mod auth;
+#[path = "maint/cis.rs"]
+mod cis;
 #[path = "maint/restore.rs"]
 mod restore;

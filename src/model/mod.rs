@@ -8,11 +8,13 @@
 //! - [`Blob`]: a file's data, shared, with its digests computed once.
 //! - [`CertId`]: the one spelling of a certificate's id and its files.
 //! - [`Bootstrap`]: how a member comes up the first time.
+//! - [`cis`]: the CIS benchmark's etcd items, checked on a member and by verify.
 
 mod arch;
 mod blob;
 mod bootstrap;
 mod certs;
+pub mod cis;
 mod format;
 mod identity;
 mod layout;

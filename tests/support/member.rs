@@ -12,7 +12,7 @@ use super::{Gen, both, run_ok};
 
 /// A running member, killed when dropped (also when a test fails).
 pub struct Member {
-    child: Child,
+    pub child: Child,
     log: PathBuf,
 }
 
@@ -20,8 +20,18 @@ impl Member {
     /// etcd of the node tree copied at `root`, with its etcd.conf's
     /// environment, every absolute path in it taken under `root`.
     pub fn start(root: &Path) -> Member {
+        Member::start_with(root, &[], |_| {})
+    }
+
+    /// [`Member::start`] with `args` on etcd's command line and its
+    /// environment changed by `edit` first.
+    pub fn start_with(
+        root: &Path,
+        args: &[&str],
+        edit: impl FnOnce(&mut Vec<(String, String)>),
+    ) -> Member {
         let conf = fs::read_to_string(root.join("opt/etcd/cfg/etcd.conf")).unwrap();
-        let env: Vec<(String, String)> = etcdpack::envfile::parse(&conf)
+        let mut env: Vec<(String, String)> = etcdpack::envfile::parse(&conf)
             .unwrap()
             .into_iter()
             .map(|(k, v)| {
@@ -32,9 +42,11 @@ impl Member {
                 (k, v)
             })
             .collect();
+        edit(&mut env);
         let log = root.with_extension("log");
         let out = fs::File::create(&log).unwrap();
         let child = Command::new(root.join("opt/etcd/bin/etcd"))
+            .args(args)
             .env_clear()
             .envs(env)
             .stdin(Stdio::null())
