@@ -84,6 +84,9 @@ pub enum Rule {
     /// A `backup:` setting is malformed: the interval, the directory or
     /// the number of snapshots to keep.
     Backup,
+    /// A `backup.recipients` entry is not a recipient age can encrypt to
+    /// (an X25519 `age1…` or an SSH public key), or is listed twice.
+    Recipient,
 }
 
 /// One broken rule, with its place and the fix.
