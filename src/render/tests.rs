@@ -275,6 +275,15 @@ fn etcd_maint_backup_with_recipients_snapshot() {
         text.contains("keeping the newest 7; encrypted\n#                     to backup.recipients (.db.age)\n"),
         "{text}"
     );
+    // The unit's private /var/tmp holds the snapshot in clear.
+    let mut on = c.clone();
+    on.backup.enabled = true;
+    let r = render(&on, 0);
+    let unit = r.maint_unit(MaintUnit::BackupService).unwrap();
+    assert!(
+        unit.contains("\n# even after a kill.\nPrivateTmp=yes\nPrivateDevices=yes\n"),
+        "{unit}"
+    );
     let from = text.find("# The snapshots a backup keeps").unwrap();
     let to = text.find("# restore SNAPSHOT [--identity FILE]").unwrap();
     insta::assert_snapshot!(&text[from..to]);
