@@ -305,7 +305,7 @@ fn backups_are_verified_kept_encrypted_and_restore_a_fresh_three_member_cluster(
     assert!(contents(&data) == before, "the data directory changed");
     assert_eq!(
         listing(data.parent().unwrap()),
-        [data.clone()],
+        std::slice::from_ref(&data),
         "nothing beside the data directory"
     );
     assert!(listing(&tmp).is_empty(), "{:?}", listing(&tmp));
