@@ -395,6 +395,8 @@ struct BackupVars<'a> {
     interval: String,
     dir: &'a str,
     keep: u32,
+    /// Whom every snapshot is encrypted to; none: snapshots in clear.
+    recipients: &'a [String],
 }
 
 /// The key sealed to the node's SSH host key, as the scripts unseal it.
@@ -491,6 +493,7 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout, b: &Bootstrap) 
             interval: time_span(cluster.backup.interval),
             dir: &cluster.backup.dir,
             keep: cluster.backup.keep,
+            recipients: &cluster.backup.recipients,
         },
         maint_units: MaintUnit::of(cluster)
             .into_iter()

@@ -10,8 +10,10 @@
 //!   (alarm NOSPACE, writes refused) back to accepting writes, and changes
 //!   nothing on a healthy member, run twice; it fails clearly when etcd is
 //!   down;
-//! - `backup` writes verified snapshots and keeps the newest N;
-//!   `restore` makes, from one of them, the data directories of a fresh
+//! - `backup` writes verified snapshots and keeps the newest N; with
+//!   `backup.recipients` only their age encryptions reach the backup
+//!   directory (`maint/backup.rs`); `restore` makes, from one of them
+//!   (decrypted with `--identity`), the data directories of a fresh
 //!   three-member cluster that serves every key of the snapshot and none
 //!   written after it;
 //! - `cert-check` passes far from the certificate's expiry and warns and
@@ -197,132 +199,6 @@ fn quota_recover_on_a_healthy_member_keeps_every_key_and_fails_without_etcd() {
 }
 
 #[test]
-fn backups_are_verified_kept_and_restore_a_fresh_three_member_cluster() {
-    support::require!(support::ROOT, support::STANDIN);
-    let ips = ["127.0.7.11", "127.0.7.12", "127.0.7.13"];
-    let g = Gen::new(&ips, "service: { user: root }\nbackup: { keep: 2 }\n");
-    g.run_ok(&[]);
-    let work = tempfile::tempdir().unwrap();
-    let roots: Vec<PathBuf> = (1..=3)
-        .map(|i| node_root(&g, work.path(), &format!("etcd-{i}")))
-        .collect();
-    let eps: Vec<String> = ips.iter().map(|ip| format!("https://{ip}:2379")).collect();
-    let all = eps.join(",");
-    let members: Vec<Member> = roots.iter().map(|r| Member::start(r)).collect();
-    let refs: Vec<&Member> = members.iter().collect();
-    wait_healthy(&roots[0], &all, &refs);
-    for k in 0..20 {
-        ctl_ok(
-            &roots[0],
-            &all,
-            &["put", &format!("/data/{k:02}"), &format!("v{k}")],
-        );
-    }
-
-    // Three backups into one directory, keeping two: each verified, 0600.
-    let dir = work.path().join("backups");
-    let mut said = String::new();
-    for _ in 0..3 {
-        said = maint_ok(&roots[1], &["backup", dir.to_str().unwrap()]);
-    }
-    assert!(
-        said.contains("==> snapshot save of https://127.0.7.12:2379")
-            && said.contains("==> snapshot status")
-            && said.contains("removed "),
-        "{said}"
-    );
-    let mut kept: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    kept.sort();
-    assert_eq!(kept.len(), 2, "{kept:?}");
-    for f in &kept {
-        let name = f.file_name().unwrap().to_str().unwrap();
-        assert!(
-            name.starts_with("snapshot-") && name.ends_with("Z.db") && name.len() == 28,
-            "{name}"
-        );
-        assert_eq!(fs::metadata(f).unwrap().permissions().mode() & 0o777, 0o600);
-        let status = run_ok(
-            etcdctl(&roots[1], &eps[1])
-                .args(["snapshot", "status", "-w", "json"])
-                .arg(f),
-        );
-        assert!(status.contains("\"totalKey\""), "{status}");
-    }
-    let snapshot = kept.last().unwrap().clone();
-
-    // A snapshot dated in the future (a clock once wrong) never pushes out
-    // the one just written: it is left alone, with a warning, and not
-    // counted among those kept.
-    let future = dir.join("snapshot-20991231T000000Z.db");
-    fs::copy(&kept[0], &future).unwrap();
-    let out = maint(&roots[1], &["backup", dir.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", both(&out));
-    assert!(
-        both(&out).contains("is dated after the snapshot just written"),
-        "{}",
-        both(&out)
-    );
-    let mut now: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    now.sort();
-    assert_eq!(now.len(), 3, "{now:?}");
-    assert_eq!(now[0], snapshot, "the newer of the two before it is kept");
-    assert_eq!(now[2], future);
-    assert!(now[1] > snapshot && now[1] < future, "{now:?}");
-
-    // Written after the snapshot: gone after the restore.
-    ctl_ok(&roots[0], &all, &["put", "/data/after", "late"]);
-    let refused = maint(&roots[0], &["restore", snapshot.to_str().unwrap()]);
-    assert_eq!(refused.status.code(), Some(1), "{}", both(&refused));
-    assert!(
-        both(&refused).contains("etcd answers at https://127.0.7.11:2379"),
-        "{}",
-        both(&refused)
-    );
-    for m in members {
-        m.stop();
-    }
-
-    // Every member restored from the same snapshot, with its own name and
-    // peer URL, the old data kept aside; then started as before.
-    for (i, root) in roots.iter().enumerate() {
-        let said = maint_ok(root, &["restore", snapshot.to_str().unwrap()]);
-        assert!(
-            said.contains(&format!("as member etcd-{}", i + 1))
-                && said.contains("moved the old data directory aside"),
-            "{said}"
-        );
-        let data = root.join("var/lib/etcd/default.etcd");
-        assert_eq!(
-            fs::metadata(&data).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
-        assert!(data.join("member/snap/db").is_file());
-    }
-    let members: Vec<Member> = roots.iter().map(|r| Member::start(r)).collect();
-    let refs: Vec<&Member> = members.iter().collect();
-    wait_healthy(&roots[0], &all, &refs);
-    let list = ctl_ok(&roots[0], &all, &["member", "list"]);
-    for (i, ip) in ips.iter().enumerate() {
-        let line = format!(
-            "started, etcd-{}, https://{ip}:2380, https://{ip}:2379",
-            i + 1
-        );
-        assert!(list.contains(&line), "no {line:?} in\n{list}");
-    }
-    let expected: Vec<String> = (0..20).map(|k| format!("/data/{k:02}=v{k}")).collect();
-    for (i, ep) in eps.iter().enumerate() {
-        assert_eq!(local_keys(&roots[i], ep, "/data/"), expected, "{ep}");
-    }
-    ctl_ok(&roots[2], &all, &["put", "/data/restored", "yes"]);
-}
-
-#[test]
 fn a_snapshot_that_cannot_be_written_leaves_nothing_behind() {
     support::require!(support::ROOT, support::STANDIN);
     let g = one_node("127.0.7.3", "");
@@ -452,7 +328,7 @@ fn usage_is_printed_for_help_and_without_a_command() {
         "quota-recover",
         "cert-check [DAYS]",
         "backup [DIR]",
-        "restore SNAPSHOT",
+        "restore SNAPSHOT [--identity FILE]",
     ] {
         assert!(usage.contains(command), "{usage}");
     }
@@ -514,6 +390,8 @@ fn from_3_5_on_snapshots_are_verified_and_restored_with_etcdutl() {
 
 #[path = "maint/auth.rs"]
 mod auth;
+#[path = "maint/backup.rs"]
+mod backup;
 #[path = "maint/cis.rs"]
 mod cis;
 #[path = "maint/restore.rs"]

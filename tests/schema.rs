@@ -175,6 +175,7 @@ const SEMANTIC: &[&str] = &[
     "49-ca-cert-holds-the-key",
     "50-publish-signed-and-unsigned",
     "51-backup-settings",
+    "52-backup-recipients",
 ];
 
 #[test]

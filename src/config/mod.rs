@@ -423,6 +423,10 @@ pub struct Backup {
     pub dir: String,
     /// Snapshots kept, at least 1.
     pub keep: u32,
+    /// Whom every snapshot is encrypted to, each in its canonical form: an
+    /// age recipient (`age1…`) or an SSH public key (`TYPE BASE64`, no
+    /// comment). Empty: snapshots in clear.
+    pub recipients: Vec<String>,
 }
 
 /// Why `s` cannot be a suite (a directory under `dists/` and `rpm/`, and

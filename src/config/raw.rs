@@ -364,4 +364,16 @@ pub struct RawBackup {
     /// this, at least 1. Default: 7.
     #[schemars(range(min = 1))]
     pub keep: Option<S<u32>>,
+    /// Who can read the snapshots. Each snapshot is encrypted with age to
+    /// every recipient listed, in a private temporary directory, and only
+    /// the encrypted `snapshot-<timestamp>.db.age` reaches `dir`; restoring
+    /// one needs the identity of one of them (`etcd-maint restore SNAPSHOT
+    /// --identity FILE`), which is kept off the nodes. Each is an age
+    /// recipient, `age1…` as age-keygen prints it, or an SSH public key,
+    /// the line of a .pub file (ssh-ed25519, or ssh-rsa of 2048 to 4096
+    /// bits; the comment is dropped). The packages then depend on age.
+    /// Default: none, and the snapshots are in clear: every key of the
+    /// cluster, Kubernetes Secrets included.
+    #[schemars(length(min = 1))]
+    pub recipients: Option<S<Vec<S<String>>>>,
 }

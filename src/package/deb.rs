@@ -253,8 +253,9 @@ pub(super) fn control(spec: &PackageSpec, tree: &NodeTree) -> Result<String> {
     if spec.service_user != "root" {
         depends.push("passwd");
     }
-    // A sealed key is unsealed with age at install.
-    if spec.unsealed_key.is_some() {
+    // A sealed key is unsealed with age at install; encrypted backups
+    // (backup.recipients) are written with it.
+    if spec.unsealed_key.is_some() || spec.encrypted_backups {
         depends.push("age");
     }
     if !depends.is_empty() {

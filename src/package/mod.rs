@@ -259,6 +259,9 @@ pub struct PackageSpec<'a> {
     /// that an upgrade from a cleartext package, whose file it was, does not
     /// erase it after %post has written it.
     pub unsealed_key: Option<String>,
+    /// With `backup.recipients`, `etcd-maint backup` encrypts with age: the
+    /// package needs it at run time.
+    pub encrypted_backups: bool,
     /// Every timestamp in the artifact (seconds since the epoch).
     pub mtime: u64,
     /// The run's cache of compressed large files (see `archive`); without
@@ -299,6 +302,7 @@ pub fn spec<'a>(
         service_user: cluster.service.user.clone(),
         unsealed_key: (cluster.packages.keys == crate::config::Keys::Sealed)
             .then(|| crate::model::Layout::new(&cluster.paths.install_dir).key_file),
+        encrypted_backups: !cluster.backup.recipients.is_empty(),
         mtime,
         shared: None,
     })
@@ -387,6 +391,10 @@ pub fn inputs_digest(
         h.update(b"unsealed key\0");
         h.update(key.as_bytes());
         h.update([0]);
+    }
+    // Likewise the dependency on age that encrypted backups add.
+    if s.encrypted_backups {
+        h.update(b"encrypted backups\0");
     }
     Ok(hex::encode(h.finalize()))
 }
@@ -506,6 +514,7 @@ pub(crate) mod tests {
             cluster: "k8s".into(),
             service_user: "etcd".into(),
             unsealed_key: None,
+            encrypted_backups: false,
             mtime: 1_700_000_000,
             shared: None,
         }
@@ -554,6 +563,21 @@ pub(crate) mod tests {
             s.description = "one\u{7}bell".into();
             assert!(format.write(&s, &mut Vec::new()).is_err(), "{format}");
         }
+    }
+
+    /// `etcd-maint backup` encrypts with age once `backup.recipients` is set.
+    #[test]
+    fn encrypted_backups_make_both_packages_depend_on_age() {
+        let t = tree();
+        let mut s = spec(&t);
+        s.encrypted_backups = true;
+        let control = deb::control(&s, &t).unwrap();
+        assert!(control.contains("\nDepends: passwd, age\n"), "{control}");
+        let mut bytes = Vec::new();
+        Format::Rpm.write(&s, &mut bytes).unwrap();
+        let p = ::rpm::Package::parse(&mut &bytes[..]).unwrap();
+        let requires = p.metadata.get_requires().unwrap();
+        assert!(requires.iter().any(|d| d.name == "age"), "{requires:?}");
     }
 
     #[test]

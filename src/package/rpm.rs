@@ -180,6 +180,10 @@ fn builder(
         b.requires(Dependency::script_pre("/usr/sbin/useradd"));
         b.requires(Dependency::script_pre("/usr/sbin/groupadd"));
     }
+    // Encrypted backups (backup.recipients) are written with age.
+    if spec.encrypted_backups {
+        b.requires(Dependency::any("age"));
+    }
     // A sealed key is unsealed with age in %post, into a file the package
     // owns without shipping it: rpm erases the files of the package an
     // upgrade replaces after the new %post, and would otherwise take the

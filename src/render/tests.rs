@@ -279,6 +279,31 @@ fn etcd_maint_snapshot() {
     insta::assert_snapshot!(stable(&maint(&cluster(""), 0)));
 }
 
+/// The backup with `backup.recipients`: from its comment to restore's.
+#[test]
+fn etcd_maint_backup_with_recipients_snapshot() {
+    let c = cluster(
+        "backup:\n  recipients:\n    - age1t4asd03a2awsq54yeq0pfvtz2fncqyvfnze32s7q8hn675zxmvaslpk8cq\n    - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK5HG+WK7EqnxuuTn2AgsYSGepNUXlPyehUg2SGzYT6q ops@example.org\n",
+    );
+    let text = maint(&c, 0);
+    assert!(
+        text.contains("keeping the newest 7; encrypted\n#                     to backup.recipients (.db.age)\n"),
+        "{text}"
+    );
+    // The unit's private /var/tmp holds the snapshot in clear.
+    let mut on = c.clone();
+    on.backup.enabled = true;
+    let r = render(&on, 0);
+    let unit = r.maint_unit(MaintUnit::BackupService).unwrap();
+    assert!(
+        unit.contains("\n# even after a kill.\nPrivateTmp=yes\nPrivateDevices=yes\n"),
+        "{unit}"
+    );
+    let from = text.find("# The snapshots a backup keeps").unwrap();
+    let to = text.find("# restore SNAPSHOT [--identity FILE]").unwrap();
+    insta::assert_snapshot!(&text[from..to]);
+}
+
 #[test]
 fn maintenance_unit_snapshots() {
     let r = render(&cluster("backup: { enabled: true, interval: 6h }\n"), 0);

@@ -81,8 +81,9 @@ fn every_script_or_refusal(
 
 /// shellcheck, Debian's, finds nothing at severity warning or above in any
 /// script a node runs as root, for every release line, both key layouts,
-/// backups on and off, IPv4 and IPv6, one member or three, the service as
-/// root or its own user, started or not, the default install_dir or another.
+/// backups on and off (in clear or encrypted), IPv4 and IPv6, one member or
+/// three, the service as root or its own user, started or not, the default
+/// install_dir or another.
 #[test]
 fn every_rendered_script_passes_shellcheck() {
     support::require!(support::SHELLCHECK);
@@ -97,8 +98,8 @@ fn every_rendered_script_passes_shellcheck() {
             ),
         ),
         (
-            "3.6, cleartext, backups".to_owned(),
-            "etcd: { version: 3.6.14 }\nbackup: { enabled: true }\n".to_owned(),
+            "3.6, cleartext, backups encrypted".to_owned(),
+            "etcd: { version: 3.6.14 }\nbackup: { enabled: true, recipients: [age1t4asd03a2awsq54yeq0pfvtz2fncqyvfnze32s7q8hn675zxmvaslpk8cq, \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK5HG+WK7EqnxuuTn2AgsYSGepNUXlPyehUg2SGzYT6q\"] }\n".to_owned(),
         ),
         // The other side of every switch a script template has: more than one member
         // (the restart lock), the service as root, nothing started, another install_dir.
@@ -172,7 +173,7 @@ fn a_hostile_value_in_any_field_never_reaches_a_rendered_script() {
         "x\\",
     ];
     type Poison = fn(&mut Cluster, &str);
-    let fields: [(&str, Poison); 8] = [
+    let fields: [(&str, Poison); 9] = [
         ("cluster.name", |c, v| c.name = v.to_owned()),
         ("cluster.token", |c, v| c.token = v.to_owned()),
         ("nodes[].name", |c, v| c.nodes[0].name = v.to_owned()),
@@ -184,6 +185,11 @@ fn a_hostile_value_in_any_field_never_reaches_a_rendered_script() {
         }),
         ("service.user", |c, v| c.service.user = v.to_owned()),
         ("backup.dir", |c, v| c.backup.dir = format!("/srv/{v}")),
+        ("backup.recipients", |c, v| {
+            c.backup.recipients = vec![format!(
+                "age1t4asd03a2awsq54yeq0pfvtz2fncqyvfnze32s7q8hn675zxmvaslpk8cq{v}"
+            )]
+        }),
         ("nodes[].ssh_host_key", |c, v| {
             c.nodes[0].ssh_host_key = Some(config::HostKey::new(&format!(
                 "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINs8qipbFuh0bFcUDOmVyv7rN9t23ATzSC+ib3Y25/6z{v}"

@@ -49,12 +49,107 @@ pub(super) fn backup(c: &mut Checker, raw: &RawBackup, paths: &Paths) -> Backup 
         }
         Some(k) => k.value,
     };
+    let recipients = match &raw.recipients {
+        None => Vec::new(),
+        Some(list) => recipients(c, list),
+    };
     Backup {
         enabled: raw.enabled.unwrap_or(false),
         interval,
         dir,
         keep,
+        recipients,
     }
+}
+
+/// The bech32 alphabet, in which an `age1…` recipient is written.
+const BECH32: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+/// `age1`, then 32 bytes (52 characters of 5 bits) and a 6-character
+/// checksum.
+const AGE_RECIPIENT_LEN: usize = 4 + 52 + 6;
+
+/// `backup.recipients`, each in its canonical form; an empty list, a bad
+/// entry or one listed twice is a problem.
+fn recipients(c: &mut Checker, list: &S<Vec<S<String>>>) -> Vec<String> {
+    const HELP: &str = "give the public half of a key kept off the nodes: an age recipient, \"age1…\" (age-keygen prints it; age-keygen -y FILE prints it again), or the line of an SSH public key, \"ssh-ed25519 AAAA…\" (a .pub file)";
+    if list.value.is_empty() {
+        let at = c.at(list);
+        c.problem(
+            Rule::Recipient,
+            at,
+            "backup.recipients is empty: no one could read the snapshots",
+            format!("{HELP}; or leave backup.recipients out for snapshots in clear"),
+        );
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut lines: Vec<u32> = Vec::new();
+    for (i, raw) in list.value.iter().enumerate() {
+        let at = c.at(raw);
+        match recipient(&raw.value) {
+            Err(why) => c.problem(
+                Rule::Recipient,
+                at,
+                format!("backup.recipients[{i}] {why}"),
+                HELP,
+            ),
+            Ok(r) => {
+                if let Some(first) = out.iter().position(|o| *o == r) {
+                    c.problem(
+                        Rule::Recipient,
+                        at,
+                        format!(
+                            "backup.recipients[{i}] is the recipient of line {} again",
+                            lines[first]
+                        ),
+                        "list each recipient once",
+                    );
+                } else {
+                    lines.push(at.line);
+                    out.push(r);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One recipient in its canonical form, or why it is none. A secret key
+/// given by mistake is named, never repeated.
+fn recipient(value: &str) -> Result<String, String> {
+    let v = value.trim();
+    if v.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
+        return Err("is an age secret key, which must never be in the config: give its public key (age-keygen -y FILE prints it), and make a new key if this file was shared".to_owned());
+    }
+    if v.contains("PRIVATE KEY") {
+        return Err("is a private key, which must never be in the config: give its public key (the .pub file beside it), and make a new key if this file was shared".to_owned());
+    }
+    if v.starts_with("ssh-") || v.starts_with("ecdsa-") || v.starts_with("sk-") {
+        return super::members::ssh_recipient(v).map(|key| key.public().to_owned());
+    }
+    if let Some(data) = v.strip_prefix("age1") {
+        if v.len() != AGE_RECIPIENT_LEN {
+            return Err(format!(
+                "is not an X25519 age recipient: \"age1\" and {} characters, not {} (age plugin recipients, such as age1yubikey1…, are not supported)",
+                AGE_RECIPIENT_LEN - 4,
+                data.chars().count()
+            ));
+        }
+        if let Some(bad) = data.chars().find(|ch| !BECH32.contains(*ch)) {
+            return Err(format!(
+                "is not an age recipient: {bad:?} is not a lower-case bech32 character"
+            ));
+        }
+        return match v.parse::<age::x25519::Recipient>() {
+            Ok(r) => Ok(r.to_string()),
+            Err(e) => Err(format!(
+                "is not an age recipient ({e}): a character is wrong or missing"
+            )),
+        };
+    }
+    Err(
+        "is neither an age recipient (age1…) nor an SSH public key (ssh-ed25519 …, ssh-rsa …)"
+            .to_owned(),
+    )
 }
 
 /// The timer's interval: a duration with a unit, whole seconds, at least
@@ -238,6 +333,101 @@ mod tests {
         assert_eq!(p[0].0, Rule::Backup);
         assert!(
             p[0].1.contains("cluster.yaml:5:17: backup.keep is 0"),
+            "{}",
+            p[0].1
+        );
+    }
+
+    const AGE: &str = "age1t4asd03a2awsq54yeq0pfvtz2fncqyvfnze32s7q8hn675zxmvaslpk8cq";
+    const SSH: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK5HG+WK7EqnxuuTn2AgsYSGepNUXlPyehUg2SGzYT6q";
+
+    #[test]
+    fn recipients_are_kept_canonical_and_without_comments() {
+        assert!(with("").unwrap().backup.recipients.is_empty());
+        let b = with(&format!(
+            "backup:\n  recipients:\n    - {AGE}\n    - \"{SSH} ops@example.org; $(reboot)\"\n"
+        ))
+        .unwrap()
+        .backup;
+        assert_eq!(b.recipients, [AGE, SSH]);
+    }
+
+    #[test]
+    fn a_bad_recipient_is_named_with_its_line_and_the_fix() {
+        let flipped = format!("{}p", &AGE[..AGE.len() - 1]);
+        let ssh_short = SSH.replace("AAAAIK5", "AAAAHK5");
+        for (entry, says) in [
+            (
+                flipped.as_str(),
+                "is not an age recipient (invalid Bech32 encoding)",
+            ),
+            (&AGE[..40], "\"age1\" and 58 characters, not 36"),
+            (&AGE.to_uppercase(), "is neither an age recipient"),
+            (
+                "age1yubikey1qwe7ytd6dse0k6s2ck4xfdzq2f0dvkzzx3n9k2hyl6yq2w9f6kv2g8ytj",
+                "age plugin recipients",
+            ),
+            (
+                "\"age1t4asd03a2awsq54yeq0pfvtz2fncqyvfnze32s7q8hn675zxmvasl'k8cq\"",
+                "'\\'' is not a lower-case bech32 character",
+            ),
+            (
+                "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ",
+                "is an age secret key",
+            ),
+            (
+                "\"-----BEGIN OPENSSH PRIVATE KEY-----\"",
+                "is a private key",
+            ),
+            (
+                &format!("\"{ssh_short}\""),
+                "ed25519 key that is not 32 bytes",
+            ),
+            (
+                "\"ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBHeQ4RTt7md6n3WWUmCNm28K942ntyPAMn2h3XIOGYof1WRkH8TQUVwHEL3V1ZFrsF5ttWPAUYh8ObNDaUmeh6s=\"",
+                "which age cannot encrypt to",
+            ),
+            ("\"$(reboot)\"", "is neither an age recipient"),
+        ] {
+            let p = problems(&format!(
+                "backup:\n  recipients:\n    - {AGE}\n    - {entry}\n"
+            ));
+            assert_eq!(p.len(), 1, "{entry}: {p:?}");
+            assert_eq!(p[0].0, Rule::Recipient);
+            assert!(
+                p[0].1
+                    .starts_with("cluster.yaml:8:7: backup.recipients[1] ")
+                    && p[0].1.contains(says)
+                    && p[0]
+                        .1
+                        .contains("help: give the public half of a key kept off the nodes"),
+                "{entry}: {}",
+                p[0].1
+            );
+            assert!(!p[0].1.contains("AGE-SECRET-KEY-1Q"), "{}", p[0].1);
+        }
+    }
+
+    #[test]
+    fn recipients_are_listed_once_and_at_least_one() {
+        let p = problems("backup: { recipients: [] }\n");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, Rule::Recipient);
+        assert!(
+            p[0].1
+                .contains("cluster.yaml:5:23: backup.recipients is empty"),
+            "{}",
+            p[0].1
+        );
+        let p = problems(&format!(
+            "backup:\n  recipients:\n    - {SSH}\n    - {AGE}\n    - \"{SSH} again\"\n"
+        ));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].1.contains(
+                "cluster.yaml:9:7: backup.recipients[2] is the recipient of line 7 again"
+            ),
             "{}",
             p[0].1
         );

@@ -189,19 +189,26 @@ fn foreign_sans(c: &mut Checker, nodes: &[Node], extra_sans: &[Vec<(San, Positio
     }
 }
 
+/// The SSH public key of a `.pub` line (`TYPE BASE64 [COMMENT]`), checked
+/// to the letter and in its canonical form, if age can encrypt to it; why
+/// not, if it cannot. Host keys and backup recipients both pass here.
+pub(super) fn ssh_recipient(line: &str) -> Result<HostKey, String> {
+    use age::ssh::ParseRecipientKeyError as E;
+    let key = HostKey::parse(line)?;
+    match key.public().parse::<age::ssh::Recipient>() {
+        Ok(_) => Ok(key),
+        Err(E::Unsupported(kind)) => Err(format!("is an {kind} key, which age cannot encrypt to")),
+        Err(E::RsaModulusTooSmall) => Err("is an RSA key of fewer than 2048 bits".to_owned()),
+        Err(E::RsaModulusTooLarge) => Err("is an RSA key of more than 4096 bits".to_owned()),
+        Err(_) => Err("is not an SSH public key line".to_owned()),
+    }
+}
+
 /// A node's `ssh_host_key`, if age can seal to it.
 fn host_key(c: &mut Checker, raw: &S<String>) -> Option<HostKey> {
-    use age::ssh::ParseRecipientKeyError as E;
-    let parsed = HostKey::parse(&raw.value);
-    let why = match parsed {
+    let why = match ssh_recipient(&raw.value) {
+        Ok(key) => return Some(key),
         Err(why) => why,
-        Ok(key) => match key.public().parse::<age::ssh::Recipient>() {
-            Ok(_) => return Some(key),
-            Err(E::Unsupported(kind)) => format!("is an {kind} key, which cannot be sealed to"),
-            Err(E::RsaModulusTooSmall) => "is an RSA key of fewer than 2048 bits".to_owned(),
-            Err(E::RsaModulusTooLarge) => "is an RSA key of more than 4096 bits".to_owned(),
-            Err(_) => "is not an SSH public key line".to_owned(),
-        },
     };
     let at = c.at(raw);
     c.problem(
