@@ -176,6 +176,7 @@ const SEMANTIC: &[&str] = &[
     "50-publish-signed-and-unsigned",
     "51-backup-settings",
     "52-backup-recipients",
+    "53-client-access",
 ];
 
 #[test]
