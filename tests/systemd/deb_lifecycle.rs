@@ -353,6 +353,13 @@ fn deb_cluster_forms_survives_failures_and_upgrades() {
     for i in 1..=3 {
         let status = c.node(i).exec_ok(&["/opt/etcd/bin/etcd-maint", "status"]);
         assert!(status.contains("no restart pending"), "etcd-{i}: {status}");
+        // The CIS etcd items, read from the running etcd.service's process (its MainPID,
+        // through its sandbox), with the data directory owned by the etcd user.
+        let cis = c.node(i).exec_ok(&["/opt/etcd/bin/etcd-maint", "cis"]);
+        assert!(
+            cis.contains("PASS 1.1.12") && cis.contains("PASS 2.7") && !cis.contains("FAIL "),
+            "etcd-{i}: {cis}"
+        );
     }
     let acked = writer.stop();
     c.assert_written(&acked);
