@@ -173,7 +173,7 @@ fn a_hostile_value_in_any_field_never_reaches_a_rendered_script() {
         "x\\",
     ];
     type Poison = fn(&mut Cluster, &str);
-    let fields: [(&str, Poison); 9] = [
+    let fields: [(&str, Poison); 11] = [
         ("cluster.name", |c, v| c.name = v.to_owned()),
         ("cluster.token", |c, v| c.token = v.to_owned()),
         ("nodes[].name", |c, v| c.nodes[0].name = v.to_owned()),
@@ -189,6 +189,13 @@ fn a_hostile_value_in_any_field_never_reaches_a_rendered_script() {
             c.backup.recipients = vec![format!(
                 "age1t4asd03a2awsq54yeq0pfvtz2fncqyvfnze32s7q8hn675zxmvaslpk8cq{v}"
             )]
+        }),
+        ("clients[].name", |c, v| c.clients[2].name = v.to_owned()),
+        ("clients[].access", |c, v| {
+            c.clients[2].access = config::Access::Prefixes {
+                read: vec![format!("/a/{v}")],
+                readwrite: Vec::new(),
+            }
         }),
         ("nodes[].ssh_host_key", |c, v| {
             c.nodes[0].ssh_host_key = Some(config::HostKey::new(&format!(
