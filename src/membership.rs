@@ -13,6 +13,9 @@
 //!   with `etcdctl member add --learner` before its package is installed,
 //!   and is promoted once it has caught up. etcd 3.4 allows one learner at a
 //!   time, so joiners go one after the other, in config order.
+//! - With etcd's auth on, a joining node's user is made first (root, as the
+//!   access policy has every node), so that its own certificate works at
+//!   once; the members' new packages then apply the whole new policy.
 //! - A node removed from the config leaves with `etcdctl member remove`;
 //!   added again later, it joins anew from an empty data directory (etcd
 //!   refuses to bring back a removed member's data).
@@ -134,6 +137,16 @@ pub fn remove_command(peer: &str) -> String {
     )
 }
 
+/// The command, run on a member, that makes `name` a root user of etcd's
+/// auth (as the access policy does every node), unless it is one: a
+/// joining node's own certificate works as soon as it starts, before the
+/// members' new packages apply the new policy. Run again, it does nothing.
+pub fn user_command(name: &str) -> String {
+    format!(
+        "{{ etcdctl user get {name} >/dev/null 2>&1 || etcdctl user add {name} --no-password; }} && etcdctl user grant-role {name} root"
+    )
+}
+
 /// The command, run on a member, that promotes the learner at `peer`.
 pub fn promote_command(peer: &str) -> String {
     format!(
@@ -164,7 +177,11 @@ pub fn steps(
         let package = cluster.packages.name_for(&cluster.name, &n.name);
         let peer = render::peer_url(n);
         let returning = m.retired.iter().any(|r| r.name == n.name);
-        let mut commands = vec![(member.clone(), add_command(&n.name, &peer))];
+        let mut commands = Vec::new();
+        if cluster.auth.enabled {
+            commands.push((member.clone(), user_command(&n.name)));
+        }
+        commands.push((member.clone(), add_command(&n.name, &peer)));
         if returning {
             commands.push((
                 n.name.clone(),

@@ -53,6 +53,14 @@ fn the_join_and_remove_steps_run_again_do_nothing_even_for_an_unstarted_learner(
         learners[0].contains("unstarted, , ") && learners[0].ends_with("true"),
         "{learners:?}"
     );
+    // The joining node's user, made twice: root, once.
+    let user = etcdpack::membership::user_command("etcd-2");
+    for round in 0..2 {
+        let out = sh(&user);
+        assert!(out.status.success(), "round {round}: {}", stderr(&out));
+    }
+    let got = String::from_utf8(sh("etcdctl user get etcd-2").stdout).unwrap();
+    assert_eq!(got, "User: etcd-2\nRoles: root\n");
     let remove = etcdpack::membership::remove_command(peer);
     for round in 0..2 {
         let out = sh(&remove);
