@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::member::{Member, etcdctl, node_root, wait_healthy};
+use support::member::{Member, Three, etcdctl, node_root, wait_healthy};
 use support::{Gen, both, run_ok};
 
 /// etcdctl `args`, which must succeed; its stdout.

@@ -97,13 +97,12 @@ fn the_access_policy_is_applied_under_a_writer_kept_true_and_refused_while_a_mem
     );
     g.run_ok(&[]);
     let work = tempfile::tempdir().unwrap();
-    let roots: Vec<PathBuf> = (1..=3)
-        .map(|i| node_root(&g, work.path(), &format!("etcd-{i}")))
-        .collect();
-    let eps: Vec<String> = ips.iter().map(|ip| format!("https://{ip}:2379")).collect();
-    let all = eps.join(",");
-    let mut members: Vec<Member> = roots.iter().map(|r| Member::start(r)).collect();
-    wait_healthy(&roots[0], &all, &members.iter().collect::<Vec<_>>());
+    let Three {
+        roots,
+        eps,
+        all,
+        mut members,
+    } = Three::start(&g, work.path(), &ips);
 
     // Before: every certificate may do anything.
     allowed(&g, "flannel", &all, &["put", "/registry/secrets/x", "open"]);

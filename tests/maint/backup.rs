@@ -75,14 +75,12 @@ fn backups_are_verified_kept_encrypted_and_restore_a_fresh_three_member_cluster(
     let g = Gen::new(&ips, "service: { user: root }\nbackup: { keep: 2 }\n");
     g.run_ok(&[]);
     let work = tempfile::tempdir().unwrap();
-    let roots: Vec<PathBuf> = (1..=3)
-        .map(|i| node_root(&g, work.path(), &format!("etcd-{i}")))
-        .collect();
-    let eps: Vec<String> = ips.iter().map(|ip| format!("https://{ip}:2379")).collect();
-    let all = eps.join(",");
-    let members: Vec<Member> = roots.iter().map(|r| Member::start(r)).collect();
-    let refs: Vec<&Member> = members.iter().collect();
-    wait_healthy(&roots[0], &all, &refs);
+    let Three {
+        roots,
+        eps,
+        all,
+        members,
+    } = Three::start(&g, work.path(), &ips);
     for k in 0..20 {
         ctl_ok(
             &roots[0],

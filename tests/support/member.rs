@@ -120,3 +120,32 @@ pub fn wait_healthy(root: &Path, endpoints: &str, members: &[&Member]) {
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+/// Three members of `g`'s output (nodes etcd-1..3 on `ips`), each started
+/// from its own copy of its node's tree under `work`, healthy.
+pub struct Three {
+    pub roots: Vec<PathBuf>,
+    /// Each member's client URL.
+    pub eps: Vec<String>,
+    /// All three, comma-separated.
+    pub all: String,
+    pub members: Vec<Member>,
+}
+
+impl Three {
+    pub fn start(g: &Gen, work: &Path, ips: &[&str; 3]) -> Three {
+        let roots: Vec<PathBuf> = (1..=3)
+            .map(|i| node_root(g, work, &format!("etcd-{i}")))
+            .collect();
+        let eps: Vec<String> = ips.iter().map(|ip| format!("https://{ip}:2379")).collect();
+        let all = eps.join(",");
+        let members: Vec<Member> = roots.iter().map(|r| Member::start(r)).collect();
+        wait_healthy(&roots[0], &all, &members.iter().collect::<Vec<_>>());
+        Three {
+            roots,
+            eps,
+            all,
+            members,
+        }
+    }
+}
