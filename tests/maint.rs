@@ -394,5 +394,7 @@ mod auth;
 mod backup;
 #[path = "maint/cis.rs"]
 mod cis;
+#[path = "maint/defrag.rs"]
+mod defrag;
 #[path = "maint/restore.rs"]
 mod restore;
