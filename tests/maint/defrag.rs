@@ -75,7 +75,11 @@ fn defrag_on_every_node_at_once_takes_one_member_at_a_time_the_leader_last() {
         &ctl_ok(&roots[0], &eps[0], &["endpoint", "status", "-w", "json"]),
         "revision",
     );
-    ctl_ok(&roots[0], &all, &["compact", &rev.to_string(), "--physical"]);
+    ctl_ok(
+        &roots[0],
+        &all,
+        &["compact", &rev.to_string(), "--physical"],
+    );
     // The pages compaction frees count as free once no read holds them:
     // after the next commits.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -119,7 +123,15 @@ fn defrag_on_every_node_at_once_takes_one_member_at_a_time_the_leader_last() {
             std::thread::spawn(move || {
                 maint(
                     &root,
-                    &["defrag", "--threshold", "40", "--wait", "120", "--retry", "1"],
+                    &[
+                        "defrag",
+                        "--threshold",
+                        "40",
+                        "--wait",
+                        "120",
+                        "--retry",
+                        "1",
+                    ],
                 )
             })
         })
@@ -134,8 +146,11 @@ fn defrag_on_every_node_at_once_takes_one_member_at_a_time_the_leader_last() {
         let said = both(out);
         assert!(out.status.success(), "etcd-{}: {said}", i + 1);
         let node = format!("etcd-{}", i + 1);
-        let start = stamp_after(&said, &format!("==> defrag of {node} ({}) started at ", eps[i]))
-            .unwrap_or_else(|| panic!("{node} not defragmented:\n{said}"));
+        let start = stamp_after(
+            &said,
+            &format!("==> defrag of {node} ({}) started at ", eps[i]),
+        )
+        .unwrap_or_else(|| panic!("{node} not defragmented:\n{said}"));
         let end = stamp_after(&said, &format!("defrag of {node} finished at "))
             .unwrap_or_else(|| panic!("{node} did not finish:\n{said}"));
         assert_eq!(said.matches("==> defrag of ").count(), 1, "{said}");
@@ -167,13 +182,20 @@ fn defrag_on_every_node_at_once_takes_one_member_at_a_time_the_leader_last() {
         );
     }
     // No acknowledged write lost, on any member.
-    assert!(acked.len() > 10, "the writer got {} writes through", acked.len());
+    assert!(
+        acked.len() > 10,
+        "the writer got {} writes through",
+        acked.len()
+    );
     for ep in &eps {
         let keys = ctl_ok(&roots[0], ep, &["get", "--prefix", "/w/", "--keys-only"]);
         let have: std::collections::HashSet<&str> =
             keys.lines().filter(|l| !l.is_empty()).collect();
         for n in &acked {
-            assert!(have.contains(format!("/w/{n}").as_str()), "{ep} lost /w/{n}");
+            assert!(
+                have.contains(format!("/w/{n}").as_str()),
+                "{ep} lost /w/{n}"
+            );
         }
     }
 
@@ -189,7 +211,10 @@ fn defrag_on_every_node_at_once_takes_one_member_at_a_time_the_leader_last() {
 
     // With a member down, no defrag: deferred, naming it.
     members.pop().unwrap().stop();
-    let refused = maint(&roots[0], &["defrag", "--threshold", "0", "--min-size", "0"]);
+    let refused = maint(
+        &roots[0],
+        &["defrag", "--threshold", "0", "--min-size", "0"],
+    );
     let said = both(&refused);
     assert_eq!(refused.status.code(), Some(75), "{said}");
     assert!(

@@ -173,12 +173,10 @@ pub(super) fn interval(
     } else {
         match units::parse_duration(&v.value, Duration::from_secs(1)) {
             Err(e) => Err(format!("{key}: {e}")),
-            Ok(d) if d.subsec_nanos() != 0 => Err(format!(
-                "{key} {shown} is not a whole number of seconds"
-            )),
-            Ok(d) if d < MIN_INTERVAL => {
-                Err(format!("{key} {shown} is shorter than a minute"))
+            Ok(d) if d.subsec_nanos() != 0 => {
+                Err(format!("{key} {shown} is not a whole number of seconds"))
             }
+            Ok(d) if d < MIN_INTERVAL => Err(format!("{key} {shown} is shorter than a minute")),
             Ok(d) => Ok(d),
         }
     };

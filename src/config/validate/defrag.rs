@@ -95,20 +95,29 @@ mod tests {
         assert!(d.enabled);
         assert_eq!(d.interval, Duration::from_secs(6 * 3600));
         assert_eq!((d.threshold, d.min_size), (30, 1_000_000_000));
-        assert_eq!(with("defrag: { min_size: 0 }\n").unwrap().defrag.min_size, 0);
+        assert_eq!(
+            with("defrag: { min_size: 0 }\n").unwrap().defrag.min_size,
+            0
+        );
     }
 
     #[test]
     fn bad_values_are_named_with_their_place() {
         for (entry, says) in [
-            ("threshold: 0", "5:21: defrag.threshold 0 is not a percentage"),
+            (
+                "threshold: 0",
+                "5:22: defrag.threshold 0 is not a percentage",
+            ),
             (
                 "threshold: 100",
-                "5:21: defrag.threshold 100 is not a percentage",
+                "5:22: defrag.threshold 100 is not a percentage",
             ),
-            ("min_size: lots", "5:20: defrag.min_size: \"lots\" is not a size"),
-            ("interval: 30s", "5:20: defrag.interval \"30s\" is shorter"),
-            ("interval: 6", "5:20: defrag.interval 6 has no unit"),
+            (
+                "min_size: lots",
+                "5:21: defrag.min_size: \"lots\" is not a size",
+            ),
+            ("interval: 30s", "5:21: defrag.interval \"30s\" is shorter"),
+            ("interval: 6", "5:21: defrag.interval 6 has no unit"),
         ] {
             let p = problems(&format!("defrag: {{ {entry} }}\n"));
             assert_eq!(p.len(), 1, "{entry}: {p:?}");
