@@ -71,6 +71,7 @@ pub const TEMPLATES: &[Template] = &[
     },
     maint_part!("backup"),
     maint_part!("restart"),
+    maint_part!("defrag"),
     maint_part!("auth"),
     maint_part!("cis"),
     Template {
@@ -88,6 +89,14 @@ pub const TEMPLATES: &[Template] = &[
     Template {
         name: "etcd-backup.timer",
         text: include_str!("../templates/etcd-backup.timer"),
+    },
+    Template {
+        name: "etcd-defrag.service",
+        text: include_str!("../templates/etcd-defrag.service"),
+    },
+    Template {
+        name: "etcd-defrag.timer",
+        text: include_str!("../templates/etcd-defrag.timer"),
     },
     Template {
         name: "etcd-restart.service",
@@ -371,6 +380,8 @@ struct Vars<'a> {
     sealed: Option<SealedVars>,
     /// `backup:`, for etcd-maint and the backup units.
     backup: BackupVars<'a>,
+    /// `defrag:`, for etcd-maint and the defrag units.
+    defrag: DefragVars,
     /// The maintenance units the node gets (`etcd-cert-check.service`, …),
     /// and of them the timers (and the path unit), which the package
     /// scripts enable and start.
@@ -397,6 +408,17 @@ struct BackupVars<'a> {
     keep: u32,
     /// Whom every snapshot is encrypted to; none: snapshots in clear.
     recipients: &'a [String],
+}
+
+#[derive(Serialize)]
+struct DefragVars {
+    enabled: bool,
+    /// A systemd time span: `24h`, `1d`.
+    interval: String,
+    /// Percent of the database file free.
+    threshold: u32,
+    /// Bytes.
+    min_size: u64,
 }
 
 /// The key sealed to the node's SSH host key, as the scripts unseal it.
@@ -494,6 +516,12 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout, b: &Bootstrap) 
             dir: &cluster.backup.dir,
             keep: cluster.backup.keep,
             recipients: &cluster.backup.recipients,
+        },
+        defrag: DefragVars {
+            enabled: cluster.defrag.enabled,
+            interval: time_span(cluster.defrag.interval),
+            threshold: cluster.defrag.threshold,
+            min_size: cluster.defrag.min_size,
         },
         maint_units: MaintUnit::of(cluster)
             .into_iter()

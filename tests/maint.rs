@@ -18,6 +18,9 @@
 //!   written after it;
 //! - `cert-check` passes far from the certificate's expiry and warns and
 //!   fails inside the window;
+//! - `defrag`, run on three members at once, defragments one at a time,
+//!   the leader last, losing no write; it leaves a member below the
+//!   threshold alone and defers while a member is down (`maint/defrag.rs`);
 //! - `cis` passes every CIS item on a member as generated, and fails the
 //!   item a member's own command line or environment breaks (see
 //!   `maint/cis.rs`).
@@ -394,5 +397,7 @@ mod auth;
 mod backup;
 #[path = "maint/cis.rs"]
 mod cis;
+#[path = "maint/defrag.rs"]
+mod defrag;
 #[path = "maint/restore.rs"]
 mod restore;

@@ -89,6 +89,9 @@ pub enum Rule {
     /// A `backup.recipients` entry is not a recipient age can encrypt to
     /// (an X25519 `age1…` or an SSH public key), or is listed twice.
     Recipient,
+    /// A `defrag:` setting is malformed: the interval, the threshold or
+    /// the minimum size.
+    Defrag,
 }
 
 /// One broken rule, with its place and the fix.

@@ -49,6 +49,7 @@ pub struct Cluster {
     pub packages: Packages,
     pub publish: Publish,
     pub backup: Backup,
+    pub defrag: Defrag,
     pub auth: Auth,
     /// Things that are allowed but probably not meant (an even node count).
     pub warnings: Vec<String>,
@@ -427,6 +428,21 @@ pub struct Backup {
     /// age recipient (`age1…`) or an SSH public key (`TYPE BASE64`, no
     /// comment). Empty: snapshots in clear.
     pub recipients: Vec<String>,
+}
+
+/// The `defrag:` section: which members `etcd-maint defrag` defragments,
+/// and whether a timer runs it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Defrag {
+    /// The packages ship etcd-defrag.service and etcd-defrag.timer.
+    pub enabled: bool,
+    /// How often the timer runs, in whole seconds, at least a minute.
+    pub interval: Duration,
+    /// The free share of the database file, in percent (1 to 99), above
+    /// which a member is defragmented.
+    pub threshold: u32,
+    /// The database size in bytes below which a member never is.
+    pub min_size: u64,
 }
 
 /// Why `s` cannot be a suite (a directory under `dists/` and `rpm/`, and

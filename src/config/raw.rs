@@ -91,6 +91,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub backup: RawBackup,
     #[serde(default)]
+    pub defrag: RawDefrag,
+    #[serde(default)]
     pub auth: RawAuth,
 }
 
@@ -376,4 +378,30 @@ pub struct RawBackup {
     /// cluster, Kubernetes Secrets included.
     #[schemars(length(min = 1))]
     pub recipients: Option<S<Vec<S<String>>>>,
+}
+
+/// Scheduled defragmentation: `etcd-maint defrag` on each node, for its own
+/// member, by hand or by the etcd-defrag.timer every package ships when
+/// `enabled`. One member at a time cluster-wide (under the lock the
+/// coordinated restarts take), only while every member is healthy, the
+/// leader last. `threshold` and `min_size` apply to a defrag by hand too.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefrag {
+    /// Ship etcd-defrag.service and etcd-defrag.timer, enabled and started
+    /// like etcd. Default: false.
+    pub enabled: Option<bool>,
+    /// How often the timer looks: a duration such as 24h, 6h or 1d (units
+    /// s, m, h, d; a unit is required), at least 1m; the first time 10
+    /// minutes after the timer starts (at install or boot). Default: 24h.
+    pub interval: Option<S<Quantity>>,
+    /// Defragment a member only when more than this percentage of its
+    /// database file is free space (1 - in use / size), 1 to 99. Default:
+    /// 50, as etcd's own alert (etcdDatabaseHighFragmentationRatio).
+    #[schemars(range(min = 1, max = 99))]
+    pub threshold: Option<S<u32>>,
+    /// ...and only when its database file is at least this large: a size
+    /// such as 100MiB or 1GB; a bare number is bytes. Default: 100MiB, as
+    /// etcd's own alert.
+    pub min_size: Option<S<Quantity>>,
 }

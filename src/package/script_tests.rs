@@ -248,8 +248,11 @@ fn the_backup_timer_is_enabled_and_removed_with_the_rest_when_backups_are_on() {
             text.contains(&format!("units=\"{timers}\"")),
             "{name}:\n{text}"
         );
-        // Nothing to retire.
-        assert!(!text.contains("systemctl disable"), "{name}:\n{text}");
+        // Nothing of the backups to retire.
+        assert!(
+            !text.contains("systemctl disable etcd-backup.timer"),
+            "{name}:\n{text}"
+        );
     }
     for (name, text) in [("deb/prerm", &s.deb.prerm), ("rpm/preun", &s.rpm.preun)] {
         assert!(
@@ -281,6 +284,39 @@ fn the_backup_timer_is_enabled_and_removed_with_the_rest_when_backups_are_on() {
         assert!(
             text.contains("systemctl disable etcd-backup.timer")
                 && text.contains("systemctl stop etcd-backup.timer"),
+            "{name}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn the_defrag_timer_is_enabled_with_defrag_on_and_retired_without() {
+    let t = Templates::new(None, &templates()).unwrap();
+    let c = cluster("defrag: { enabled: true }\n");
+    let s = scripts(&t, &c, &tree(&c));
+    let units =
+        "etcd.service etcd-cert-check.timer etcd-defrag.timer etcd-restart.path etcd-auth.path";
+    for (name, text) in [
+        ("deb/postinst", &s.deb.postinst),
+        ("rpm/post", &s.rpm.post),
+        ("install.sh", &s.bundle.install_sh),
+    ] {
+        assert!(
+            text.contains(&format!("units=\"{units}\"")),
+            "{name}:\n{text}"
+        );
+    }
+    assert!(
+        s.deb.prerm.contains(&format!("systemctl disable {units}")),
+        "{}",
+        s.deb.prerm
+    );
+    let c = cluster("");
+    let s = scripts(&t, &c, &tree(&c));
+    for (name, text) in [("deb/postinst", &s.deb.postinst), ("rpm/post", &s.rpm.post)] {
+        assert!(
+            text.contains("systemctl disable etcd-defrag.timer")
+                && text.contains("systemctl stop etcd-defrag.timer"),
             "{name}:\n{text}"
         );
     }

@@ -306,7 +306,12 @@ fn etcd_maint_backup_with_recipients_snapshot() {
 
 #[test]
 fn maintenance_unit_snapshots() {
-    let r = render(&cluster("backup: { enabled: true, interval: 6h }\n"), 0);
+    let r = render(
+        &cluster(
+            "backup: { enabled: true, interval: 6h }\ndefrag: { enabled: true, interval: 12h }\n",
+        ),
+        0,
+    );
     for (unit, text) in &r.maint_units {
         insta::assert_snapshot!(unit.name(), stable(text));
     }

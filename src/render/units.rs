@@ -5,7 +5,8 @@ use serde::Serialize;
 use crate::config::Cluster;
 
 /// The maintenance units beside etcd.service: the daily certificate check
-/// every node gets, and the backups when `backup.enabled`. Each unit file is
+/// every node gets, the backups when `backup.enabled`, the scheduled
+/// defragmentation when `defrag.enabled`. Each unit file is
 /// rendered from the template of its own name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum MaintUnit {
@@ -13,6 +14,8 @@ pub enum MaintUnit {
     CertCheckTimer,
     BackupService,
     BackupTimer,
+    DefragService,
+    DefragTimer,
     RestartService,
     RestartPath,
     AuthService,
@@ -20,11 +23,13 @@ pub enum MaintUnit {
 }
 
 impl MaintUnit {
-    pub const ALL: [MaintUnit; 8] = [
+    pub const ALL: [MaintUnit; 10] = [
         MaintUnit::CertCheckService,
         MaintUnit::CertCheckTimer,
         MaintUnit::BackupService,
         MaintUnit::BackupTimer,
+        MaintUnit::DefragService,
+        MaintUnit::DefragTimer,
         MaintUnit::RestartService,
         MaintUnit::RestartPath,
         MaintUnit::AuthService,
@@ -38,6 +43,8 @@ impl MaintUnit {
             MaintUnit::CertCheckTimer => "etcd-cert-check.timer",
             MaintUnit::BackupService => "etcd-backup.service",
             MaintUnit::BackupTimer => "etcd-backup.timer",
+            MaintUnit::DefragService => "etcd-defrag.service",
+            MaintUnit::DefragTimer => "etcd-defrag.timer",
             MaintUnit::RestartService => "etcd-restart.service",
             MaintUnit::RestartPath => "etcd-restart.path",
             MaintUnit::AuthService => "etcd-auth.service",
@@ -52,6 +59,7 @@ impl MaintUnit {
             self,
             MaintUnit::CertCheckTimer
                 | MaintUnit::BackupTimer
+                | MaintUnit::DefragTimer
                 | MaintUnit::RestartPath
                 | MaintUnit::AuthPath
         )
@@ -62,6 +70,7 @@ impl MaintUnit {
         match self {
             MaintUnit::CertCheckService | MaintUnit::CertCheckTimer => true,
             MaintUnit::BackupService | MaintUnit::BackupTimer => cluster.backup.enabled,
+            MaintUnit::DefragService | MaintUnit::DefragTimer => cluster.defrag.enabled,
             MaintUnit::RestartService | MaintUnit::RestartPath => true,
             MaintUnit::AuthService | MaintUnit::AuthPath => cluster.auth.enabled,
         }

@@ -81,7 +81,7 @@ fn every_script_or_refusal(
 
 /// shellcheck, Debian's, finds nothing at severity warning or above in any
 /// script a node runs as root, for every release line, both key layouts,
-/// backups on and off (in clear or encrypted), IPv4 and IPv6, one member or
+/// backups on and off (in clear or encrypted), the defrag timer, IPv4 and IPv6, one member or
 /// three, the service as root or its own user, started or not, the default
 /// install_dir or another.
 #[test]
@@ -102,10 +102,11 @@ fn every_rendered_script_passes_shellcheck() {
             "etcd: { version: 3.6.14 }\nbackup: { enabled: true, recipients: [age1t4asd03a2awsq54yeq0pfvtz2fncqyvfnze32s7q8hn675zxmvaslpk8cq, \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK5HG+WK7EqnxuuTn2AgsYSGepNUXlPyehUg2SGzYT6q\"] }\n".to_owned(),
         ),
         // The other side of every switch a script template has: more than one member
-        // (the restart lock), the service as root, nothing started, another install_dir.
+        // (the restart lock), the service as root, nothing started, another install_dir,
+        // the defrag timer.
         (
             "3.5, three members, root, no start, another install_dir".to_owned(),
-            "etcd: { version: 3.5.33 }\nservice: { user: root, start: false }\npaths: { install_dir: /srv/etcd-x }\n__MORE_NODES__".to_owned(),
+            "etcd: { version: 3.5.33 }\nservice: { user: root, start: false }\npaths: { install_dir: /srv/etcd-x }\ndefrag: { enabled: true }\n__MORE_NODES__".to_owned(),
         ),
     ];
     let dir = tempfile::tempdir().unwrap();

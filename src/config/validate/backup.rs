@@ -16,7 +16,7 @@ pub(super) fn backup(c: &mut Checker, raw: &RawBackup, paths: &Paths) -> Backup 
     let interval = raw
         .interval
         .as_ref()
-        .and_then(|v| interval(c, v))
+        .and_then(|v| interval(c, Rule::Backup, "backup.interval", v))
         .unwrap_or(DEFAULT_INTERVAL);
     let dir = match &raw.dir {
         None => DEFAULT_DIR.to_owned(),
@@ -152,9 +152,14 @@ fn recipient(value: &str) -> Result<String, String> {
     )
 }
 
-/// The timer's interval: a duration with a unit, whole seconds, at least
-/// [`MIN_INTERVAL`]; `None` after a problem is recorded.
-fn interval(c: &mut Checker, v: &S<Quantity>) -> Option<Duration> {
+/// A timer's interval, `key`: a duration with a unit, whole seconds, at
+/// least [`MIN_INTERVAL`]; `None` after a problem (of `rule`) is recorded.
+pub(super) fn interval(
+    c: &mut Checker,
+    rule: Rule,
+    key: &str,
+    v: &S<Quantity>,
+) -> Option<Duration> {
     let shown = match &v.value {
         Quantity::Int(n) => n.to_string(),
         Quantity::Text(t) => format!("{t:?}"),
@@ -164,16 +169,14 @@ fn interval(c: &mut Checker, v: &S<Quantity>) -> Option<Duration> {
         Quantity::Text(t) => t.trim().parse::<u64>().is_ok(),
     };
     let problem = if bare {
-        Err(format!("backup.interval {shown} has no unit"))
+        Err(format!("{key} {shown} has no unit"))
     } else {
         match units::parse_duration(&v.value, Duration::from_secs(1)) {
-            Err(e) => Err(format!("backup.interval: {e}")),
-            Ok(d) if d.subsec_nanos() != 0 => Err(format!(
-                "backup.interval {shown} is not a whole number of seconds"
-            )),
-            Ok(d) if d < MIN_INTERVAL => {
-                Err(format!("backup.interval {shown} is shorter than a minute"))
+            Err(e) => Err(format!("{key}: {e}")),
+            Ok(d) if d.subsec_nanos() != 0 => {
+                Err(format!("{key} {shown} is not a whole number of seconds"))
             }
+            Ok(d) if d < MIN_INTERVAL => Err(format!("{key} {shown} is shorter than a minute")),
             Ok(d) => Ok(d),
         }
     };
@@ -182,7 +185,7 @@ fn interval(c: &mut Checker, v: &S<Quantity>) -> Option<Duration> {
         Err(message) => {
             let at = c.at(v);
             c.problem(
-                Rule::Backup,
+                rule,
                 at,
                 message,
                 "write a duration with its unit, such as \"6h\", \"30m\" or \"1d\" (at least 1m)",

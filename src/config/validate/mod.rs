@@ -3,6 +3,7 @@
 
 mod access;
 mod backup;
+mod defrag;
 mod install;
 mod members;
 mod pki;
@@ -169,6 +170,7 @@ pub(super) fn resolve(
     members::sealing(&mut c, &raw.nodes, &nodes, packages.keys);
     let publish = publish::publish(&mut c, &raw.publish);
     let backup = backup::backup(&mut c, &raw.backup, &paths);
+    let defrag = defrag::defrag(&mut c, &raw.defrag);
     let auth = access::auth(&mut c, &raw, &nodes, &clients, &tuning);
 
     if !c.problems.is_empty() {
@@ -189,6 +191,7 @@ pub(super) fn resolve(
         packages,
         publish,
         backup,
+        defrag,
         auth,
         warnings: c.warnings,
     })
