@@ -5,6 +5,7 @@ mod access;
 mod backup;
 mod install;
 mod members;
+mod metrics;
 mod pki;
 mod publish;
 mod release_source;
@@ -170,6 +171,7 @@ pub(super) fn resolve(
     let publish = publish::publish(&mut c, &raw.publish);
     let backup = backup::backup(&mut c, &raw.backup, &paths);
     let auth = access::auth(&mut c, &raw, &nodes, &clients, &tuning);
+    let metrics = metrics::metrics(&mut c, &raw.metrics, &tuning);
 
     if !c.problems.is_empty() {
         c.problems.sort_by_key(|p| (p.at.line, p.at.column));
@@ -190,6 +192,7 @@ pub(super) fn resolve(
         publish,
         backup,
         auth,
+        metrics,
         warnings: c.warnings,
     })
 }
