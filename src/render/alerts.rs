@@ -60,7 +60,9 @@ pub fn alerts(cluster: &Cluster) -> Vec<Alert> {
     let quota = cluster.tuning.quota_backend_bytes;
     let on = |what: &str| format!("etcd cluster \"{{{{ $labels.cluster }}}}\": {what}");
     let member = |what: &str| {
-        format!("etcd cluster \"{{{{ $labels.cluster }}}}\": {what} on member {{{{ $labels.node }}}}.")
+        format!(
+            "etcd cluster \"{{{{ $labels.cluster }}}}\": {what} on member {{{{ $labels.node }}}}."
+        )
     };
     let quantile = |metric: &str, over: &str| {
         format!("histogram_quantile(0.99, rate({metric}{{{sel}}}[5m])) > {over}")
@@ -119,7 +121,9 @@ pub fn alerts(cluster: &Cluster) -> Vec<Alert> {
             for_: 10 * MIN,
             severity,
             summary: "etcd cluster 99th percentile fsync durations are too high.".into(),
-            description: member(&format!("99th percentile of WAL fsync durations above {over}s")),
+            description: member(&format!(
+                "99th percentile of WAL fsync durations above {over}s"
+            )),
         });
     }
     v.extend([
@@ -167,7 +171,10 @@ pub fn alerts(cluster: &Cluster) -> Vec<Alert> {
             description: member("less than half of the database file in use; defragment it (etcdctl defrag) to give the space back"),
         },
     ]);
-    for (days, severity) in [(CERT_WARN_DAYS, "warning"), (CERT_CRITICAL_DAYS, "critical")] {
+    for (days, severity) in [
+        (CERT_WARN_DAYS, "warning"),
+        (CERT_CRITICAL_DAYS, "critical"),
+    ] {
         v.push(Alert {
             name: "etcdpackCertificateExpiry",
             expr: format!("etcdpack_cert_not_after_seconds{{{mine}}} - time() < {}", days * 86400),
