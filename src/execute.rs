@@ -24,7 +24,7 @@ use crate::model::{CertId, FileRecord, out, rfc3339};
 use crate::output::{
     Artifact, CaInfo, ClientInfo, EtcdInfo, HashingWriter, Manifest, NodeInfo, Retired,
 };
-use crate::plan::{ArtifactAction, NodePlan, Plan, Run};
+use crate::plan::{ArtifactAction, Change, NodePlan, OutputPlan, Plan, Run};
 use crate::render::{self, Templates};
 use crate::report::Reporter;
 use crate::stage::{Content, Material, Part, Programs, Source};
@@ -46,6 +46,7 @@ pub fn run(plan: Plan, run: &Run, bins: &OnDemand) -> Result<Manifest> {
         nodes: node_plans,
         removed,
         pki: pki_plan,
+        monitoring,
         ..
     } = plan;
     let outputs: Vec<String> = node_plans.iter().flat_map(|n| n.outputs()).collect();
@@ -116,6 +117,7 @@ pub fn run(plan: Plan, run: &Run, bins: &OnDemand) -> Result<Manifest> {
             .collect::<Result<_>>()
     })?;
     outdir::remove_stale(out_dir, &removed, &outputs, reporter)?;
+    write_monitoring(out_dir, &monitoring, reporter)?;
 
     // Nodes that leave keep their last release on record.
     let mut retired: Vec<Retired> = previous
@@ -185,6 +187,17 @@ pub fn run(plan: Plan, run: &Run, bins: &OnDemand) -> Result<Manifest> {
         reporter.warn(format!("{e:#}; the next run reads every file it keeps"));
     }
     Ok(manifest)
+}
+
+/// `OUT/monitoring/`: each file the plan says is new or changed, whole.
+fn write_monitoring(out_dir: &Path, files: &[OutputPlan], reporter: &Reporter) -> Result<()> {
+    outdir::create_private(&out_dir.join(out::MONITORING))?;
+    for f in files.iter().filter(|f| f.change != Change::Unchanged) {
+        let path = out_dir.join(&f.path);
+        fsutil::write_atomic(&path, f.contents.as_bytes(), 0o644)?;
+        reporter.status("Wrote", path.display());
+    }
+    Ok(())
 }
 
 /// Workers building nodes at once. Each holds one package's buffers, so

@@ -17,7 +17,7 @@ use serde::Serialize;
 use tera::{Context, Tera};
 use time::OffsetDateTime;
 
-use crate::config::{Arch, Cluster, Node};
+use crate::config::{Arch, Cluster, MetricsListen, Node};
 use crate::envfile;
 pub use crate::model::Bootstrap;
 use crate::model::Owner;
@@ -25,6 +25,8 @@ use crate::model::cis;
 use crate::model::{ClusterState, Layout};
 use crate::release::Line;
 
+pub mod alerts;
+pub mod monitoring;
 mod units;
 pub use units::MaintUnit;
 
@@ -69,6 +71,7 @@ pub const TEMPLATES: &[Template] = &[
         name: MAINT_SCRIPT,
         text: include_str!("../templates/etcd-maint"),
     },
+    maint_part!("textfile"),
     maint_part!("backup"),
     maint_part!("restart"),
     maint_part!("defrag"),
@@ -119,8 +122,7 @@ pub const TEMPLATES: &[Template] = &[
 /// The template of the maintenance script, `install_dir/bin/etcd-maint`.
 pub const MAINT_SCRIPT: &str = "etcd-maint";
 
-pub const CLIENT_PORT: u16 = 2379;
-pub const PEER_PORT: u16 = 2380;
+pub use crate::model::{CLIENT_PORT, PEER_PORT};
 
 /// The loaded templates: the embedded ones, with user overrides applied.
 pub struct Templates {
@@ -271,6 +273,16 @@ pub fn client_url(node: &Node) -> String {
     format!("https://{}:{CLIENT_PORT}", url_host(node.ip))
 }
 
+/// Where `node`'s plain-http metrics listener binds (`metrics:`), which
+/// serves `/metrics` and `/health`.
+pub fn metrics_url(cluster: &Cluster, node: &Node) -> String {
+    let host = match cluster.metrics.listen {
+        MetricsListen::Localhost => "127.0.0.1".to_owned(),
+        MetricsListen::Node => url_host(node.ip),
+    };
+    format!("http://{host}:{}", cluster.metrics.port)
+}
+
 /// Every node of `cluster` bootstrapping together: how the first members
 /// come up (see [`crate::membership`]).
 pub fn new_cluster(cluster: &Cluster) -> Bootstrap {
@@ -382,6 +394,8 @@ struct Vars<'a> {
     backup: BackupVars<'a>,
     /// `defrag:`, for etcd-maint and the defrag units.
     defrag: DefragVars,
+    /// `metrics:`, for etcd.conf, etcd-maint and its units.
+    metrics: MetricsVars<'a>,
     /// The maintenance units the node gets (`etcd-cert-check.service`, …),
     /// and of them the timers (and the path unit), which the package
     /// scripts enable and start.
@@ -419,6 +433,14 @@ struct DefragVars {
     threshold: u32,
     /// Bytes.
     min_size: u64,
+}
+
+#[derive(Serialize)]
+struct MetricsVars<'a> {
+    /// `ETCD_LISTEN_METRICS_URLS`.
+    listen_urls: String,
+    extensive: bool,
+    textfile_dir: &'a str,
 }
 
 /// The key sealed to the node's SSH host key, as the scripts unseal it.
@@ -522,6 +544,11 @@ fn vars<'a>(cluster: &'a Cluster, node: &'a Node, l: &'a Layout, b: &Bootstrap) 
             interval: time_span(cluster.defrag.interval),
             threshold: cluster.defrag.threshold,
             min_size: cluster.defrag.min_size,
+        },
+        metrics: MetricsVars {
+            listen_urls: metrics_url(cluster, node),
+            extensive: cluster.metrics.extensive,
+            textfile_dir: &cluster.metrics.textfile_dir,
         },
         maint_units: MaintUnit::of(cluster)
             .into_iter()

@@ -255,8 +255,23 @@ fn cert_check_passes_far_from_expiry_and_warns_inside_the_window() {
         said.contains(&format!("is valid until {not_after} (36")) && ok.stderr.is_empty(),
         "{said}"
     );
+    // No textfile directory, no textfile; with one, the expiry for node_exporter,
+    // replaced whole, also when the check fails.
+    let textfile = root.join("var/lib/node_exporter/textfile_collector");
+    assert!(!textfile.exists());
+    fs::create_dir_all(&textfile).unwrap();
     let within = maint(&root, &["cert-check", "4000"]);
     assert_eq!(within.status.code(), Some(1));
+    let prom = fs::read_to_string(textfile.join("etcdpack-cert.prom")).unwrap();
+    assert!(
+        prom.contains("\netcdpack_cert_not_after_seconds{cluster=\"test\",node=\"etcd-1\"} "),
+        "{prom}"
+    );
+    assert_eq!(
+        fs::read_dir(&textfile).unwrap().count(),
+        1,
+        "a temporary file stays"
+    );
     let warned = String::from_utf8_lossy(&within.stderr);
     assert!(
         warned.starts_with("etcd-maint: warning: the certificate of etcd-1")

@@ -90,6 +90,15 @@ fn expectations(plan: &Value) -> BTreeMap<String, Expect> {
         other => panic!("unexpected bundle change {other}"),
     };
     e.insert(ca["bundle"].as_str().unwrap().to_owned(), bundle_fate);
+    for f in plan["monitoring"].as_array().unwrap() {
+        let fate = match f["change"].as_str().unwrap() {
+            "added" => Expect::Created,
+            "changed" => Expect::Changed,
+            "unchanged" => Expect::Same,
+            other => panic!("unexpected monitoring change {other}"),
+        };
+        e.insert(f["path"].as_str().unwrap().to_owned(), fate);
+    }
     for c in plan["certificates"].as_array().unwrap() {
         let fate = match (c["action"].as_str().unwrap(), ca_fate) {
             ("reuse", _) => Expect::Same,

@@ -38,6 +38,8 @@ mod e2e;
 mod cluster;
 #[path = "systemd/deb_lifecycle.rs"]
 mod deb_lifecycle;
+#[path = "systemd/prometheus.rs"]
+mod prometheus;
 #[path = "systemd/restarts.rs"]
 mod restarts;
 #[path = "systemd/rotation.rs"]

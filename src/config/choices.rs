@@ -5,7 +5,7 @@
 use schemars::Schema;
 use serde_json::{Value, json};
 
-use super::{Algorithm, Keys};
+use super::{Algorithm, Keys, MetricsListen};
 use crate::model::{Arch, Format};
 
 /// The config format versions the loader reads.
@@ -24,6 +24,10 @@ pub(super) fn algorithms(schema: &mut Schema) {
 
 pub(super) fn key_layouts(schema: &mut Schema) {
     one_of(schema, Keys::ALL.iter().map(|k| json!(k.as_str())));
+}
+
+pub(super) fn metrics_listens(schema: &mut Schema) {
+    one_of(schema, MetricsListen::ALL.iter().map(|l| json!(l.as_str())));
 }
 
 pub(super) fn config_versions(schema: &mut Schema) {

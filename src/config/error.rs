@@ -86,6 +86,9 @@ pub enum Rule {
     Backup,
     /// A client's `access` is malformed, or its name is a node's too.
     Access,
+    /// A `metrics:` setting is malformed: where the listener binds, its
+    /// port, or the textfile directory.
+    Metrics,
     /// A `backup.recipients` entry is not a recipient age can encrypt to
     /// (an X25519 `age1…` or an SSH public key), or is listed twice.
     Recipient,

@@ -51,6 +51,7 @@ pub struct Cluster {
     pub backup: Backup,
     pub defrag: Defrag,
     pub auth: Auth,
+    pub metrics: Metrics,
     /// Things that are allowed but probably not meant (an even node count).
     pub warnings: Vec<String>,
 }
@@ -443,6 +444,39 @@ pub struct Defrag {
     pub threshold: u32,
     /// The database size in bytes below which a member never is.
     pub min_size: u64,
+}
+
+/// The `metrics:` section: each member's plain-http metrics listener.
+#[derive(Debug, Clone, Serialize)]
+pub struct Metrics {
+    pub listen: MetricsListen,
+    /// Never the client or the peer port.
+    pub port: u16,
+    /// `ETCD_METRICS=extensive`.
+    pub extensive: bool,
+    /// node_exporter's textfile directory on each node, an absolute path.
+    pub textfile_dir: String,
+}
+
+/// Where a member's metrics listener binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsListen {
+    /// 127.0.0.1: only the node itself reaches it.
+    Localhost,
+    /// The node's own IP: a central Prometheus reaches it.
+    Node,
+}
+
+impl MetricsListen {
+    pub const ALL: [MetricsListen; 2] = [MetricsListen::Localhost, MetricsListen::Node];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricsListen::Localhost => "localhost",
+            MetricsListen::Node => "node",
+        }
+    }
 }
 
 /// Why `s` cannot be a suite (a directory under `dists/` and `rpm/`, and

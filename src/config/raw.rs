@@ -94,6 +94,8 @@ pub struct RawConfig {
     pub defrag: RawDefrag,
     #[serde(default)]
     pub auth: RawAuth,
+    #[serde(default)]
+    pub metrics: RawMetrics,
 }
 
 /// The cluster as a whole.
@@ -404,4 +406,28 @@ pub struct RawDefrag {
     /// such as 100MiB or 1GB; a bare number is bytes. Default: 100MiB, as
     /// etcd's own alert.
     pub min_size: Option<S<Quantity>>,
+}
+
+/// Each member's plain-http metrics listener (`/metrics` and `/health`,
+/// no TLS, no client certificate), and the monitoring files `gen` writes
+/// for it under OUT/monitoring/.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Where the listener binds: `localhost` (http://127.0.0.1:PORT, for
+    /// an agent on the node itself) or `node` (http://NODE-IP:PORT, what a
+    /// central Prometheus scrapes). Default: localhost.
+    #[schemars(transform = super::choices::metrics_listens)]
+    pub listen: Option<S<String>>,
+    /// The listener's port: neither 2379 (the client port) nor 2380 (the
+    /// peer port). Default: 2381.
+    pub port: Option<S<u16>>,
+    /// Export etcd's extensive metrics too (ETCD_METRICS=extensive: the
+    /// gRPC handling-time histograms). Default: false.
+    pub extensive: Option<bool>,
+    /// The node_exporter textfile-collector directory on each node, an
+    /// absolute path, into which `etcd-maint cert-check` and `etcd-maint
+    /// backup` write etcdpack-cert.prom and etcdpack-backup.prom when it
+    /// exists. Default: /var/lib/node_exporter/textfile_collector.
+    pub textfile_dir: Option<S<String>>,
 }

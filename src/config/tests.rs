@@ -4,6 +4,7 @@ use super::*;
 
 mod access;
 mod host_key;
+mod metrics;
 mod publish;
 
 const BASE: &str = "\

@@ -88,6 +88,9 @@ pub mod out {
     /// Where `rotate-ca retire` archives the CA it retires, outside `pki/`
     /// (0700; its key 0600).
     pub const RETIRED_CA: &str = "retired-ca";
+    /// The Prometheus files written for the cluster (see
+    /// `render::monitoring`).
+    pub const MONITORING: &str = "monitoring";
     /// Present while a `gen` run is writing; removed when it has finished.
     pub const INCOMPLETE: &str = ".incomplete";
 
@@ -99,6 +102,11 @@ pub mod out {
     /// `dist/<file>`: an artifact.
     pub fn artifact(file_name: &str) -> String {
         format!("{DIST}/{file_name}")
+    }
+
+    /// `monitoring/<file>`: a file for the cluster's Prometheus.
+    pub fn monitoring(file: &str) -> String {
+        format!("{MONITORING}/{file}")
     }
 
     /// `pki/<file>`: a file of the PKI, `file` relative to the PKI directory.

@@ -29,6 +29,11 @@ pub use format::Format;
 pub use identity::Identity;
 pub use layout::{FileRecord, Layout, Owner, out};
 
+/// etcd's client port: TLS, with client certificates.
+pub const CLIENT_PORT: u16 = 2379;
+/// etcd's peer port.
+pub const PEER_PORT: u16 = 2380;
+
 /// A time as RFC 3339 (`2036-01-01T00:00:00Z`), as the manifest and every
 /// message print it.
 pub fn rfc3339(t: time::OffsetDateTime) -> String {

@@ -29,7 +29,7 @@ use crate::config::access::AccessRecord;
 use crate::model::{Bootstrap, CertId, Format, Identity, out};
 use crate::output::{Manifest, Previous};
 use crate::pki::{self, CaAction, LeafStep, PkiPlan, SealStep};
-use crate::render::{Rendered, Templates};
+use crate::render::{self, Rendered, Templates};
 use crate::report::Reporter;
 use crate::stage::Planned;
 use crate::{membership, outdir, release};
@@ -57,6 +57,8 @@ pub struct Plan {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_rotation: Option<crate::model::Rotation>,
     pub access: AccessPlan,
+    /// `monitoring/*`: the cluster's Prometheus files, and how each changes.
+    pub monitoring: Vec<OutputPlan>,
     pub summary: Summary,
     pub warnings: Vec<String>,
     /// The PKI decisions, carried out as they are by [`crate::execute`].
@@ -76,6 +78,17 @@ pub struct AccessPlan {
     pub recorded: bool,
     /// One line each, `+`, `~` or `-` (see [`AccessRecord::changes_from`]).
     pub changes: Vec<String>,
+}
+
+/// A file of the output directory that is neither a node's nor the PKI's,
+/// with its contents, which the plan works out and the run writes.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputPlan {
+    /// Relative to `out`.
+    pub path: String,
+    pub change: Change,
+    #[serde(skip)]
+    pub contents: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -455,10 +468,32 @@ pub fn build(run: &Run) -> Result<Plan> {
                 changes: now.changes_from(before),
             }
         },
+        monitoring: monitoring(cluster, out_dir),
         summary,
         warnings: cluster.warnings.clone(),
         pki,
     })
+}
+
+/// The files of `OUT/monitoring/`, each compared with what is there.
+fn monitoring(cluster: &Cluster, out_dir: &Path) -> Vec<OutputPlan> {
+    let alerts = render::alerts::alerts(cluster);
+    render::monitoring::files(cluster, &alerts)
+        .into_iter()
+        .map(|(name, contents)| {
+            let path = out::monitoring(name);
+            let change = match std::fs::read_to_string(out_dir.join(&path)) {
+                Err(_) => Change::Added,
+                Ok(w) if w == contents => Change::Unchanged,
+                Ok(_) => Change::Changed,
+            };
+            OutputPlan {
+                path,
+                change,
+                contents,
+            }
+        })
+        .collect()
 }
 
 impl NodePlan {

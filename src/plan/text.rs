@@ -95,6 +95,18 @@ pub fn render_text(plan: &Plan) -> String {
             let _ = writeln!(s, "  - {}", plan.out.join(r).display());
         }
     }
+    let changed: Vec<_> = plan
+        .monitoring
+        .iter()
+        .filter(|f| f.change != Change::Unchanged)
+        .collect();
+    if !changed.is_empty() {
+        let _ = writeln!(s, "\nMonitoring (copy to the Prometheus server):");
+        for f in changed {
+            let mark = if f.change == Change::Added { "+" } else { "~" };
+            let _ = writeln!(s, "  {mark} {}", plan.out.join(&f.path).display());
+        }
+    }
     let a = &plan.access;
     if !a.changes.is_empty() {
         let _ = writeln!(

@@ -99,7 +99,10 @@ fn arm64_sets_unsupported_arch() {
 #[test]
 fn plaintext_listener_only_when_asked() {
     let off = render(&cluster(""), 0).etcd_conf;
-    assert!(!off.contains("http://"), "{off}");
+    assert!(
+        off.contains("\nETCD_LISTEN_CLIENT_URLS=https://192.168.0.1:2379\n"),
+        "{off}"
+    );
     let on = render(
         &cluster("tuning: { insecure_localhost_listener: true }\n"),
         0,
@@ -109,6 +112,26 @@ fn plaintext_listener_only_when_asked() {
         on.contains("ETCD_LISTEN_CLIENT_URLS=https://192.168.0.1:2379,http://127.0.0.1:2379\n"),
         "{on}"
     );
+}
+
+#[test]
+fn the_metrics_listener_binds_where_the_config_says() {
+    let local = render(&cluster(""), 0).etcd_conf;
+    assert!(
+        local.contains("\nETCD_LISTEN_METRICS_URLS=http://127.0.0.1:2381\n"),
+        "{local}"
+    );
+    assert!(!local.contains("ETCD_METRICS="), "{local}");
+    let node = render(
+        &cluster("metrics: { listen: node, port: 9379, extensive: true }\n"),
+        0,
+    )
+    .etcd_conf;
+    assert!(
+        node.contains("\nETCD_LISTEN_METRICS_URLS=http://192.168.0.1:9379\n"),
+        "{node}"
+    );
+    assert!(node.contains("\nETCD_METRICS=extensive\n"), "{node}");
 }
 
 #[test]

@@ -48,6 +48,11 @@ impl Gen {
         if !extra.contains("packages:") {
             yaml.push_str("packages: { formats: [tar] }\n");
         }
+        // Members of a test share the host's network: each one's metrics
+        // listener on its own IP, never all on 127.0.0.1:2381.
+        if !extra.contains("metrics:") {
+            yaml.push_str("metrics: { listen: node }\n");
+        }
         yaml.push_str(extra);
         let config = dir.path().join("cluster.yaml");
         std::fs::write(&config, yaml).unwrap();

@@ -57,6 +57,10 @@ pub const DNF: Need = program("dnf", "dnf");
 pub const DPKG_DEB: Need = program("dpkg-deb", "dpkg");
 pub const DPKG_SCANPACKAGES: Need = program("dpkg-scanpackages", "dpkg-dev");
 pub const FISH: Need = program("fish", "fish");
+/// Prometheus's own checker: configs, rules, and rule unit tests.
+pub const PROMTOOL: Need = program("promtool", "prometheus");
+/// A Prometheus server, scraping a live cluster.
+pub const PROMETHEUS: Need = program("prometheus", "prometheus");
 pub const FLOCK: Need = program("flock", "util-linux");
 /// gcc and a static libc (`gcc -static`), for programs standing in for
 /// the statically linked official ones.

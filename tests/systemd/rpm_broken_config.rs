@@ -1,4 +1,7 @@
-//! The same cluster from the .rpm packages (127.0.5.1-3), upgraded on every node at the same
+//! The same cluster from the .rpm packages (127.0.5.1-3), its members' metrics listeners on
+//! their own IPs scraped by a real Prometheus (127.0.5.100:9090) with the generated scrape
+//! config and rules, whose members-down alert goes pending then firing while one member is
+//! stopped; then upgraded on every node at the same
 //! moment with `rpm -U` (the restarts coordinated by the cluster), then the negative control: the recipe's
 //! inline comment in the EnvironmentFile makes the unit fail, and the checks that passed
 //! before see it.
@@ -7,12 +10,23 @@ use std::fs;
 use std::time::Duration;
 
 use crate::cluster::{Cluster, Format, assert_forms, assert_policy_applied};
+use crate::prometheus::Prometheus;
 use crate::{e2e, restarts, support};
 
 #[test]
 fn rpm_cluster_forms_and_a_broken_config_fails() {
-    support::require!(e2e::NODES, support::STANDIN);
-    let c = Cluster::install("systemd-rpm", "127.0.5", Format::Rpm);
+    support::require!(
+        e2e::NODES,
+        support::STANDIN,
+        support::PROMETHEUS,
+        support::CURL
+    );
+    let c = Cluster::install_with(
+        "systemd-rpm",
+        "127.0.5",
+        Format::Rpm,
+        "metrics: { listen: node }\n",
+    );
     for i in 1..=3 {
         assert_eq!(
             installed(&c, i),
@@ -25,6 +39,8 @@ fn rpm_cluster_forms_and_a_broken_config_fails() {
     c.log("formed");
     assert_policy_applied(&c, Duration::from_secs(120));
     c.log("access policy applied");
+    members_down_alert(&c);
+    c.log("members-down alert pending, then firing, with a member stopped");
 
     // Every node runs `rpm -U` at the same moment: each %post restarts its member under the
     // cluster's restart lock, only while the others are healthy.
@@ -96,6 +112,42 @@ fn rpm_cluster_forms_and_a_broken_config_fails() {
     // The two others still form a quorum.
     c.etcdctl_at_ok(2, &[2, 3], &["put", "/e2e/quorum", "yes"]);
     c.tear_down();
+}
+
+/// Prometheus scrapes every member's metrics listener; with member 3 stopped, the generated
+/// etcdMembersDown goes pending, then firing (its `for` shortened to 10s, a parameter of the
+/// generator, from the mixin's 20m); member 3 is started again.
+fn members_down_alert(c: &Cluster) {
+    let p = Prometheus::start(c, "127.0.5.100:9090", Duration::from_secs(10));
+    let all_up = e2e::wait_for(Duration::from_secs(60), || {
+        let t = p.targets();
+        (t.len() == 3 && t.iter().all(|(_, h)| h == "up")).then_some(t)
+    });
+    assert!(
+        all_up.is_some(),
+        "the three targets are not all up: {:?}\n{}",
+        p.targets(),
+        p.log()
+    );
+    assert_eq!(p.alert_state("etcdMembersDown"), None);
+    c.node(3).exec_ok(&["systemctl", "stop", "etcd.service"]);
+    p.wait_alert("etcdMembersDown", "pending", Duration::from_secs(30));
+    let targets = p.targets();
+    assert!(
+        targets.contains(&("etcd-3".to_owned(), "down".to_owned())),
+        "{targets:?}"
+    );
+    p.wait_alert("etcdMembersDown", "firing", Duration::from_secs(30));
+    c.node(3).exec_ok(&["systemctl", "start", "etcd.service"]);
+    c.wait_healthy(1, &[1, 2, 3]);
+    let resolved = e2e::wait_for(Duration::from_secs(30), || {
+        p.alert_state("etcdMembersDown").is_none().then_some(())
+    });
+    assert!(
+        resolved.is_some(),
+        "etcdMembersDown stays: {:?}",
+        p.api("alerts")
+    );
 }
 
 /// What rpm says is installed of node `i`'s package (name-version-release.arch).

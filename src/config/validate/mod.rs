@@ -6,6 +6,7 @@ mod backup;
 mod defrag;
 mod install;
 mod members;
+mod metrics;
 mod pki;
 mod publish;
 mod release_source;
@@ -172,6 +173,7 @@ pub(super) fn resolve(
     let backup = backup::backup(&mut c, &raw.backup, &paths);
     let defrag = defrag::defrag(&mut c, &raw.defrag);
     let auth = access::auth(&mut c, &raw, &nodes, &clients, &tuning);
+    let metrics = metrics::metrics(&mut c, &raw.metrics, &tuning);
 
     if !c.problems.is_empty() {
         c.problems.sort_by_key(|p| (p.at.line, p.at.column));
@@ -193,6 +195,7 @@ pub(super) fn resolve(
         backup,
         defrag,
         auth,
+        metrics,
         warnings: c.warnings,
     })
 }
