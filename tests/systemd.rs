@@ -34,6 +34,8 @@ mod support;
 #[path = "e2e/mod.rs"]
 mod e2e;
 
+#[path = "systemd/access.rs"]
+mod access;
 #[path = "systemd/cluster.rs"]
 mod cluster;
 #[path = "systemd/deb_lifecycle.rs"]

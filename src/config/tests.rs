@@ -439,61 +439,6 @@ fn every_problem_is_reported_at_once() {
     assert_eq!(rules(parse_text(&text)), [Rule::Ip, Rule::DuplicateName]);
 }
 
-/// The corpus's valid CA, by absolute path (the test's working directory is
-/// the crate, but say so explicitly).
-fn corpus_ca() -> String {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/configs/bad/ca");
-    format!("pki: {{ ca_cert: {dir}/ca.pem, ca_key: {dir}/ca-key.pem }}\n")
-}
-
-#[test]
-fn an_imported_ca_with_a_system_masters_client_is_a_warning() {
-    let c = with(&corpus_ca()).unwrap();
-    let w: Vec<_> = c
-        .warnings
-        .iter()
-        .filter(|w| w.contains("system:masters"))
-        .collect();
-    assert_eq!(w.len(), 1, "{:?}", c.warnings);
-    assert!(
-        w[0].contains("kube-apiserver")
-            && w[0].contains("cluster-admin")
-            && w[0].contains("organization")
-            && w[0].contains("pki.ca_cert"),
-        "{}",
-        w[0]
-    );
-    // A listed client is named at its own line.
-    let listed = with(&format!(
-        "{}clients:\n  - {{ name: etcdctl }}\n  - {{ name: api, organization: \"system:masters\" }}\n",
-        corpus_ca()
-    ))
-    .unwrap();
-    let w: Vec<_> = listed
-        .warnings
-        .iter()
-        .filter(|w| w.contains("system:masters"))
-        .collect();
-    assert_eq!(w.len(), 1, "{:?}", listed.warnings);
-    assert!(
-        w[0].starts_with("cluster.yaml:10:") && w[0].contains("client api"),
-        "{}",
-        w[0]
-    );
-}
-
-#[test]
-fn a_created_ca_or_no_admin_client_gives_no_warning() {
-    let created = with("tuning: { enable_v2: false }\n").unwrap();
-    assert!(created.warnings.is_empty(), "{:?}", created.warnings);
-    let no_admin = with(&format!(
-        "{}clients: [{{ name: etcdctl }}, {{ name: api, organization: ops, access: root }}]\n",
-        corpus_ca()
-    ))
-    .unwrap();
-    assert!(no_admin.warnings.is_empty(), "{:?}", no_admin.warnings);
-}
-
 #[test]
 fn rule_system_dirs_are_refused() {
     for dir in [

@@ -16,10 +16,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::cluster::{
-    Cluster, Format, HEALTHY_WITHIN, Writer, assert_forms, assert_policy_applied, client_etcdctl,
-    served_pem,
-};
+use crate::access::{assert_policy_applied, client_etcdctl};
+use crate::cluster::{Cluster, Format, HEALTHY_WITHIN, Writer, assert_forms, served_pem};
 use crate::support::both;
 use crate::{e2e, restarts, rotation, support};
 

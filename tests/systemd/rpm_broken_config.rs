@@ -9,7 +9,8 @@
 use std::fs;
 use std::time::Duration;
 
-use crate::cluster::{Cluster, Format, assert_forms, assert_policy_applied};
+use crate::access::assert_policy_applied;
+use crate::cluster::{Cluster, Format, assert_forms};
 use crate::prometheus::Prometheus;
 use crate::{e2e, restarts, support};
 
