@@ -40,6 +40,8 @@ mod access;
 mod cluster;
 #[path = "systemd/deb_lifecycle.rs"]
 mod deb_lifecycle;
+#[path = "systemd/defrag.rs"]
+mod defrag;
 #[path = "systemd/prometheus.rs"]
 mod prometheus;
 #[path = "systemd/restarts.rs"]

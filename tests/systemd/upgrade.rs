@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::cluster::{Cluster, Format, HEALTHY_WITHIN, Writer, assert_forms};
 use crate::support::{self, HttpServer};
-use crate::{e2e, rotation};
+use crate::{defrag, e2e, rotation};
 
 #[test]
 fn deb_cluster_upgrades_from_3_4_to_3_5_one_node_at_a_time() {
@@ -23,7 +23,13 @@ fn deb_cluster_upgrades_from_3_4_to_3_5_one_node_at_a_time() {
         support::CURL
     );
     let next = support::standin_3_5();
-    let mut c = Cluster::install("systemd-upgrade", "127.0.6", Format::Deb);
+    // Defragmentation's timer in every package, with thresholds a test database crosses.
+    let mut c = Cluster::install_with(
+        "systemd-upgrade",
+        "127.0.6",
+        Format::Deb,
+        "defrag: { enabled: true, threshold: 40, min_size: 2MiB }\n",
+    );
     assert_forms(&c);
     c.log("formed");
     // The 3.4.16 stand-in holds bookworm's etcd, which reports its own 3.4 patch release.
@@ -160,6 +166,11 @@ fn deb_cluster_upgrades_from_3_4_to_3_5_one_node_at_a_time() {
     });
     c.log("CA rotation on 3.5");
     drop(server);
+
+    // Every node's etcd-defrag.service at the same moment: one member at a time, the leader
+    // last, nothing lost.
+    defrag::defragment_all_at_once(&c, &c.generated.out.join("pki"));
+    c.log("defragmentation on 3.5");
 
     refuses_3_6_before_3_5_26(&c, next.version);
     c.tear_down();
