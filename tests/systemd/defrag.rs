@@ -156,18 +156,11 @@ fn journal(c: &Cluster, i: usize, since: &str) -> String {
 
 /// `unit`'s ActiveState and Result on node `i`.
 fn unit_state(c: &Cluster, i: usize, unit: &str) -> (String, String) {
-    let out = c.node(i).exec_ok(&[
-        "systemctl",
-        "show",
-        "-P",
-        "ActiveState",
-        "-P",
-        "Result",
-        unit,
-    ]);
-    let mut lines = out.lines().map(str::to_owned);
-    (
-        lines.next().unwrap_or_default(),
-        lines.next().unwrap_or_default(),
-    )
+    let property = |p: &str| {
+        c.node(i)
+            .exec_ok(&["systemctl", "show", "-P", p, unit])
+            .trim()
+            .to_owned()
+    };
+    (property("ActiveState"), property("Result"))
 }
