@@ -6,10 +6,10 @@
 //! `etcd-maint` measures on each node (the certificate's expiry, the age
 //! of the last backup), which node_exporter's textfile collector exports.
 //!
-//! The rules select the scrape job of [`super::monitoring`]
-//! (`job="etcd-CLUSTER"`) and aggregate away the labels that name one
-//! member (`instance`, `node`); textfile metrics carry `cluster` and
-//! `node` themselves.
+//! The rules select the scrape job [`job`] names (`job="etcd-CLUSTER"`),
+//! which the scrape config of `render::monitoring` defines, and aggregate
+//! away the labels that name one member (`instance`, `node`); textfile
+//! metrics carry `cluster` and `node` themselves.
 
 use std::time::Duration;
 
@@ -41,6 +41,12 @@ pub struct Alert {
     pub description: String,
 }
 
+/// The scrape job's name, which the rules select on: `etcd-CLUSTER`
+/// (the scrape config of [`super::monitoring`] names its job so).
+pub fn job(cluster: &Cluster) -> String {
+    format!("etcd-{}", cluster.name)
+}
+
 /// The share of the quota at which etcdDatabaseQuotaLowSpace fires, in
 /// bytes: 95% of `quota`, as the mixin's ratio.
 pub fn quota_low_space(quota: u64) -> u64 {
@@ -54,7 +60,7 @@ pub fn quorum(members: usize) -> usize {
 
 /// The rules of `cluster`, in the mixin's order, etcdpack's after them.
 pub fn alerts(cluster: &Cluster) -> Vec<Alert> {
-    let sel = format!("job=\"{}\"", super::monitoring::job(cluster));
+    let sel = format!("job=\"{}\"", job(cluster));
     let mine = format!("cluster=\"{}\"", cluster.name);
     let members = cluster.nodes.len();
     let quota = cluster.tuning.quota_backend_bytes;
@@ -219,7 +225,7 @@ pub fn rules_yaml(cluster: &Cluster, alerts: &[Alert]) -> String {
         quorum(cluster.nodes.len()),
         cluster.nodes.len(),
         cluster.tuning.quota_backend_bytes,
-        q(&super::monitoring::job(cluster)),
+        q(&job(cluster)),
     );
     for a in alerts {
         s.push_str(&format!(

@@ -18,10 +18,7 @@ pub const TARGETS: &str = "targets.json";
 /// The alerting rules.
 pub const RULES: &str = "rules.yml";
 
-/// The scrape job's name, which the rules select on: `etcd-CLUSTER`.
-pub fn job(cluster: &Cluster) -> String {
-    format!("etcd-{}", cluster.name)
-}
+pub use super::alerts::job;
 
 /// Where the scrape config expects the other two files, relative to the
 /// server's `prometheus.yml`: a directory of the cluster's own.
