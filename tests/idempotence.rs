@@ -116,13 +116,18 @@ fn a_rerun_with_the_same_input_changes_no_byte_and_issues_nothing() {
     assert!(!second.contains("Creating"), "{second}");
     let reusing = second.lines().filter(|l| l.contains("Reusing")).count();
     assert_eq!(reusing, 6, "the CA and five leaves:\n{second}");
-    // The only warnings are the config's own (two nodes) and the stand-in
-    // release's --etcd-sha256 replacing the pinned checksum.
+    // The only warnings are the config's own (two nodes; the v2 API, on by
+    // default on 3.4, outside the restricted clients' roles) and the
+    // stand-in release's --etcd-sha256 replacing the pinned checksum.
     let warnings: Vec<&str> = second
         .lines()
         .filter(|l| l.starts_with("warning"))
         .collect();
-    assert_eq!(warnings.len(), 2, "{second}");
+    assert_eq!(warnings.len(), 3, "{second}");
+    assert!(
+        warnings.iter().any(|w| w.contains("the v2 API is on")),
+        "{second}"
+    );
     assert!(
         warnings.iter().any(|w| w.contains("2 nodes tolerate")),
         "{second}"
