@@ -87,8 +87,9 @@ fn without_a_service_user_or_autostart_the_scripts_say_so() {
         "{postinst}"
     );
     assert!(
-        postinst.contains("units=\"etcd.service etcd-cert-check.timer etcd-restart.path\"")
-            && postinst.contains("systemctl enable $units"),
+        postinst.contains(
+            "units=\"etcd.service etcd-cert-check.timer etcd-restart.path etcd-auth.path\""
+        ) && postinst.contains("systemctl enable $units"),
         "{postinst}"
     );
     let (_, bytes) = build(Format::Rpm, &c, "etcd-1", 1);

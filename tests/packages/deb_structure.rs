@@ -79,8 +79,9 @@ fn deb_metadata_contents_and_scripts() {
         "{postinst}"
     );
     assert!(
-        postinst.contains("units=\"etcd.service etcd-cert-check.timer etcd-restart.path\"")
-            && postinst.contains("systemctl start --no-block $units"),
+        postinst.contains(
+            "units=\"etcd.service etcd-cert-check.timer etcd-restart.path etcd-auth.path\""
+        ) && postinst.contains("systemctl start --no-block $units"),
         "{postinst}"
     );
     let md5sums = fs::read_to_string(ctrl.join("md5sums")).unwrap();

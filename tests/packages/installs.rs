@@ -305,8 +305,11 @@ fn deb_installs_conflicts_upgrades_removes_and_purges_in_a_debian_root() {
     root.chroot_ok(&["dpkg", "-i", &r2]);
     root.assert_member_installed(&conf2);
     assert!(root.backups());
-    assert!(
-        !root.path("/var/lib/etcdpack").exists(),
+    // preinst's marker is consumed; what is left is the access policy's
+    // request, for etcd-auth.path (no systemd runs here to take it).
+    assert_eq!(
+        ls(&root.path("/var/lib/etcdpack")),
+        ["auth-pending"],
         "preinst's marker is consumed"
     );
     // Backups turned off again: the upgrade retires the timer.
@@ -314,9 +317,11 @@ fn deb_installs_conflicts_upgrades_removes_and_purges_in_a_debian_root() {
     root.chroot_ok(&["dpkg", "-i", &r3]);
     root.assert_member_installed(&conf1);
     assert!(!root.backups(), "the upgrade disables the timer it drops");
-    assert!(!root.path("/var/lib/etcdpack").exists());
+    assert_eq!(ls(&root.path("/var/lib/etcdpack")), ["auth-pending"]);
     root.chroot_ok(&["dpkg", "--purge", "etcd-test-etcd-1"]);
     root.assert_removed_but_data_kept(&db);
+    // A member removed has no policy to apply.
+    assert!(!root.path("/var/lib/etcdpack/auth-pending").exists());
     let status = root.chroot(&["dpkg-query", "-W", "etcd-test-etcd-1"]);
     assert!(!status.status.success(), "purged packages are forgotten");
     // The package never owned the system's /opt, so purging it leaves it.
@@ -378,7 +383,7 @@ fn rpm_installs_conflicts_upgrades_and_removes_in_a_root() {
     rpm_ok(&["-U", "--nodeps", &p(&r2)]);
     root.assert_member_installed(&conf2);
     assert!(root.backups(), "the upgrade enables the timer it brings");
-    assert!(!root.path("/var/lib/etcdpack").exists());
+    assert_eq!(ls(&root.path("/var/lib/etcdpack")), ["auth-pending"]);
     let saved = fs::read_to_string(root.path("/opt/etcd/cfg/etcd.conf.rpmsave")).unwrap();
     assert!(saved.ends_with("ETCD_DEBUG=true\n"), "{saved}");
     assert_eq!(
@@ -568,4 +573,14 @@ fn deb_upgrade_from_cleartext_to_sealed_never_leaves_the_member_without_its_key(
             .exists()
     );
     assert_eq!(fs::metadata(&key_file).unwrap().mode() & 0o7777, 0o600);
+}
+
+/// The names in directory `dir`, sorted.
+fn ls(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
