@@ -7,15 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::*;
-
-/// The number after `"key":` in `json`, first occurrence.
-fn number(json: &str, key: &str) -> u64 {
-    json.split(&format!("\"{key}\":"))
-        .nth(1)
-        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in {json}"))
-}
+use crate::support::json_number as number;
 
 /// Each member's endpoint status: (database size, in use, leads).
 fn statuses(root: &Path, eps: &[String]) -> Vec<(u64, u64, bool)> {
@@ -52,13 +44,12 @@ fn defrag_on_every_node_at_once_takes_one_member_at_a_time_the_leader_last() {
     );
     g.run_ok(&[]);
     let work = tempfile::tempdir().unwrap();
-    let roots: Vec<PathBuf> = (1..=3)
-        .map(|i| node_root(&g, work.path(), &format!("etcd-{i}")))
-        .collect();
-    let eps: Vec<String> = ips.iter().map(|ip| format!("https://{ip}:2379")).collect();
-    let all = eps.join(",");
-    let mut members: Vec<Member> = roots.iter().map(|r| Member::start(r)).collect();
-    wait_healthy(&roots[0], &all, &members.iter().collect::<Vec<_>>());
+    let Three {
+        roots,
+        eps,
+        all,
+        mut members,
+    } = Three::start(&g, work.path(), &ips);
     maint_ok(&roots[0], &["auth", "apply"]);
 
     // 3 MB that stay, and 15 MB written, deleted and compacted away: every

@@ -525,3 +525,12 @@ pub fn snapshots_in_tests_dir() -> insta::internals::SettingsBindDropGuard {
     settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots"));
     settings.bind_to_scope()
 }
+
+/// The number after `"key":` in `json`, first occurrence.
+pub fn json_number(json: &str, key: &str) -> u64 {
+    json.split(&format!("\"{key}\":"))
+        .nth(1)
+        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {json}"))
+}

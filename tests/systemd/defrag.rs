@@ -7,15 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::{Cluster, Writer, host_etcdctl};
 use crate::e2e;
-
-/// The number after `"key":` in `json`, first occurrence.
-fn number(json: &str, key: &str) -> u64 {
-    json.split(&format!("\"{key}\":"))
-        .nth(1)
-        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in {json}"))
-}
+use crate::support::json_number as number;
 
 /// Each member's (database size, in use, leads), from its own endpoint status.
 fn statuses(c: &Cluster, pki: &Path) -> Vec<(u64, u64, bool)> {
