@@ -13,16 +13,18 @@
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::config::San;
 use crate::model::out;
 use crate::output::{Manifest, parse_sums};
-use crate::package::{self, Format};
+use crate::package::scan::KeyScan;
 use crate::pki;
+use artifacts::{Artifact, label};
 
+mod artifacts;
 mod cis;
+mod nodes;
 
 /// `verify` found a problem (exit code 3).
 #[derive(Debug, thiserror::Error)]
@@ -133,8 +135,10 @@ pub fn verify(dir: &Path) -> Result<Report> {
         "SHA256SUMS lists exactly the artifacts of manifest.json",
     );
 
-    let mut artifacts = Vec::new();
-    for (hash, rel) in &sums {
+    // The artifacts' paths. Each is read once, below, once what to look
+    // for in it is known.
+    let mut files = Vec::new();
+    for (_, rel) in &sums {
         let path = match inside(dir, rel) {
             Ok(path) => path,
             Err(why) => {
@@ -151,23 +155,9 @@ pub fn verify(dir: &Path) -> Result<Report> {
             r.check(false, format!("{rel}: a regular file"));
             continue;
         }
-        // Streamed: the artifacts of a large cluster are gigabytes, and
-        // each is read again, one at a time, by the checks below.
-        match fs::File::open(&path).and_then(crate::fsutil::sha256_reader) {
-            Ok(sha) => {
-                let ok = sha == *hash;
-                r.check(ok, format!("{rel}: sha256 matches"));
-                artifacts.push(Artifact {
-                    rel: rel.clone(),
-                    path,
-                    sha256: sha,
-                });
-            }
-            Err(e) => {
-                r.check(false, format!("{rel}: readable ({e})"));
-            }
-        }
+        files.push((rel.clone(), path));
     }
+    let pool = artifacts::pool()?;
 
     // Every directory verify reads from holds only files and directories.
     let mut trees = Vec::new();
@@ -213,6 +203,8 @@ pub fn verify(dir: &Path) -> Result<Report> {
     let now = time::OffsetDateTime::now_utc();
     if let Err(why) = inside(dir, &format!("{}/{}", out::PKI, pki::CA_CERT)) {
         r.check(false, format!("pki/ca.pem: a plain file ({why})"));
+        let read = artifacts::read_all(&pool, files, None);
+        check_digests(&mut r, &read, &sums);
         return Ok(r);
     }
     let ca_pem = fs::read_to_string(dir.join(out::PKI).join(pki::CA_CERT)).with_context(|| {
@@ -227,117 +219,22 @@ pub fn verify(dir: &Path) -> Result<Report> {
     let next_ca_pem = inside(dir, &format!("{}/{}", out::PKI, pki::NEXT_CA_CERT))
         .ok()
         .and_then(|p| fs::read_to_string(p).ok());
-
-    // The nodes whose tree holds a sealed key, with their certificates.
-    let mut sealed = Vec::new();
-    for (node, tree) in &trees {
-        let certs = find_files(tree, "server.pem");
-        if !r.check(
-            certs.len() == 1,
-            format!("{}: one server certificate in {}", node.name, node.tree),
-        ) {
-            continue;
-        }
-        let leaf = fs::read_to_string(&certs[0])?;
-        // During a CA rotation a leaf may be the next CA's.
-        let checked = pki::check_leaf(&ca_pem, &leaf, now).or_else(|e| match &next_ca_pem {
-            Some(next) => pki::check_leaf(next, &leaf, now),
-            None => Err(e),
-        });
-        match checked {
-            Ok(info) => {
-                r.check(
-                    info.common_name == node.name,
-                    format!("{}: certificate CN is the node name", node.name),
-                );
-                let ip_ok = node
-                    .ip
-                    .parse()
-                    .map(|ip| info.sans.contains(&San::Ip(ip)))
-                    .unwrap_or(false);
-                r.check(
-                    ip_ok,
-                    format!("{}: certificate names IP {}", node.name, node.ip),
-                );
-                r.check(
-                    info.sans.contains(&San::Dns(node.name.clone())),
-                    format!("{}: certificate names host {}", node.name, node.name),
-                );
-                r.check(
-                    info.server && info.client,
-                    format!("{}: certificate allows server and client auth", node.name),
-                );
-                let days = (info.not_after - now).whole_days();
-                r.check(
-                    days > 30,
-                    format!("{}: certificate valid for {days} more days", node.name),
-                );
-            }
-            Err(e) => {
-                r.check(
-                    false,
-                    format!(
-                        "{}: certificate chains to pki/ca.pem (or, in a CA rotation, pki/next-ca.pem) ({e:#})",
-                        node.name
-                    ),
-                );
-            }
-        }
-        let keys = find_files(tree, "server-key.pem");
-        if !find_files(tree, "server-key.pem.age").is_empty() {
-            r.check(
-                keys.is_empty(),
-                format!(
-                    "{}: its key is sealed, and not also in clear in {}",
-                    node.name, node.tree
-                ),
-            );
-            sealed.push((*node, leaf.clone()));
-        }
-        for k in keys {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(&k)?.permissions().mode() & 0o777;
-            r.check(
-                mode == 0o600,
-                format!(
-                    "{}: {} has mode 0600 (is {mode:04o})",
-                    node.name,
-                    rel(dir, &k)
-                ),
-            );
-        }
-    }
-
-    // The CA key is found by its public half, in any encoding, so the scan
-    // needs only the certificate. The key file, when it is still here, adds
-    // a byte search, which also finds its body split across lines or JSON.
-    let ca_key = inside(dir, &format!("{}/{}", out::PKI, pki::CA_KEY))
-        .ok()
-        .and_then(|p| fs::read_to_string(p).ok());
-    // And the next CA's key, during a rotation.
     let cas: Vec<&str> = [Some(ca_pem.as_str()), next_ca_pem.as_deref()]
         .into_iter()
         .flatten()
         .collect();
-    match pki::KeyFinder::for_cert_pems(cas) {
-        Ok(finder) => {
-            let scan = |data: &[u8]| find_ca_key(&finder, ca_key.as_deref(), data);
-            for a in &artifacts {
-                let what = format!("{}: does not contain the CA key", a.rel);
-                check_clean(&mut r, a, what, &scan);
-            }
-            for (node, tree) in &trees {
-                let found = walk(tree).files.iter().find_map(|f| {
-                    let found = scan(&fs::read(f).ok()?)?;
-                    Some(format!("{found} in {}", rel(dir, f)))
-                });
-                let what = format!("{}: does not contain the CA key", node.tree);
-                match found {
-                    None => r.check(true, what),
-                    Some(found) => r.check(false, format!("{what} (found {found})")),
-                };
-            }
-        }
+
+    let sealed = nodes::check_trees(&mut r, dir, &trees, &ca_pem, next_ca_pem.as_deref(), now)?;
+
+    // The CA key is found by its public half, in any encoding, so the scan
+    // needs only the certificate. The key file, when it is still here, adds
+    // a byte search, which also finds its body split across lines or JSON.
+    // And the next CA's key, during a rotation.
+    let ca_key = inside(dir, &format!("{}/{}", out::PKI, pki::CA_KEY))
+        .ok()
+        .and_then(|p| fs::read_to_string(p).ok());
+    let ca_usable = match pki::KeyFinder::for_cert_pems(cas.iter().copied()) {
+        Ok(_) => true,
         Err(e) => {
             r.check(
                 false,
@@ -345,58 +242,81 @@ pub fn verify(dir: &Path) -> Result<Report> {
                     "the CA key can be searched for: pki/ca.pem has no usable public key ({e:#})"
                 ),
             );
+            false
         }
-    }
-
+    };
     // A sealed node's key is in none of its artifacts, in any encoding: it
     // is found by its certificate's public key, as the CA key is.
+    let mut searched = Vec::new();
     for (node, leaf) in &sealed {
-        let finder = match pki::KeyFinder::for_cert_pem(leaf) {
-            Ok(f) => f,
+        match pki::KeyFinder::for_cert_pem(leaf) {
+            Ok(_) => searched.push((*node, leaf.as_str())),
             Err(e) => {
                 let what = format!("{}: its key can be searched for", node.name);
                 r.check(false, format!("{what} ({e:#})"));
-                continue;
             }
-        };
-        let scan = |data: &[u8]| finder.find(data).map(|f| f.to_string());
-        let own = artifacts
+        }
+    }
+    let leaves: Vec<&str> = searched.iter().map(|(_, leaf)| *leaf).collect();
+    let needles = if ca_usable {
+        artifacts::needles(&cas, ca_key.as_deref(), &leaves)?
+    } else {
+        artifacts::needles(&[], None, &leaves)?
+    };
+    let scan = KeyScan::new(&needles);
+    let read = artifacts::read_all(&pool, files, Some(&scan));
+    check_digests(&mut r, &read, &sums);
+    let readable: Vec<&Artifact> = read.iter().filter(|a| a.sha256.is_ok()).collect();
+
+    if ca_usable {
+        for a in &readable {
+            let what = format!("{}: does not contain the CA key", a.rel);
+            check_clean(&mut r, a, what, label::CA);
+        }
+        // The trees' walks, after those of dist/ and pki/.
+        let files: Vec<Vec<PathBuf>> = listed[2..].iter().map(|(_, w)| w.files.clone()).collect();
+        let found = artifacts::scan_trees(&pool, &files, &scan, &|l| l == label::CA);
+        for ((node, _), found) in trees.iter().zip(found) {
+            let what = format!("{}: does not contain the CA key", node.tree);
+            match found {
+                Ok(None) => r.check(true, what),
+                Ok(Some((how, file))) => r.check(
+                    false,
+                    format!("{what} (found {how} in {})", rel(dir, &file)),
+                ),
+                Err(e) => r.check(false, format!("{what} (cannot read it: {e})")),
+            };
+        }
+    }
+    for (i, (node, _)) in searched.iter().enumerate() {
+        let own = readable
             .iter()
             .filter(|a| node.artifacts.iter().any(|x| x.path == a.rel));
         for a in own {
             let what = format!("{}: holds {}'s key only sealed", a.rel, node.name);
-            check_clean(&mut r, a, what, &scan);
+            check_clean(&mut r, a, what, label::sealed(i));
         }
     }
 
     // The CIS benchmark's etcd items, on what each node will run with.
-    let cas: Vec<&str> = [Some(ca_pem.as_str()), next_ca_pem.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
     for (node, tree) in &trees {
-        let own: Vec<&Artifact> = artifacts
+        let own: Vec<&Artifact> = readable
             .iter()
+            .copied()
             .filter(|a| node.artifacts.iter().any(|x| x.path == a.rel))
             .collect();
         cis::check(&mut r, node, tree, &cas, &own);
     }
 
-    for a in &artifacts {
+    for a in &readable {
         let rel = &a.rel;
-        let Some(format) = Format::of_file_name(rel) else {
+        let Some(format) = a.format() else {
             continue;
         };
-        let bytes = match a.read() {
-            Ok(b) => b,
-            Err(e) => {
-                r.check(false, format!("{rel}: readable as {format} ({e:#})"));
-                continue;
-            }
-        };
-        match package::read_entries(format, &bytes) {
-            Ok(entries) => {
-                let bad: Vec<_> = entries
+        match &a.read {
+            Some(Ok(read)) => {
+                let bad: Vec<_> = read
+                    .entries
                     .iter()
                     .filter(|e| e.path.ends_with("-key.pem") && e.mode & 0o077 != 0)
                     .map(|e| format!("{} {:04o}", e.path, e.mode))
@@ -406,81 +326,42 @@ pub fn verify(dir: &Path) -> Result<Report> {
                     format!("{rel}: private keys are not readable by others {bad:?}"),
                 );
             }
-            Err(e) => {
-                r.check(false, format!("{rel}: readable as {format} ({e:#})"));
+            Some(Err(e)) => {
+                r.check(false, format!("{rel}: readable as {format} ({e})"));
             }
+            None => {}
         }
     }
     Ok(r)
 }
 
-/// An artifact as its digest was computed (matching the record or not),
-/// read again by each check that needs its bytes, so that only one is in
-/// memory at a time.
-struct Artifact {
-    rel: String,
-    path: std::path::PathBuf,
-    sha256: String,
-}
-
-impl Artifact {
-    /// Its bytes, if they are still the ones whose digest was computed.
-    fn read(&self) -> Result<Vec<u8>> {
-        let bytes =
-            fs::read(&self.path).with_context(|| format!("cannot read {}", self.path.display()))?;
-        if crate::fsutil::sha256_hex(&bytes) != self.sha256 {
-            bail!("{} changed while verify read it", self.rel);
+/// Each artifact's digest as read, against the record.
+fn check_digests(r: &mut Report, read: &[Artifact], sums: &[(String, String)]) {
+    for a in read {
+        let rel = &a.rel;
+        match &a.sha256 {
+            Ok(sha) => {
+                let ok = sums.iter().any(|(h, p)| p == rel && h == sha);
+                r.check(ok, format!("{rel}: sha256 matches"));
+            }
+            Err(e) => {
+                r.check(false, format!("{rel}: readable ({e})"));
+            }
         }
-        Ok(bytes)
     }
 }
 
-/// How the CA key is in `data`, if it is: parsed in any encoding, or byte
-/// for byte as the key file `ca_key` holds it.
-fn find_ca_key(finder: &pki::KeyFinder, ca_key: Option<&str>, data: &[u8]) -> Option<String> {
-    if let Some(key) = ca_key
-        && pki::contains_key(data, key)
-    {
-        return Some("as the text of pki/ca-key.pem".to_owned());
-    }
-    finder.find(data).map(|f| f.to_string())
-}
-
-/// The check `what`: `scan` finds nothing in artifact `a`, unpacked.
-fn check_clean(r: &mut Report, a: &Artifact, what: String, scan: &dyn Fn(&[u8]) -> Option<String>) {
-    let bytes = match a.read() {
-        Ok(b) => b,
-        Err(e) => {
-            r.check(false, format!("{what} ({e:#})"));
-            return;
-        }
-    };
-    match unpacked_find(&a.rel, &bytes, scan) {
-        Ok(None) => r.check(true, what),
-        Ok(Some(found)) => r.check(false, format!("{what} (found {found})")),
+/// The check `what`: the label `label` was found nowhere in artifact `a`.
+fn check_clean(r: &mut Report, a: &Artifact, what: String, label: usize) {
+    match &a.read {
+        Some(Ok(read)) => match read.found.iter().find(|(l, _)| *l == label) {
+            None => r.check(true, what),
+            Some((_, found)) => r.check(false, format!("{what} (found {found})")),
+        },
         // What cannot be unpacked cannot be shown to be clean.
-        Err(e) => r.check(false, format!("{what} (cannot unpack it: {e:#})")),
+        Some(Err(e)) => r.check(false, format!("{what} (cannot unpack it: {e})")),
+        None => r.check(false, format!("{what} (it was not read)")),
     };
-}
-
-/// `scan` over the artifact's own bytes, then over every stream in it.
-fn unpacked_find(
-    rel: &str,
-    bytes: &[u8],
-    scan: &dyn Fn(&[u8]) -> Option<String>,
-) -> Result<Option<String>> {
-    if let Some(found) = scan(bytes) {
-        return Ok(Some(found));
-    }
-    let Some(format) = Format::of_file_name(rel) else {
-        return Ok(None);
-    };
-    // Every stream, not only the installed entries: a key beside the
-    // bundle's installer or in a .deb's control member leaks just the same.
-    Ok(package::read_streams(format, bytes)?
-        .iter()
-        .enumerate()
-        .find_map(|(i, s)| Some(format!("{} in stream {}", scan(s)?, i + 1))))
 }
 
 fn rel(base: &Path, p: &Path) -> String {

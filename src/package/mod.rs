@@ -24,7 +24,7 @@
 
 mod archive;
 mod cpio;
-pub use archive::{Shared, gzip};
+pub use archive::{SHARED_MIN, Shared, gzip};
 pub mod bundle;
 pub mod deb;
 mod relations;
@@ -32,6 +32,7 @@ pub mod rpm;
 pub mod scan;
 #[cfg(test)]
 mod script_tests;
+mod walk;
 
 use std::io::Write;
 

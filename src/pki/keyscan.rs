@@ -92,10 +92,36 @@ impl KeyFinder {
 
     /// The first private key in `data` whose public key is a certificate's.
     pub fn find(&self, data: &[u8]) -> Option<Found> {
-        if self.keys.is_empty() {
-            return None;
+        let mut first = None;
+        self.visit(data, &mut |_, found| {
+            first = Some(found);
+            false
+        });
+        first
+    }
+
+    /// For each certificate (by its index in the order given) whose key is
+    /// in `data`, where it first is: PEM blocks before DER, as [`find`].
+    ///
+    /// [`find`]: KeyFinder::find
+    pub fn find_each(&self, data: &[u8]) -> Vec<(usize, Found)> {
+        let mut out: Vec<(usize, Found)> = Vec::new();
+        let all = self.keys.len();
+        self.visit(data, &mut |i, found| {
+            if !out.iter().any(|(j, _)| *j == i) {
+                out.push((i, found));
+            }
+            out.len() < all
+        });
+        out
+    }
+
+    /// Every key in `data`, PEM blocks first, each given to `each` with the
+    /// index of its certificate until `each` says to stop.
+    fn visit(&self, data: &[u8], each: &mut dyn FnMut(usize, Found) -> bool) {
+        if !self.keys.is_empty() && self.visit_pem(data, each) {
+            self.visit_der(data, each);
         }
-        self.find_pem(data).or_else(|| self.find_der(data))
     }
 
     fn wants(&self, kind: Kind) -> bool {
@@ -104,16 +130,22 @@ impl KeyFinder {
             .any(|(k, _)| *k == kind || *k == Kind::Other)
     }
 
-    fn matches(&self, public: &[u8]) -> bool {
-        self.keys.iter().any(|(_, p)| p == public)
+    fn matches(&self, public: &[u8]) -> Option<usize> {
+        self.keys.iter().position(|(_, p)| p == public)
     }
 
     /// True if `der` is a private key (PKCS#8, PKCS#1 or SEC1) of a certificate.
     pub fn is_key(&self, der: &[u8]) -> bool {
+        self.key_of(der).is_some()
+    }
+
+    /// The index of the certificate whose private key `der` is, if any.
+    fn key_of(&self, der: &[u8]) -> Option<usize> {
         let rsa = || {
-            RsaKeyPair::from_pkcs8(der)
+            let k = RsaKeyPair::from_pkcs8(der)
                 .or_else(|_| RsaKeyPair::from_der(der))
-                .is_ok_and(|k| self.matches(k.public_key().as_ref()))
+                .ok()?;
+            self.matches(k.public_key().as_ref())
         };
         let ec = || {
             [
@@ -122,24 +154,24 @@ impl KeyFinder {
                 &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
             ]
             .into_iter()
-            .any(|alg| {
-                EcdsaKeyPair::from_private_key_der(alg, der)
-                    .is_ok_and(|k| self.matches(k.public_key().as_ref()))
+            .find_map(|alg| {
+                let k = EcdsaKeyPair::from_private_key_der(alg, der).ok()?;
+                self.matches(k.public_key().as_ref())
             })
         };
         let ed = || {
-            Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
-                .is_ok_and(|k| self.matches(k.public_key().as_ref()))
+            let k = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).ok()?;
+            self.matches(k.public_key().as_ref())
         };
-        (self.wants(Kind::Rsa) && rsa())
-            || (self.wants(Kind::Ec) && ec())
-            || (self.wants(Kind::Ed25519) && ed())
+        None.or_else(|| self.wants(Kind::Rsa).then(rsa).flatten())
+            .or_else(|| self.wants(Kind::Ec).then(ec).flatten())
+            .or_else(|| self.wants(Kind::Ed25519).then(ed).flatten())
     }
 
     /// PEM blocks labelled `... PRIVATE KEY`. A block ends at its END line
     /// or at the next BEGIN, whichever comes first, so a decoy BEGIN cannot
-    /// swallow the real block after it.
-    fn find_pem(&self, data: &[u8]) -> Option<Found> {
+    /// swallow the real block after it. False once `each` said to stop.
+    fn visit_pem(&self, data: &[u8], each: &mut dyn FnMut(usize, Found) -> bool) -> bool {
         const BEGIN: &[u8] = b"-----BEGIN ";
         const END: &[u8] = b"-----END";
         let begins: Vec<usize> = memchr::memmem::find_iter(data, BEGIN).collect();
@@ -160,20 +192,23 @@ impl KeyFinder {
             let next = begins.get(i + 1).copied().unwrap_or(data.len());
             let body = &data[body_start..end.min(next)];
             if let Some(der) = decode_base64(body)
-                && self.is_key(&der)
+                && let Some(i) = self.key_of(&der)
             {
-                return Some(Found {
+                let found = Found {
                     offset: at,
                     encoding: format!("PEM \"{}\"", String::from_utf8_lossy(label)),
-                });
+                };
+                if !each(i, found) {
+                    return false;
+                }
             }
         }
-        None
+        true
     }
 
     /// DER private keys anywhere: a SEQUENCE whose first element is the
     /// INTEGER 0 (PKCS#8, PKCS#1) or 1 (SEC1) and whose length fits.
-    fn find_der(&self, data: &[u8]) -> Option<Found> {
+    fn visit_der(&self, data: &[u8], each: &mut dyn FnMut(usize, Found) -> bool) {
         for at in memchr::memchr_iter(0x30, data) {
             let Some((header, len)) = der_length(&data[at + 1..]) else {
                 continue;
@@ -186,14 +221,16 @@ impl KeyFinder {
             if !(inner.starts_with(&[0x02, 0x01, 0x00]) || inner.starts_with(&[0x02, 0x01, 0x01])) {
                 continue;
             }
-            if self.is_key(&data[at..at + total]) {
-                return Some(Found {
+            if let Some(i) = self.key_of(&data[at..at + total]) {
+                let found = Found {
                     offset: at,
                     encoding: "DER".to_owned(),
-                });
+                };
+                if !each(i, found) {
+                    return;
+                }
             }
         }
-        None
     }
 }
 

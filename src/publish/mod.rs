@@ -178,8 +178,8 @@ fn intake(
     digests: &Digests,
     reporter: &Reporter,
 ) -> Result<Vec<RunPackage>> {
-    let finder = key_finder(o.out)?;
-    let scan = package::scan::KeyScan::new(&finder);
+    let needles = package::scan::Needles::of(key_finder(o.out)?);
+    let scan = package::scan::KeyScan::new(&needles);
     let artifacts: Vec<(Format, &str, &str)> = manifest
         .artifacts()
         .filter_map(|a| {

@@ -14,7 +14,6 @@ use super::{Artifact, Report, inside};
 use crate::model::Layout;
 use crate::model::cis::{self, Check};
 use crate::output::NodeInfo;
-use crate::package::{self, Format};
 
 /// The configuration etcd gets from the unit: its arguments (after the
 /// program) and its environment, in the order systemd assigns it.
@@ -196,17 +195,13 @@ fn data_dir_created(
     }
     let mut said = Vec::new();
     for a in artifacts {
-        let Some(format) = Format::of_file_name(&a.rel) else {
+        let Some(format) = a.format() else {
             continue;
         };
-        let streams = a
-            .read()
-            .and_then(|bytes| package::read_streams(format, &bytes))
-            .map_err(|e| format!("{}: cannot read its scripts ({e:#})", a.rel))?;
-        let creates: Vec<Creation> = streams
-            .iter()
-            .flat_map(|s| creations(&String::from_utf8_lossy(s), data_dir))
-            .collect();
+        let texts = a
+            .texts()
+            .map_err(|e| format!("{}: cannot read its scripts ({e})", a.rel))?;
+        let creates: Vec<Creation> = texts.iter().flat_map(|s| creations(s, data_dir)).collect();
         if creates.is_empty() {
             return Err(format!(
                 "{}: no script of it creates {data_dir} (install -d)",
