@@ -513,4 +513,66 @@ mod tests {
             "{found}"
         );
     }
+
+    /// One pass finds each label where it is and lists the entries; a key
+    /// planted in one package's copy of a shared file is found, and the
+    /// packages around it, with the file as it was, pass.
+    #[test]
+    fn inspect_finds_each_label_and_lists_entries() {
+        use crate::model::Blob;
+        use crate::package::archive::{GzMembers, Shared, TarWriter};
+        let cert = |key: &rcgen::KeyPair| {
+            let params = rcgen::CertificateParams::new(vec!["x".into()]).unwrap();
+            params.self_signed(key).unwrap().pem()
+        };
+        let ca = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let node = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let needles = Needles::new(&[(0, &cert(&ca)), (1, &cert(&node))], Vec::new()).unwrap();
+        let scan = KeyScan::new(&needles);
+        let shared = Shared::new();
+        let bundle = |big: &Blob| {
+            let gz = GzMembers::new(Vec::new(), Some(&shared));
+            let mut t = TarWriter::new(gz, 0);
+            t.file("top/install.sh", 0o755, b"#!/bin/sh\n").unwrap();
+            t.large_file("top/root/opt/etcd/bin/etcd", 0o755, big)
+                .unwrap();
+            t.file("top/root/opt/etcd/ssl/server-key.pem", 0o640, b"sealed")
+                .unwrap();
+            t.finish().unwrap().finish().unwrap()
+        };
+        let clean = Blob::from(noise(5 << 20, 11));
+        let mut planted = noise(5 << 20, 11);
+        let key = node.serialize_pem();
+        planted[3 << 20..(3 << 20) + key.len()].copy_from_slice(key.as_bytes());
+        let planted = Blob::from(planted);
+
+        let first = scan.inspect(Format::Tar, &bundle(&clean)).unwrap();
+        assert_eq!(first.found, []);
+        let listed: Vec<_> = first
+            .entries
+            .iter()
+            .map(|e| (e.path.as_str(), e.mode))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("top/install.sh", 0o755),
+                ("top/root/opt/etcd/bin/etcd", 0o755),
+                ("top/root/opt/etcd/ssl/server-key.pem", 0o640),
+            ]
+        );
+        assert_eq!(first.entries[0].text.as_deref(), Some(&b"#!/bin/sh\n"[..]));
+        assert_eq!(first.entries[1].text, None);
+        let remembered = scan.known.lock().unwrap().len();
+        assert!(remembered >= 1, "the binary's members are remembered");
+
+        let found = scan.inspect(Format::Tar, &bundle(&planted)).unwrap().found;
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, 1, "the node's key, not the CA's: {found:?}");
+        assert!(found[0].1.ends_with("of the bundle"), "{found:?}");
+
+        let again = scan.inspect(Format::Tar, &bundle(&clean)).unwrap();
+        assert_eq!(again.found, []);
+        assert_eq!(again.entries, first.entries);
+    }
 }
