@@ -457,7 +457,7 @@ mod tests {
         }
         // A broken checksum is an error, never a wrong listing.
         let mut bad = bytes.clone();
-        bad[512 * 1 + 100] ^= 1;
+        bad[512 + 100] ^= 1;
         assert!(TarWalk::new().push(&bad).is_err());
         // Truncated inside an entry.
         let mut w = TarWalk::new();

@@ -248,6 +248,20 @@ struct Creation {
     group: String,
 }
 
+/// The lines of `script` that [`creations`] reads (its `user=` and its
+/// `install` commands): all a package's text is kept for, once read.
+pub(super) fn script_lines(script: &str) -> String {
+    let read = |l: &&str| {
+        let l = l.trim();
+        l.starts_with("user=") || l.split_whitespace().next() == Some("install")
+    };
+    script
+        .lines()
+        .filter(read)
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// Every `install -d` of `dir` in `script`.
 fn creations(script: &str, dir: &str) -> Vec<Creation> {
     let user = script

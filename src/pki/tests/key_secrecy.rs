@@ -69,7 +69,7 @@ fn runs_finds_every_long_enough_stretch() {
         x ^= x >> 7;
         x ^= x << 17;
         // Mostly base64 letters, in stretches of every length.
-        let b = if x % 23 == 0 {
+        let b = if x.is_multiple_of(23) {
             0
         } else {
             b"Ab9+/= \n\\"[(x >> 8) as usize % 9]
