@@ -5,6 +5,10 @@
 //! any encoding ([`pki::KeyFinder`]), and the CIS benchmark's etcd items
 //! on each node's rendered configuration ([`cis`]).
 //!
+//! Each artifact is read once, on every core, and everything about it is
+//! checked from that read ([`artifacts`]); the binaries' members, the same
+//! in every package, are inflated once for the whole output.
+//!
 //! The directory is not trusted either: every path taken from
 //! `SHA256SUMS` or `manifest.json` must be a plain relative path inside it,
 //! and nothing is read through a symbolic link — a link anywhere under
