@@ -21,6 +21,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{Context, Result};
@@ -73,6 +74,8 @@ pub fn pad(len: usize, align: usize) -> usize {
 pub struct Shared {
     members: Mutex<HashMap<usize, Slot>>,
     digests: Mutex<HashMap<Vec<u8>, Sha256>>,
+    /// Files compressed so far: each at most once per run.
+    compressed: AtomicUsize,
 }
 
 type Slot = (Blob, Arc<OnceLock<Arc<Vec<u8>>>>);
@@ -89,12 +92,21 @@ impl Shared {
         Self::default()
     }
 
-    /// `data` as gzip members: compressed on first use (on this thread),
-    /// shared after (a second thread asking meanwhile waits for the first).
+    /// `data` as gzip members: compressed on first use, shared after (a
+    /// thread asking meanwhile, [`Shared::prepare`]'s or another, waits
+    /// for the first). Here on this thread alone: the caller may be a
+    /// worker of a pool whose other jobs call this too, and a worker
+    /// waiting for chunks inside the initialisation could take up such a
+    /// job and wait for itself.
     pub fn member(&self, data: &Blob) -> Arc<Vec<u8>> {
         self.slot(data)
-            .get_or_init(|| Arc::new(member(data, false)))
+            .get_or_init(|| self.compress(data, false))
             .clone()
+    }
+
+    fn compress(&self, data: &Blob, parallel: bool) -> Arc<Vec<u8>> {
+        self.compressed.fetch_add(1, Ordering::Relaxed);
+        Arc::new(member(data, parallel))
     }
 
     fn slot(&self, data: &Blob) -> Arc<OnceLock<Arc<Vec<u8>>>> {
@@ -111,7 +123,15 @@ impl Shared {
 
     /// Compress every large one of `blobs` now, and compute its SHA-256
     /// (and MD5, for a .deb's `md5sums`, when `md5`), all chunks and digests
-    /// at once on every core: whoever asks later finds them ready.
+    /// at once on every core: whoever asks later, or meanwhile, finds them
+    /// ready or waits for them. Each file is compressed inside its slot's
+    /// initialisation, so a package asking for it meanwhile waits rather
+    /// than compress it again on one thread.
+    ///
+    /// Runs on the global rayon pool: no job of it waits on a slot, so a
+    /// worker that takes up another of its jobs while it waits for chunks
+    /// cannot wait for itself. Callers of [`Shared::member`] must not run
+    /// on that pool while this runs.
     pub fn prepare(&self, blobs: &[&Blob], md5: bool) {
         let large: Vec<&Blob> = blobs
             .iter()
@@ -121,10 +141,7 @@ impl Shared {
         rayon::join(
             || {
                 large.par_iter().for_each(|b| {
-                    let slot = self.slot(b);
-                    if slot.get().is_none() {
-                        let _ = slot.set(Arc::new(member(b, true)));
-                    }
+                    self.slot(b).get_or_init(|| self.compress(b, true));
                 })
             },
             || {

@@ -150,3 +150,52 @@ fn gzip_is_reproducible_and_has_no_time() {
         .unwrap();
     assert_eq!(out, "hello");
 }
+
+/// A file is compressed once however packages and `prepare` ask for it
+/// at the same time: whoever comes second waits for the first, whether a
+/// package asks while `prepare` compresses or before it starts.
+#[test]
+fn a_file_is_compressed_once_while_packages_ask_during_prepare() {
+    // Hardly compressible, so that compressing it takes long enough for
+    // the second asker to come while the first compresses.
+    let mut x = 1u64;
+    let big = Blob::from(
+        (0..CHUNK * 3)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (x >> 56) as u8
+            })
+            .collect::<Vec<u8>>(),
+    );
+    let pause = std::time::Duration::from_millis(20);
+    for packages_first in [false, true] {
+        let shared = Shared::new();
+        let expected = member(&big, false);
+        std::thread::scope(|s| {
+            let prepare = || shared.prepare(&[&big], false);
+            let ask = || shared.member(&big);
+            let mut askers = Vec::new();
+            let preparing = if packages_first {
+                askers.extend((0..3).map(|_| s.spawn(ask)));
+                std::thread::sleep(pause);
+                s.spawn(prepare)
+            } else {
+                let p = s.spawn(prepare);
+                std::thread::sleep(pause);
+                askers.extend((0..3).map(|_| s.spawn(ask)));
+                p
+            };
+            preparing.join().unwrap();
+            for a in askers {
+                assert!(*a.join().unwrap() == expected);
+            }
+        });
+        assert_eq!(
+            shared.compressed.load(Ordering::Relaxed),
+            1,
+            "packages first: {packages_first}"
+        );
+    }
+}
