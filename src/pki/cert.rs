@@ -140,7 +140,8 @@ pub(super) fn decide(
     }
 }
 
-/// Say what [`apply`] is about to do with `step`.
+/// Say what [`apply`] will do with `step`, in the order of the config
+/// (the leaves are then issued in the order they are needed).
 pub(super) fn report(step: &LeafStep, spec: &LeafSpec, reporter: &Reporter) {
     match step {
         LeafStep::Reuse(issued) => reporter.detail(

@@ -107,6 +107,11 @@ pub fn begin<'a>(
     };
     // Fails here, once, rather than for every leaf.
     signer.issuer()?;
+    // Said in the order of the config, as `plan` says it, although the
+    // leaves are then issued in whatever order they are needed.
+    for (spec, step) in &plan.leaves {
+        cert::report(step, spec, reporter);
+    }
     let hosts: Vec<_> = host_keys(cluster).collect();
     let mut seals = plan.seals;
     let leaves = plan
@@ -178,7 +183,6 @@ impl Issuing<'_> {
             bail!("the certificate {} could not be issued", leaf.spec.id);
         };
         let spec = &leaf.spec;
-        cert::report(&step, spec, self.reporter);
         let issuer = self.signer.issuer()?;
         let mut issued = cert::apply(
             step,
