@@ -5,9 +5,10 @@
 //! those contents, an unchanged node must come out with its recorded
 //! digest), so that `plan` can never promise what `gen` does not do.
 //!
-//! Order: the marker declares every output first; then the PKI, each node's
-//! tree and artifacts, the removals, one sync of every artifact written,
-//! and last `SHA256SUMS` and `manifest.json` (see [`crate::output`]).
+//! Order: the marker declares every output first; then the CA, each node's
+//! leaf, tree and artifacts (the clients' leaves meanwhile), the trust
+//! bundle, the removals, one sync of every artifact written, and last
+//! `SHA256SUMS` and `manifest.json` (see [`crate::output`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
