@@ -5,9 +5,10 @@
 //! those contents, an unchanged node must come out with its recorded
 //! digest), so that `plan` can never promise what `gen` does not do.
 //!
-//! Order: the marker declares every output first; then the PKI, each node's
-//! tree and artifacts, the removals, one sync of every artifact written,
-//! and last `SHA256SUMS` and `manifest.json` (see [`crate::output`]).
+//! Order: the marker declares every output first; then the CA, each node's
+//! leaf, tree and artifacts (the clients' leaves meanwhile), the trust
+//! bundle, the removals, one sync of every artifact written, and last
+//! `SHA256SUMS` and `manifest.json` (see [`crate::output`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -56,65 +57,59 @@ pub fn run(plan: Plan, run: &Run, bins: &OnDemand) -> Result<Manifest> {
     outdir::declare(out_dir, &declared)?;
 
     // The binaries are compressed, once for every package of every format
-    // (see `package::archive`), while the keys are generated: both are
-    // CPU-bound, and neither needs the other. Not when nothing is built.
+    // (see `package::archive`), on a thread of their own and the global
+    // rayon pool, while the CA is made and the nodes are built on a pool of
+    // their own: a node's packages wait for them (inside `Shared`), its key
+    // and tree do not. Not when nothing is built.
     let shared = package::Shared::new();
     let builds = node_plans.iter().any(NodePlan::builds);
+    let prepare = || -> Result<()> {
+        if builds {
+            let b = bins.get()?;
+            let md5 = cluster.packages.formats.contains(&package::Format::Deb);
+            let mut blobs = vec![&b.etcd, &b.etcdctl];
+            blobs.extend(b.etcdutl.as_ref());
+            shared.prepare(&blobs, md5);
+        }
+        Ok(())
+    };
     let pki_dir = out_dir.join(out::PKI);
-    let (pki, prepared) = rayon::join(
-        || pki::apply(&pki_dir, cluster, pki_plan, reporter),
-        || -> Result<()> {
-            if builds {
-                let b = bins.get()?;
-                let md5 = cluster.packages.formats.contains(&package::Format::Deb);
-                let mut blobs = vec![&b.etcd, &b.etcdctl];
-                blobs.extend(b.etcdutl.as_ref());
-                shared.prepare(&blobs, md5);
-            }
-            Ok(())
-        },
-    );
-    let pki = pki?;
-    prepared?;
-    let mtime = clock.stamp(pki.ca_not_before.unix_timestamp().max(0) as u64);
-
-    outdir::create_private(&out_dir.join(out::DIST))?;
-    outdir::create_private(&out_dir.join(out::NODES))?;
-    let links = stage::Links::new();
     let unsynced = fsutil::Deferred::new();
     let digests = Digests::load(out_dir);
-    let ctx = NodeCtx {
-        shared: &shared,
-        links: &links,
-        digests: &digests,
-        unsynced: &unsynced,
-        cluster,
-        templates,
-        bins,
-        pki: &pki,
-        previous,
-        out_dir,
-        mtime,
-        reporter,
-    };
-    // Nodes are independent: each one's tree and packages are built on a
-    // pool of two threads per core (artifacts are written past the page
-    // cache, so a worker waits for the disk while the other computes), at
-    // most `MAX_WORKERS`, in config order in the record.
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get() * 2)
-        .min(MAX_WORKERS);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(workers)
-        .build()
-        .context("cannot start the worker threads")?;
-    let nodes: Vec<NodeInfo> = pool.install(|| {
-        cluster
-            .nodes
-            .par_iter()
-            .zip(node_plans.par_iter())
-            .map(|(node, np)| ctx.node(node, np))
-            .collect::<Result<_>>()
+    let (pki, nodes, mtime) = std::thread::scope(|s| {
+        let preparing = s.spawn(prepare);
+        let built = (|| {
+            // The CA first: it signs every leaf and dates every file. The
+            // leaves are issued as nodes and clients need them.
+            let issuing = pki::begin(&pki_dir, cluster, pki_plan, reporter)?;
+            let mtime = clock.stamp(issuing.ca_not_before().unix_timestamp().max(0) as u64);
+            outdir::create_private(&out_dir.join(out::DIST))?;
+            outdir::create_private(&out_dir.join(out::NODES))?;
+            let links = stage::Links::new();
+            let ctx = NodeCtx {
+                shared: &shared,
+                links: &links,
+                digests: &digests,
+                unsynced: &unsynced,
+                cluster,
+                templates,
+                bins,
+                pki: &issuing,
+                previous,
+                out_dir,
+                mtime,
+                reporter,
+            };
+            let nodes = ctx.build(&node_plans)?;
+            // Every leaf is issued by now; this writes the trust bundle.
+            Ok::<_, anyhow::Error>((issuing.finish()?, nodes, mtime))
+        })();
+        let prepared = preparing
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let built = built?;
+        prepared?;
+        Ok::<_, anyhow::Error>(built)
     })?;
     outdir::remove_stale(out_dir, &removed, &outputs, reporter)?;
     write_monitoring(out_dir, &monitoring, reporter)?;
@@ -217,7 +212,8 @@ struct NodeCtx<'a> {
     cluster: &'a Cluster,
     templates: &'a Templates,
     bins: &'a OnDemand<'a>,
-    pki: &'a pki::Pki,
+    /// Issues each leaf as it is first asked for.
+    pki: &'a pki::Issuing<'a>,
     previous: Option<&'a Manifest>,
     out_dir: &'a Path,
     mtime: u64,
@@ -225,6 +221,47 @@ struct NodeCtx<'a> {
 }
 
 impl NodeCtx<'_> {
+    /// Every node as `plans` plan them (in config order in the record),
+    /// and meanwhile the clients' certificates.
+    ///
+    /// Nodes are independent: each one's leaf, tree and packages are built
+    /// on a pool of two threads per core (artifacts are written past the
+    /// page cache, so a worker waits for the disk while the other
+    /// computes; a key is generated while another worker waits), at most
+    /// `MAX_WORKERS`. A node's packages wait for the binaries compressed
+    /// on the global pool, which this pool leaves alone (see
+    /// `Shared::prepare`).
+    fn build(&self, plans: &[NodePlan]) -> Result<Vec<NodeInfo>> {
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get() * 2)
+            .min(MAX_WORKERS);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .build()
+            .context("cannot start the worker threads")?;
+        let (nodes, clients) = pool.install(|| {
+            rayon::join(
+                || {
+                    self.cluster
+                        .nodes
+                        .par_iter()
+                        .zip(plans.par_iter())
+                        .map(|(node, np)| self.node(node, np))
+                        .collect::<Result<Vec<_>>>()
+                },
+                || {
+                    self.cluster.clients.par_iter().try_for_each(|c| {
+                        self.pki
+                            .leaf(&CertId::Client(c.name.clone()).id())
+                            .map(drop)
+                    })
+                },
+            )
+        });
+        clients?;
+        nodes
+    }
+
     /// Build `node`'s tree and artifacts as `np` plans them.
     fn node(&self, node: &Node, np: &NodePlan) -> Result<NodeInfo> {
         let NodeCtx {
@@ -312,10 +349,8 @@ impl NodeCtx<'_> {
     fn tree(&self, node: &Node, np: &NodePlan) -> Result<stage::NodeTree> {
         let cluster = self.cluster;
         let id = CertId::Node(node.name.clone()).id();
-        let leaf = self
-            .pki
-            .leaf(&id)
-            .with_context(|| format!("internal: no certificate issued for {id}"))?;
+        // Issued here, just before the tree that carries it.
+        let leaf = self.pki.leaf(&id)?;
         if cluster.packages.keys == Keys::Sealed && leaf.sealed_key.is_none() {
             bail!("internal: the key of {id} was not sealed");
         }
@@ -340,7 +375,7 @@ impl NodeCtx<'_> {
         let material = Material {
             rendered: &np.rendered,
             programs: Programs::Read(self.bins.get()?),
-            ca_cert_pem: Part::Ready(&self.pki.ca_cert_pem),
+            ca_cert_pem: Part::Ready(self.pki.ca_cert_pem()),
             cert_pem: Part::Ready(&leaf.cert_pem),
             key_pem: Part::Ready(&leaf.key_pem),
             sealed_key: Part::Ready(leaf.sealed_key.as_deref().unwrap_or_default()),
@@ -405,10 +440,8 @@ impl NodeCtx<'_> {
         files: BTreeMap<String, FileRecord>,
         artifacts: Vec<Artifact>,
     ) -> Result<NodeInfo> {
-        let leaf = self
-            .pki
-            .leaf(&CertId::Node(np.name.clone()).id())
-            .context("internal: node certificate missing")?;
+        // A kept node's leaf is reused, and looked up (or issued) here.
+        let leaf = self.pki.leaf(&CertId::Node(np.name.clone()).id())?;
         Ok(NodeInfo {
             name: np.name.clone(),
             ip: np.ip.clone(),

@@ -35,7 +35,8 @@
 //!    2, file:line, before anything is written); [`pki::inspect`] decides,
 //!    reading `OUT/pki` only, whether the CA is created, reused or imported
 //!    and which leaves are reused or issued and why; [`pki::apply`] carries
-//!    that out. The CA key never leaves `OUT/pki`. [`pki::rotation`] replaces
+//!    that out, or [`pki::begin`] the CA part and then [`pki::Issuing`] each
+//!    leaf as a node needs it. The CA key never leaves `OUT/pki`. [`pki::rotation`] replaces
 //!    the CA in three phases (trust, issue, retire), each rolled out first.
 //! 6. **render** ([`render`]) — `etcd.conf`, `etcd.service`, the etcdctl
 //!    profile and the maintenance timers from the templates in `templates/`;

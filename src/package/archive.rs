@@ -21,6 +21,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{Context, Result};
@@ -73,6 +74,8 @@ pub fn pad(len: usize, align: usize) -> usize {
 pub struct Shared {
     members: Mutex<HashMap<usize, Slot>>,
     digests: Mutex<HashMap<Vec<u8>, Sha256>>,
+    /// Files compressed so far: each at most once per run.
+    compressed: AtomicUsize,
 }
 
 type Slot = (Blob, Arc<OnceLock<Arc<Vec<u8>>>>);
@@ -89,12 +92,21 @@ impl Shared {
         Self::default()
     }
 
-    /// `data` as gzip members: compressed on first use (on this thread),
-    /// shared after (a second thread asking meanwhile waits for the first).
+    /// `data` as gzip members: compressed on first use, shared after (a
+    /// thread asking meanwhile, [`Shared::prepare`]'s or another, waits
+    /// for the first). Here on this thread alone: the caller may be a
+    /// worker of a pool whose other jobs call this too, and a worker
+    /// waiting for chunks inside the initialisation could take up such a
+    /// job and wait for itself.
     pub fn member(&self, data: &Blob) -> Arc<Vec<u8>> {
         self.slot(data)
-            .get_or_init(|| Arc::new(member(data, false)))
+            .get_or_init(|| self.compress(data, false))
             .clone()
+    }
+
+    fn compress(&self, data: &Blob, parallel: bool) -> Arc<Vec<u8>> {
+        self.compressed.fetch_add(1, Ordering::Relaxed);
+        Arc::new(member(data, parallel))
     }
 
     fn slot(&self, data: &Blob) -> Arc<OnceLock<Arc<Vec<u8>>>> {
@@ -111,7 +123,15 @@ impl Shared {
 
     /// Compress every large one of `blobs` now, and compute its SHA-256
     /// (and MD5, for a .deb's `md5sums`, when `md5`), all chunks and digests
-    /// at once on every core: whoever asks later finds them ready.
+    /// at once on every core: whoever asks later, or meanwhile, finds them
+    /// ready or waits for them. Each file is compressed inside its slot's
+    /// initialisation, so a package asking for it meanwhile waits rather
+    /// than compress it again on one thread.
+    ///
+    /// Runs on the global rayon pool: no job of it waits on a slot, so a
+    /// worker that takes up another of its jobs while it waits for chunks
+    /// cannot wait for itself. Callers of [`Shared::member`] must not run
+    /// on that pool while this runs.
     pub fn prepare(&self, blobs: &[&Blob], md5: bool) {
         let large: Vec<&Blob> = blobs
             .iter()
@@ -121,10 +141,7 @@ impl Shared {
         rayon::join(
             || {
                 large.par_iter().for_each(|b| {
-                    let slot = self.slot(b);
-                    if slot.get().is_none() {
-                        let _ = slot.set(Arc::new(member(b, true)));
-                    }
+                    self.slot(b).get_or_init(|| self.compress(b, true));
                 })
             },
             || {
@@ -494,157 +511,4 @@ pub fn gzip<W: Write>(w: W) -> GzEncoder<W> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Read;
-
-    #[test]
-    fn modes_owners_and_times_are_exact() {
-        let mut t = TarWriter::new(Vec::new(), 1_600_000_000);
-        t.dir("opt/etcd", 0o755).unwrap();
-        t.file("opt/etcd/ssl/key.pem", 0o600, b"k").unwrap();
-        let long = format!("{}/x", "d".repeat(120));
-        t.file(&long, 0o644, b"long").unwrap();
-        let bytes = t.finish().unwrap();
-        let mut a = tar::Archive::new(&bytes[..]);
-        let mut seen = Vec::new();
-        for e in a.entries().unwrap() {
-            let mut e = e.unwrap();
-            let h = e.header().clone();
-            let mut s = String::new();
-            e.read_to_string(&mut s).unwrap();
-            seen.push((
-                e.path().unwrap().to_string_lossy().into_owned(),
-                h.mode().unwrap(),
-                h.uid().unwrap(),
-                h.mtime().unwrap(),
-                s,
-            ));
-        }
-        assert_eq!(
-            seen[0],
-            ("opt/etcd/".into(), 0o755, 0, 1_600_000_000, "".into())
-        );
-        assert_eq!(
-            seen[1],
-            (
-                "opt/etcd/ssl/key.pem".into(),
-                0o600,
-                0,
-                1_600_000_000,
-                "k".into()
-            )
-        );
-        assert_eq!(seen[2].0, long);
-    }
-
-    /// A tar.gz of one small and one large file, through `shared` or not.
-    fn tar_gz(big: &Blob, name: &str, shared: Option<&Shared>) -> Vec<u8> {
-        let mut t = TarWriter::new(GzMembers::new(Vec::new(), shared), 1_600_000_000);
-        t.file(&format!("{name}/small"), 0o644, b"small").unwrap();
-        t.large_file(&format!("{name}/big"), 0o755, big).unwrap();
-        t.file(&format!("{name}/after"), 0o600, b"after").unwrap();
-        t.finish().unwrap().finish().unwrap()
-    }
-
-    #[test]
-    fn a_large_file_is_a_member_of_its_own_compressed_once() {
-        let big = Blob::from(
-            (0..SHARED_MIN + 1000)
-                .map(|i| (i * 7 % 251) as u8)
-                .collect::<Vec<u8>>(),
-        );
-        let shared = Shared::new();
-        let a = tar_gz(&big, "node-a", Some(&shared));
-        let b = tar_gz(&big, "node-b", Some(&shared));
-        // The same bytes with or without the cache.
-        assert_eq!(a, tar_gz(&big, "node-a", None));
-        // The big file's member is the same in both archives.
-        let m = shared.member(&big);
-        let find = |hay: &[u8]| hay.windows(m.len()).position(|w| w == &m[..]);
-        assert!(find(&a).is_some() && find(&b).is_some());
-        // Three members: before, the big file's data, after.
-        let members = a.windows(3).filter(|w| w == &[0x1f, 0x8b, 8]).count();
-        assert!(members >= 3, "{members} members");
-        // Read on through every member.
-        let mut ar = tar::Archive::new(flate2::read::MultiGzDecoder::new(&b[..]));
-        let mut seen = Vec::new();
-        for e in ar.entries().unwrap() {
-            let mut e = e.unwrap();
-            let mut data = Vec::new();
-            e.read_to_end(&mut data).unwrap();
-            seen.push((e.path().unwrap().display().to_string(), data));
-        }
-        assert_eq!(seen[0], ("node-b/small".into(), b"small".to_vec()));
-        assert_eq!(seen[1], ("node-b/big".into(), big.to_vec()));
-        assert_eq!(seen[2], ("node-b/after".into(), b"after".to_vec()));
-    }
-
-    /// The memo gives each stream its own digest, whether its state after a
-    /// shared piece was remembered or not, and remembers it only for
-    /// exactly the same bytes before.
-    #[test]
-    fn a_memoized_digest_is_the_plain_digest() {
-        let big = Blob::from(vec![9u8; 3 << 20]);
-        let other = Blob::from(vec![8u8; 3 << 20]);
-        let plain = |parts: &[&[u8]]| {
-            let mut h = Sha256::new();
-            parts.iter().for_each(|p| h.update(p));
-            hex::encode(h.finalize())
-        };
-        let shared = Shared::new();
-        let memo = |head: &[u8], b: &Blob, tail: &[u8]| {
-            let mut h = MemoSha256::new(Some(&shared));
-            h.update(head);
-            h.shared(b.id(), b);
-            h.update(tail);
-            h.finish()
-        };
-        for (head, b, tail) in [
-            (&b"head"[..], &big, &b"tail-1"[..]),
-            (b"head", &big, b"tail-2"),
-            (b"head", &other, b"tail-2"),
-            (b"hea", &big, b"dtail-2"),
-            (b"", &big, b""),
-        ] {
-            // Twice: the second time from the memo.
-            assert_eq!(memo(head, b, tail), plain(&[head, b, tail]));
-            assert_eq!(memo(head, b, tail), plain(&[head, b, tail]));
-        }
-        let long = vec![1u8; MEMO_PREFIX_MAX + 1];
-        assert_eq!(memo(&long, &big, b"x"), plain(&[&long, &big, b"x"]));
-        assert_eq!(shared.digests.lock().unwrap().len(), 4);
-    }
-
-    #[test]
-    fn a_large_file_is_chunked_alike_on_one_thread_or_many() {
-        let data: Vec<u8> = (0..CHUNK * 2 + 77).map(|i| (i % 241) as u8).collect();
-        let one = member(&data, false);
-        assert_eq!(one, member(&data, true));
-        let members = one.windows(3).filter(|w| w == &[0x1f, 0x8b, 8]).count();
-        assert!(members >= 3, "{members} members");
-        let mut back = Vec::new();
-        flate2::read::MultiGzDecoder::new(&one[..])
-            .read_to_end(&mut back)
-            .unwrap();
-        assert!(back == data);
-    }
-
-    #[test]
-    fn gzip_is_reproducible_and_has_no_time() {
-        let z = |data: &[u8]| {
-            let mut g = gzip(Vec::new());
-            g.write_all(data).unwrap();
-            g.finish().unwrap()
-        };
-        let a = z(b"hello");
-        assert_eq!(a, z(b"hello"));
-        assert_eq!(&a[4..8], &[0, 0, 0, 0], "MTIME field must be zero");
-        assert_eq!(a[3] & 0x08, 0, "no FNAME");
-        let mut out = String::new();
-        flate2::read::GzDecoder::new(&a[..])
-            .read_to_string(&mut out)
-            .unwrap();
-        assert_eq!(out, "hello");
-    }
-}
+mod tests;

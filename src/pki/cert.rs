@@ -141,7 +141,7 @@ pub(super) fn decide(
 }
 
 /// Say what [`apply`] will do with `step`, in the order of the config
-/// (the leaves are then issued in parallel).
+/// (the leaves are then issued in the order they are needed).
 pub(super) fn report(step: &LeafStep, spec: &LeafSpec, reporter: &Reporter) {
     match step {
         LeafStep::Reuse(issued) => reporter.detail(
@@ -152,13 +152,10 @@ pub(super) fn report(step: &LeafStep, spec: &LeafSpec, reporter: &Reporter) {
     }
 }
 
-/// Carry out `step` for `spec`: the reused leaf, or a new one written under
-/// `pki_dir`.
-/// `key`: the new key for an issued leaf (generated beforehand, see
-/// `pki::apply`); `None` when reused, or to generate one here.
+/// Carry out `step` for `spec`: the reused leaf, or a new one (its key
+/// generated here) written under `pki_dir`.
 pub(super) fn apply(
     step: LeafStep,
-    key: Option<KeyPair>,
     pki_dir: &Path,
     spec: &LeafSpec,
     ca: &Ca,
@@ -170,7 +167,7 @@ pub(super) fn apply(
     }
     let cert_file = cert_path(pki_dir, &spec.id);
     let key_file = key_path(pki_dir, &spec.id);
-    let (cert_pem, key_pem) = issue(spec, key, ca, issuer, policy)
+    let (cert_pem, key_pem) = issue(spec, ca, issuer, policy)
         .with_context(|| format!("cannot issue the certificate {}", spec.id))?;
     let not_after = parse(&cert_der(cert_pem.as_bytes())?)?
         .validity()
@@ -274,15 +271,11 @@ fn show_san(san: &San) -> String {
 /// Sign a new leaf; returns (certificate PEM, PKCS#8 key PEM).
 fn issue(
     spec: &LeafSpec,
-    key: Option<KeyPair>,
     ca: &Ca,
     issuer: &Issuer<'_, &KeyPair>,
     policy: &Policy,
 ) -> Result<(String, String)> {
-    let key = match key {
-        Some(k) => k,
-        None => generate_key(policy.algorithm)?,
-    };
+    let key = generate_key(policy.algorithm)?;
     let mut params = CertificateParams::default();
     let mut dn = rcgen::DistinguishedName::new();
     if let Some(o) = &spec.organization {

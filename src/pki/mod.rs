@@ -25,6 +25,7 @@
 
 mod ca;
 mod cert;
+mod issuing;
 mod keyscan;
 pub mod rotation;
 mod seal;
@@ -38,11 +39,11 @@ use anyhow::Result;
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::config::{Cluster, San};
-use crate::fsutil;
 use crate::report::Reporter;
 
 pub use ca::check_import;
 pub use cert::{LeafStep, check_leaf};
+pub use issuing::{Issuing, begin};
 pub use keyscan::{Found, KeyFinder};
 pub use seal::{SealStep, seal, sealed_path};
 
@@ -404,93 +405,10 @@ fn host_keys(cluster: &Cluster) -> impl Iterator<Item = (String, &crate::config:
 }
 
 /// Carry out `plan` under `pki_dir`: write the CA if it is created or
-/// imported, and every leaf it issues.
+/// imported, and every leaf it issues, in parallel (see [`Issuing`] for
+/// issuing them one at a time).
 pub fn apply(pki_dir: &Path, cluster: &Cluster, plan: PkiPlan, reporter: &Reporter) -> Result<Pki> {
-    for dir in [pki_dir.to_owned()]
-        .into_iter()
-        .chain(CertId::DIRS.iter().map(|d| pki_dir.join(d)))
-    {
-        fsutil::ensure_dir(&dir, DIR_MODE)?;
-    }
-    let now = plan.now;
-    let policy = x509::Policy::new(&cluster.pki, now)?;
-    // Key generation dominates issuing (RSA above all), and keys do not
-    // depend on one another, only signatures do: every new leaf key is
-    // generated while the CA is made, then the leaves are signed in
-    // parallel, each written to its own files.
-    use rayon::prelude::*;
-    let rotation = plan.rotation;
-    let next = plan.next;
-    let (cas, keys) = rayon::join(
-        || -> Result<(ca::Ca, Option<ca::Ca>)> {
-            let current = ca::apply(plan.ca, pki_dir, cluster, now, reporter)?;
-            let next = match next {
-                Some(n) => Some(rotation::apply(n, pki_dir, cluster, now, reporter)?),
-                None => None,
-            };
-            Ok((current, next))
-        },
-        || {
-            plan.leaves
-                .par_iter()
-                .map(|(_, step)| match step {
-                    LeafStep::Reuse(_) => Ok(None),
-                    LeafStep::Issue { .. } => x509::generate_key(policy.algorithm).map(Some),
-                })
-                .collect::<Result<Vec<_>>>()
-        },
-    );
-    let ((current, next), keys) = (cas?, keys?);
-    if rotation == RotationStep::Retire {
-        rotation::retire(pki_dir, &current, reporter)?;
-    }
-    let trusted: Vec<&ca::Ca> = match (rotation, &next) {
-        (RotationStep::None, _) => vec![&current],
-        (RotationStep::Trust | RotationStep::Issue, Some(n)) => vec![&current, n],
-        (RotationStep::Retire, Some(n)) => vec![n],
-        (_, None) => anyhow::bail!("internal: the CA rotation has no next CA"),
-    };
-    let ca = match (rotation, &next) {
-        (RotationStep::Issue | RotationStep::Retire, Some(n)) => n,
-        _ => &current,
-    };
-    let issuer = ca.issuer()?;
-    for (spec, step) in &plan.leaves {
-        cert::report(step, spec, reporter);
-    }
-    let seals = plan.seals;
-    let hosts: Vec<_> = host_keys(cluster).collect();
-    let leaves = plan
-        .leaves
-        .into_par_iter()
-        .zip(keys)
-        .map(|((spec, step), key)| {
-            let mut issued = cert::apply(step, key, pki_dir, &spec, ca, &issuer, &policy)?;
-            let sealing = seals.iter().find(|(id, _)| *id == spec.id);
-            let host = hosts.iter().find(|(id, _)| *id == spec.id);
-            if let (Some((_, step)), Some((_, host))) = (sealing, host) {
-                if matches!(step, SealStep::Seal { .. }) {
-                    reporter.status("Sealing", format!("{} to {}", spec.id, host.fingerprint()));
-                }
-                issued.sealed_key = Some(seal::apply(step.clone(), pki_dir, &issued, host)?);
-            }
-            Ok(issued)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    // The CA the output is dated by: the current one until it is retired.
-    let dated = match rotation {
-        RotationStep::Retire => ca,
-        _ => &current,
-    };
-    let ca_cert_pem = bundle(&trusted);
-    fsutil::write_atomic(&pki_dir.join(CA_BUNDLE), ca_cert_pem.as_bytes(), CERT_MODE)?;
-    Ok(Pki {
-        ca_cert_pem,
-        ca_not_before: dated.not_before,
-        ca_not_after: dated.not_after,
-        ca_origin: current.origin,
-        leaves,
-    })
+    begin(pki_dir, cluster, plan, reporter)?.finish()
 }
 
 /// The certificates of `cas`, one after another: what a node trusts.
