@@ -5,8 +5,10 @@
 //! .rpm would compress the binaries again. Instead the crate builds the
 //! package uncompressed, with each large file as an empty placeholder;
 //! [`recompress`] walks that archive, gives each placeholder its real size
-//! and data, and writes the result as a multi-member gzip stream whose large
-//! members come from [`Shared`] (compressed once per run). rpm, rpm2cpio and
+//! and data (the large files first: rpm finds each entry by its name, and
+//! every node's payload then starts with the same bytes), and writes the
+//! result as a multi-member gzip stream whose large members come from
+//! [`Shared`] (compressed once per run). rpm, rpm2cpio and
 //! dnf read on through gzip members (rpmio's gzdio uses zlib's `gzread`).
 //! The header is then corrected to match (see `rpm.rs`).
 //!
@@ -128,12 +130,17 @@ pub fn recompress(
     let mut consumed = 0;
     // Every placeholder is empty, so its data takes no room (nor padding).
     let mut raw_len = archive.len() as u64;
+    // The large files first, then the rest in the crate's order: rpm finds
+    // each entry of the payload by its name, in any order, and every
+    // node's payload then starts with the same bytes, the binaries, so
+    // their digests are computed once per run (see `MemoSha256`), not
+    // once per package after the node's own files.
+    let mut rest = Vec::new();
     for e in entries(archive) {
         let e = e?;
         consumed += e.len;
         let Some(blob) = large.get(&e.path) else {
-            raw.update(&archive[consumed - e.len..consumed]);
-            out.write_all(&archive[consumed - e.len..consumed])?;
+            rest.push(consumed - e.len..consumed);
             continue;
         };
         if !e.data.is_empty() {
@@ -150,6 +157,10 @@ pub fn recompress(
         raw_len += (blob.len() + pad(blob.len(), 4)) as u64;
         out.data(blob, 4)?;
         filled += 1;
+    }
+    for r in rest {
+        raw.update(&archive[r.clone()]);
+        out.write_all(&archive[r])?;
     }
     if filled != large.len() {
         bail!("internal: the .rpm payload lacks a placeholder for a large file");

@@ -561,6 +561,15 @@ mod tests {
             config: false,
             owned: false,
         });
+        // A file whose path sorts first.
+        files.push(Entry {
+            path: "/etc/profile.d/etcdctl.sh".into(),
+            kind: Kind::File(Blob::from(&b"export ETCDCTL_API=3\n"[..])),
+            mode: 0o644,
+            owner: Owner::Root,
+            config: false,
+            owned: false,
+        });
         let t = NodeTree::new("etcd-1", "/opt/etcd", files).unwrap();
         let mut spec = spec(&t);
         let plain = {
@@ -581,6 +590,10 @@ mod tests {
         flate2::read::MultiGzDecoder::new(&pkg.payload[..])
             .read_to_end(&mut raw)
             .unwrap();
+        // The large file first, although its path sorts later: every
+        // node's payload starts with the same bytes.
+        let first = b"./opt/etcd/bin/etcd\0";
+        assert_eq!(&raw[110..110 + first.len()], first);
         let tag = |t: IndexTag| h.get_entry_data_as_string_array(t).unwrap()[0].to_owned();
         assert_eq!(
             tag(IndexTag::RPMTAG_PAYLOADSHA256),
