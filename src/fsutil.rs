@@ -2,7 +2,7 @@
 //! modes, private directories, and the output-directory lock.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Seek, Write};
+use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -256,6 +256,77 @@ impl Write for DirectWriter<'_> {
     }
 }
 
+/// A buffer that whole files are read into past the page cache where the
+/// file system allows it (`O_DIRECT`): for reading back gigabytes of
+/// artifacts that gen wrote past the cache too, without the kernel filling
+/// its cache with them and copying them out again. Where `O_DIRECT` is
+/// refused it reads the ordinary way. Reused from file to file, so that it
+/// is allocated (and zeroed) once.
+#[derive(Default)]
+pub struct DirectBuf {
+    pages: Vec<Page>,
+    len: usize,
+}
+
+impl DirectBuf {
+    /// The bytes of the file last read.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `Page` is plain bytes with no padding, so the pages are
+        // one contiguous, initialised byte slice; `len` is within it.
+        unsafe { std::slice::from_raw_parts(self.pages.as_ptr().cast::<u8>(), self.len) }
+    }
+
+    /// Read all of the file at `path`.
+    pub fn read(&mut self, path: &Path) -> std::io::Result<&[u8]> {
+        let file = File::open(path)?;
+        let size = file.metadata()?.len() as usize;
+        // A page more than the size, so that reading on to the end of the
+        // file ends with a short read, and a file that grew shows.
+        let need = size / PAGE + 1;
+        if self.pages.len() < need {
+            self.pages.resize(need, Page([0; PAGE]));
+        }
+        let cap = self.pages.len() * PAGE;
+        // SAFETY: as in `bytes`, the whole buffer, borrowed mutably once.
+        let buf =
+            unsafe { std::slice::from_raw_parts_mut(self.pages.as_mut_ptr().cast::<u8>(), cap) };
+        let mut direct = set_direct(&file, true);
+        let mut len = 0;
+        loop {
+            let want = (cap - len).min(DIRECT_READ);
+            if want == 0 {
+                break;
+            }
+            match (&file).read(&mut buf[len..len + want]) {
+                Ok(0) => break,
+                Ok(k) if direct && k % PAGE != 0 => {
+                    // The end of the file, or a short read off the block
+                    // size: buffered from here on.
+                    direct = set_direct(&file, false);
+                    len += k;
+                }
+                Ok(k) => len += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if direct && e.raw_os_error() == Some(libc::EINVAL) => {
+                    direct = set_direct(&file, false);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.len = len;
+        if len != size {
+            return Err(std::io::Error::other(format!(
+                "{} changed size while it was read",
+                path.display()
+            )));
+        }
+        Ok(self.bytes())
+    }
+}
+
+/// Bytes read per call.
+const DIRECT_READ: usize = 4 << 20;
+
 /// Turn `O_DIRECT` on or off for `f`; whether it is now on.
 fn set_direct(f: &File, on: bool) -> bool {
     use std::os::fd::AsRawFd;
@@ -491,6 +562,27 @@ mod tests {
                     "{len} bytes, direct {direct}"
                 );
             }
+        }
+    }
+
+    /// Whatever the length, one buffer reads back exactly each file's
+    /// bytes, a smaller file after a larger one too, on a disk file system
+    /// (past the cache) and on tmpfs, where `O_DIRECT` is refused.
+    #[test]
+    fn a_direct_buffer_reads_exactly_the_file() {
+        let data: Vec<u8> = (0..DIRECT_READ + 3 * PAGE + 77)
+            .map(|i| (i * 13 + i / 4093) as u8)
+            .collect();
+        let disk = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let shm = tempfile::tempdir_in("/dev/shm").ok();
+        for dir in [Some(&disk), shm.as_ref()].into_iter().flatten() {
+            let mut buf = DirectBuf::default();
+            for len in [data.len(), 0, 1, PAGE, PAGE + 1, DIRECT_READ, 5] {
+                let path = dir.path().join(format!("f-{len}"));
+                fs::write(&path, &data[..len]).unwrap();
+                assert!(buf.read(&path).unwrap() == &data[..len], "{len} bytes");
+            }
+            assert!(buf.read(&dir.path().join("missing")).is_err());
         }
     }
 

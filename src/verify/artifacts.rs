@@ -11,13 +11,14 @@ use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 
+use crate::fsutil::DirectBuf;
 use crate::package::scan::{Inspection, KeyScan, Needles};
 use crate::package::{Format, SHARED_MIN};
 
@@ -69,50 +70,78 @@ pub(super) fn pool() -> Result<rayon::ThreadPool> {
         .context("cannot start the worker threads")
 }
 
-/// Read each of `files` (relative name, path) once, on `pool`: its digest,
-/// and with `scan` everything [`KeyScan::inspect`] finds.
+/// Read each of `files` (relative name, path) once: its digest, and with
+/// `scan` everything [`KeyScan::inspect`] finds. One thread reads them from
+/// the disk, in order and past the page cache (as gen wrote them), while
+/// the workers of `pool` check those read before.
 pub(super) fn read_all(
     pool: &rayon::ThreadPool,
     files: Vec<(String, PathBuf)>,
     scan: Option<&KeyScan>,
 ) -> Vec<Artifact> {
-    let paths: Vec<PathBuf> = files.iter().map(|(_, p)| p.clone()).collect();
-    pool.install(|| {
-        files
-            .into_par_iter()
-            .enumerate()
-            .map(|(i, (rel, path))| {
-                // The next ones are read from the disk while this one is
-                // checked (gen wrote them past the page cache).
-                for next in paths.iter().skip(i + 1).take(AHEAD) {
-                    will_need(next);
+    type Read = (usize, String, Result<DirectBuf, String>);
+    let (tx, rx) = mpsc::sync_channel::<Read>(AHEAD);
+    // Buffers come back once their artifact is checked: at most AHEAD +
+    // the workers + the one being read are ever allocated.
+    let (give_back, returned) = mpsc::channel::<DirectBuf>();
+    let mut out: Vec<(usize, Artifact)> = std::thread::scope(|s| {
+        s.spawn(move || {
+            for (i, (rel, path)) in files.into_iter().enumerate() {
+                let mut buf = returned.try_recv().unwrap_or_default();
+                let read = buf.read(&path).map(drop).map_err(|e| e.to_string());
+                if tx.send((i, rel, read.map(|()| buf))).is_err() {
+                    return;
                 }
-                let bytes = match fs::read(&path) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        return Artifact {
-                            rel,
-                            sha256: Err(e.to_string()),
-                            read: None,
-                        };
-                    }
-                };
-                let sha256 = Ok(crate::fsutil::sha256_hex(&bytes));
-                let read = scan.map(|scan| match Format::of_file_name(&rel) {
-                    Some(format) => {
-                        let read = scan.inspect(format, &bytes);
-                        read.map(keep_script_lines).map_err(|e| format!("{e:#}"))
-                    }
-                    // Not a package: its bytes as they are.
-                    None => Ok(Inspection {
-                        found: scan.in_plain(&bytes),
-                        ..Inspection::default()
-                    }),
-                });
-                Artifact { rel, sha256, read }
-            })
-            .collect()
-    })
+            }
+        });
+        pool.install(|| {
+            rx.into_iter()
+                .par_bridge()
+                .map(|(i, rel, read)| {
+                    let buf = match read {
+                        Ok(buf) => buf,
+                        Err(e) => {
+                            let read = None;
+                            return (
+                                i,
+                                Artifact {
+                                    rel,
+                                    sha256: Err(e),
+                                    read,
+                                },
+                            );
+                        }
+                    };
+                    let a = check(&rel, buf.bytes(), scan);
+                    let _ = give_back.send(buf);
+                    (i, Artifact { rel, ..a })
+                })
+                .collect()
+        })
+    });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, a)| a).collect()
+}
+
+/// The digest of `bytes`, artifact `rel`, and with `scan` what it holds.
+fn check(rel: &str, bytes: &[u8], scan: Option<&KeyScan>) -> Artifact {
+    let sha256 = Ok(crate::fsutil::sha256_hex(bytes));
+    let read = scan.map(|scan| match Format::of_file_name(rel) {
+        Some(format) => {
+            let read = scan.inspect(format, bytes);
+            read.map(keep_script_lines).map_err(|e| format!("{e:#}"))
+        }
+        // Not a package: its bytes as they are.
+        None => Ok(Inspection {
+            found: scan.in_plain(bytes),
+            ..Inspection::default()
+        }),
+    });
+    Artifact {
+        rel: String::new(),
+        sha256,
+        read,
+    }
 }
 
 /// `read` with only the lines of its texts the CIS checks read, so that
@@ -128,18 +157,8 @@ fn keep_script_lines(mut read: Inspection) -> Inspection {
     read
 }
 
-/// Artifacts asked of the disk ahead of the one being read, by each worker.
-const AHEAD: usize = 2;
-
-/// Ask the kernel to read the file at `path` into its cache now, in the
-/// background. Only a hint: nothing is lost if it is not taken.
-fn will_need(path: &Path) {
-    use std::os::fd::AsRawFd;
-    if let Ok(f) = fs::File::open(path) {
-        // SAFETY: a valid descriptor, owned by `f` for the call.
-        unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED) };
-    }
-}
+/// Artifacts read ahead of the workers.
+const AHEAD: usize = 1;
 
 /// For each tree, the first file of it in which `needles` found a label
 /// `wanted` accepts (how, and the file), if any. Every file is read; a
