@@ -10,11 +10,10 @@ inputs.txt ("N deb-bytes rpm-bytes" lines) and machine.txt ("Label: value"
 lines, in order). Prints the report; exits 3 when a target is missed.
 """
 
-import json
-import re
-import statistics
 import sys
 from pathlib import Path
+
+from measured import load, mb, seconds
 
 PIPELINES = [
     ("H", "by hand (apt-ftparchive, gpg, rpmsign, createrepo_c)"),
@@ -26,48 +25,6 @@ PIPELINES = [
 SPEEDUP = 3.0
 RSS_MAX = 150_000_000
 REPUBLISH_MAX = 0.05
-
-
-def seconds(s):
-    if s is None:
-        return "–"
-    if s < 1:
-        return f"{s * 1000:.0f} ms"
-    if s < 10:
-        return f"{s:.2f} s"
-    if s < 100:
-        return f"{s:.1f} s"
-    m, r = divmod(round(s), 60)
-    return f"{m} min {r:02d} s"
-
-
-def mb(b):
-    return "–" if b is None else f"{b / 1e6:.0f} MB"
-
-
-def load(res, key, n):
-    path = res / f"{key}-{n}.json"
-    if not path.exists():
-        return None
-    r = json.loads(path.read_text())["results"][0]
-    rss = []
-    tpath = res / f"{key}-{n}.time"
-    if tpath.exists():
-        rss = [
-            int(m.group(1)) * 1024
-            for m in re.finditer(
-                r"Maximum resident set size \(kbytes\): (\d+)", tpath.read_text()
-            )
-        ]
-    return {
-        "runs": len(r["times"]),
-        "wall": statistics.median(r["times"]),
-        "min": min(r["times"]),
-        "max": max(r["times"]),
-        # hyperfine exports the mean user and system time over the runs.
-        "cpu": r["user"] + r["system"],
-        "rss": max(rss) if rss else None,
-    }
 
 
 def mark(ok):
