@@ -57,6 +57,41 @@ enum At {
     End,
 }
 
+impl At {
+    /// Whether `len` bytes may pass unseen: past the end, or within the
+    /// data (and padding) of an entry whose bytes are not kept.
+    fn can_skip(&self, len: u64) -> bool {
+        match *self {
+            At::End => true,
+            At::Data {
+                left,
+                pad,
+                keep: Keep::No,
+            } => left + pad >= len,
+            _ => false,
+        }
+    }
+
+    /// Up to `len` bytes of an entry's data and padding taken: how many,
+    /// and how many of them are its data.
+    fn take(&mut self, len: u64) -> (usize, usize) {
+        let At::Data { left, pad, .. } = self else {
+            return (0, 0);
+        };
+        let n = (*left + *pad).min(len);
+        let own = (*left).min(n);
+        *left -= own;
+        *pad -= n - own;
+        (n as usize, own as usize)
+    }
+}
+
+/// `bytes` of the last entry listed, whose text is kept.
+fn add_text(entries: &mut [Listed], bytes: &[u8]) {
+    let last = entries.last_mut().and_then(|e| e.text.as_mut());
+    last.expect("a text entry").extend_from_slice(bytes);
+}
+
 /// What happens to an entry's data.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Keep {
@@ -216,19 +251,14 @@ impl Tap for TarWalk {
                         self.header()?;
                     }
                 }
-                At::Data { left, pad, keep } => {
-                    let n = (*left + *pad).min(data.len() as u64) as usize;
-                    let own = (*left).min(n as u64) as usize;
+                At::Data { keep, .. } => {
+                    let keep = *keep;
+                    let (n, own) = self.at.take(data.len() as u64);
                     match keep {
-                        Keep::Text => {
-                            let last = self.entries.last_mut().and_then(|e| e.text.as_mut());
-                            last.expect("a text entry").extend_from_slice(&data[..own]);
-                        }
+                        Keep::Text => add_text(&mut self.entries, &data[..own]),
                         Keep::Name | Keep::Pax => self.buf.extend_from_slice(&data[..own]),
                         Keep::No => {}
                     }
-                    *left -= own as u64;
-                    *pad -= (n - own) as u64;
                     self.offset += n as u64;
                     data = &data[n..];
                     self.end_of_data();
@@ -239,25 +269,13 @@ impl Tap for TarWalk {
     }
 
     fn can_skip(&self, len: u64) -> bool {
-        match self.at {
-            At::End => true,
-            At::Data {
-                left,
-                pad,
-                keep: Keep::No,
-            } => left + pad >= len,
-            _ => false,
-        }
+        self.at.can_skip(len)
     }
 
     fn skip(&mut self, len: u64) {
-        if let At::Data { left, pad, .. } = &mut self.at {
-            let own = (*left).min(len);
-            *left -= own;
-            *pad -= len - own;
-            self.offset += len;
-            self.end_of_data();
-        }
+        let (n, _) = self.at.take(len);
+        self.offset += n as u64;
+        self.end_of_data();
     }
 }
 
@@ -361,15 +379,12 @@ impl Tap for CpioWalk {
                         self.header()?;
                     }
                 }
-                At::Data { left, pad, keep } => {
-                    let n = (*left + *pad).min(data.len() as u64) as usize;
-                    let own = (*left).min(n as u64) as usize;
-                    if *keep == Keep::Text {
-                        let last = self.entries.last_mut().and_then(|e| e.text.as_mut());
-                        last.expect("a text entry").extend_from_slice(&data[..own]);
+                At::Data { keep, .. } => {
+                    let keep = *keep;
+                    let (n, own) = self.at.take(data.len() as u64);
+                    if keep == Keep::Text {
+                        add_text(&mut self.entries, &data[..own]);
                     }
-                    *left -= own as u64;
-                    *pad -= (n - own) as u64;
                     self.offset += n as u64;
                     data = &data[n..];
                     self.end_of_data();
@@ -380,25 +395,13 @@ impl Tap for CpioWalk {
     }
 
     fn can_skip(&self, len: u64) -> bool {
-        match self.at {
-            At::End => true,
-            At::Data {
-                left,
-                pad,
-                keep: Keep::No,
-            } => left + pad >= len,
-            _ => false,
-        }
+        self.at.can_skip(len)
     }
 
     fn skip(&mut self, len: u64) {
-        if let At::Data { left, pad, .. } = &mut self.at {
-            let own = (*left).min(len);
-            *left -= own;
-            *pad -= len - own;
-            self.offset += len;
-            self.end_of_data();
-        }
+        let (n, _) = self.at.take(len);
+        self.offset += n as u64;
+        self.end_of_data();
     }
 }
 
