@@ -48,3 +48,24 @@ def load(res, key, n):
         "cpu": r["user"] + r["system"],
         "rss": max(rss) if rss else None,
     }
+
+
+def table(data, sizes, pipelines):
+    """The Markdown rows of every pipeline at every size: data maps (KEY,
+    N) to what load() read, pipelines is [(KEY, label)]."""
+    out = [
+        "| nodes | pipeline | runs | wall, median (min–max) | CPU user+sys, mean | peak RSS |",
+        "|---:|---|---:|---|---:|---:|",
+    ]
+    for n in sizes:
+        for key, label in pipelines:
+            d = data[(key, n)]
+            if d is None:
+                continue
+            spread = f"{seconds(d['wall'])} ({seconds(d['min'])}–{seconds(d['max'])})"
+            if d["runs"] == 1:
+                spread = seconds(d["wall"])
+            out.append(
+                f"| {n} | {label} | {d['runs']} | {spread} | {seconds(d['cpu'])} | {mb(d['rss'])} |"
+            )
+    return out

@@ -13,7 +13,7 @@ lines, in order). Prints the report; exits 3 when a target is missed.
 import sys
 from pathlib import Path
 
-from measured import load, mb, seconds
+from measured import load, mb, seconds, table
 
 PIPELINES = [
     ("H", "by hand (apt-ftparchive, gpg, rpmsign, createrepo_c)"),
@@ -38,21 +38,7 @@ def main():
     out = [f"# {title}", ""]
     data = {(k, n): load(res, k, n) for n in sizes for k, _ in PIPELINES}
 
-    out += [
-        "| nodes | pipeline | runs | wall, median (min–max) | CPU user+sys, mean | peak RSS |",
-        "|---:|---|---:|---|---:|---:|",
-    ]
-    for n in sizes:
-        for key, label in PIPELINES:
-            d = data[(key, n)]
-            if d is None:
-                continue
-            spread = f"{seconds(d['wall'])} ({seconds(d['min'])}–{seconds(d['max'])})"
-            if d["runs"] == 1:
-                spread = seconds(d["wall"])
-            out.append(
-                f"| {n} | {label} | {d['runs']} | {spread} | {seconds(d['cpu'])} | {mb(d['rss'])} |"
-            )
+    out += table(data, sizes, PIPELINES)
 
     missed = False
     out += [

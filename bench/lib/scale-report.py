@@ -16,7 +16,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from measured import load, mb, seconds
+from measured import load, mb, seconds, table
 
 PIPELINES = [
     ("gen", "etcdpack gen, empty output"),
@@ -61,21 +61,7 @@ def main():
             n, count, size = (int(x) for x in line.split())
             outputs[n] = (count, size)
 
-    out += [
-        "| nodes | pipeline | runs | wall, median (min–max) | CPU user+sys, mean | peak RSS |",
-        "|---:|---|---:|---|---:|---:|",
-    ]
-    for n in sizes:
-        for key, label in PIPELINES:
-            d = data[(key, n)]
-            if d is None:
-                continue
-            spread = f"{seconds(d['wall'])} ({seconds(d['min'])}–{seconds(d['max'])})"
-            if d["runs"] == 1:
-                spread = seconds(d["wall"])
-            out.append(
-                f"| {n} | {label} | {d['runs']} | {spread} | {seconds(d['cpu'])} | {mb(d['rss'])} |"
-            )
+    out += table(data, sizes, PIPELINES)
 
     out += [
         "",
