@@ -134,12 +134,8 @@ impl KeyFinder {
         self.keys.iter().position(|(_, p)| p == public)
     }
 
-    /// True if `der` is a private key (PKCS#8, PKCS#1 or SEC1) of a certificate.
-    pub fn is_key(&self, der: &[u8]) -> bool {
-        self.key_of(der).is_some()
-    }
-
-    /// The index of the certificate whose private key `der` is, if any.
+    /// The index of the certificate whose private key `der` (PKCS#8,
+    /// PKCS#1 or SEC1) is, if any.
     fn key_of(&self, der: &[u8]) -> Option<usize> {
         let rsa = || {
             let k = RsaKeyPair::from_pkcs8(der)
